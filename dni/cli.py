@@ -1,0 +1,176 @@
+"""The ``dni`` command: train, evaluate, sweep, merge, presets.
+
+Every :class:`dni.errors.DniError` becomes one line ``dni: error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import DniError
+from .models import PRESETS
+from .results import accuracy_table, load_results, merge_results, save_results
+from .sweep import DEFAULT_SIGMA_TRAIN, SweepConfig, parse_sigmas, run_sweep
+from .train import TrainConfig, load_checkpoint, save_checkpoint, train
+
+EPILOG = """\
+examples:
+  dni sweep                                  # the default run: lstm28 on the embedded subset, a few minutes
+  dni sweep --data mnist --sigma-train 0:1:0.1 --repeats 40 --epochs 30 --out lstm28.nc   # the paper's grid
+  dni train --preset rnn28 --sigma-train 0.5 --out rnn28_s0.5.pt
+  dni evaluate rnn28_s0.5.pt --sigma-val 0:1:0.1 --repeats 40 --out rnn28.nc
+  dni merge lstm28.nc rnn28.nc --out all.nc
+
+Full MNIST (--data mnist) is read from $DNI_DATA_DIR/MNIST/raw, or downloaded into the user cache.
+"""
+
+
+def _sigmas(name):
+    def parse(text):
+        try:
+            return parse_sigmas(text, name)
+        except DniError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
+
+
+def _add_training_args(p, defaults=TrainConfig):
+    p.add_argument("--preset", default="lstm28", help=f"architecture: {', '.join(PRESETS)} (default lstm28)")
+    p.add_argument("--data", default="subset", choices=["subset", "mnist"],
+                   help="subset: the small real MNIST subset shipped with dni (default); mnist: full MNIST")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs (default {defaults.epochs})")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
+    p.add_argument("--lr", type=float, default=defaults.lr, help=f"Adam learning rate (default {defaults.lr:g})")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and noise (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that names the command's --help."""
+
+    def error(self, message):
+        self.exit(2, f"dni: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineErrorParser(
+        prog="dni", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Deep Noise Injection: train recurrent networks with Gaussian noise after every "
+                    "matrix-vector product, and measure their accuracy under noisy (analog) inference.")
+    parser.add_argument("--version", action="version", version=f"dni {__version__}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineErrorParser)
+
+    p = sub.add_parser("sweep", help="train one model per σtrain, evaluate at every σval, write NetCDF, print a table",
+                       description="Train one model per σtrain (reusing checkpoints already trained with the same "
+                                   "settings), evaluate every model at every σval with R noisy repeats on the test "
+                                   "set, write the result as NetCDF and print mean accuracy (σtrain rows × σval columns). "
+                                   "With no arguments: lstm28 on the embedded subset, σtrain 0,0.5,1, σval 0:1:0.1, 5 repeats.")
+    _add_training_args(p)
+    p.add_argument("--sigma-train", type=_sigmas("sigma_train"), default=list(DEFAULT_SIGMA_TRAIN),
+                   help="training noise levels: list 0,0.5,1 or range start:stop:step (default 0,0.5,1; paper 0:1:0.1)")
+    p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"),
+                   help="inference noise levels (default 0:1:0.1, as the paper)")
+    p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per (σtrain, σval) point (default 5; paper 40)")
+    p.add_argument("--out", type=Path, default=Path("dni_sweep.nc"), help="result file (default dni_sweep.nc)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None, help="where models are kept (default: <out>_checkpoints/)")
+
+    p = sub.add_parser("train", help="train one model with Deep Noise Injection and save a checkpoint")
+    _add_training_args(p)
+    p.add_argument("--sigma-train", type=float, default=0.0, help="training noise σtrain (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.pt)")
+
+    p = sub.add_parser("evaluate", help="evaluate checkpoints at σval × repeats on the test set, write NetCDF")
+    p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint files written by `dni train` or `dni sweep`")
+    p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"), help="default 0:1:0.1")
+    p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per point (default 5; paper 40)")
+    p.add_argument("--data", default=None, choices=["subset", "mnist"], help="test data (default: what the models were trained on)")
+    p.add_argument("--preset", default=None, help="refuse checkpoints of any other preset")
+    p.add_argument("--seed", type=int, default=0, help="evaluation noise seed (default 0)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, required=True, help="result file to write (.nc)")
+
+    p = sub.add_parser("merge", help="merge result files of separate runs into one")
+    p.add_argument("inputs", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+
+    sub.add_parser("presets", help="list the architectures")
+
+    p = sub.add_parser("table", help="print the accuracy table of a result file")
+    p.add_argument("result", type=Path)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already printed
+        return exit_.code
+    progress = not args.quiet
+    try:
+        return _run(args, parser, progress)
+    except DniError as err:
+        print(f"dni: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dni: interrupted; finished checkpoints are kept, run the same command to continue", file=sys.stderr)
+        return 130
+
+
+def _run(args, parser, progress) -> int:
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "presets":
+        for p in PRESETS.values():
+            count = f"{p.paper_parameters:,} parameters" if p.paper_parameters else ""
+            print(f"{p.name:14s} {p.cell.upper():4s} {p.steps} steps × {p.input_size} inputs, H={p.hidden_size}  {p.source} {count}")
+        return 0
+    if args.command == "table":
+        print(accuracy_table(load_results(args.result)))
+        return 0
+    if args.command == "merge":
+        merged = merge_results(load_results(p) for p in args.inputs)
+        save_results(merged, args.out)
+        print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in merged.sizes.items()))
+        return 0
+    if args.command == "train":
+        from .io import check_writable
+        check_writable(args.out)
+        config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
+                             lr=args.lr, seed=args.seed, data=args.data, device=args.device)
+        trained = train(config, progress=progress)
+        save_checkpoint(trained, args.out)
+        last = trained.history[-1]
+        print(f"wrote {args.out}: clean validation accuracy {last.get('val_accuracy_clean', float('nan')):.4f}")
+        return 0
+    if args.command == "evaluate":
+        from .evaluate import evaluate
+        from .io import check_writable
+        check_writable(args.out)
+        models = [load_checkpoint(p, args.preset) for p in args.checkpoints]
+        data = args.data or models[0].config.data
+        ds = evaluate(models, args.sigma_val, args.repeats, data=data, seed=args.seed, device=args.device, progress=progress)
+        save_results(ds, args.out)
+        print(accuracy_table(ds))
+        print(f"wrote {args.out}")
+        return 0
+    if args.command == "sweep":
+        started = time.perf_counter()
+        config = SweepConfig(preset=args.preset, sigma_train=args.sigma_train, sigma_val=args.sigma_val, repeats=args.repeats,
+                             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, data=args.data,
+                             out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device)
+        ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
+        print(accuracy_table(ds))
+        print(f"wrote {config.out} (checkpoints in {config.checkpoint_dir}/) in {time.perf_counter() - started:.0f} s")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

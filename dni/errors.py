@@ -1,0 +1,35 @@
+"""Named errors of dni. Each message is one line that says what to fix.
+
+The CLI turns any :class:`DniError` into ``dni: error: <message>`` and a non-zero exit.
+"""
+
+
+class DniError(Exception):
+    """Base class of every error dni raises on purpose (bad input, missing data, ...)."""
+
+
+class InvalidSigmaError(DniError, ValueError):
+    """A noise level σ that is negative, NaN, infinite or not a number."""
+
+
+class UnknownPresetError(DniError, KeyError):
+    """A preset name that is not one of :data:`dni.models.PRESETS`."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class DataNotFoundError(DniError, FileNotFoundError):
+    """MNIST files missing or corrupt; the message says where to put them or how to download."""
+
+
+class CheckpointError(DniError, ValueError):
+    """A checkpoint that cannot be read, or one of another preset than asked for."""
+
+
+class OutputPathError(DniError, OSError):
+    """An output path that cannot be written."""
+
+
+class InvalidArgumentError(DniError, ValueError):
+    """Any other bad argument (empty σ list, repeats < 1, epochs < 1, ...)."""

@@ -1,0 +1,117 @@
+"""Noise models: how analog noise perturbs the output of a matrix–vector product.
+
+The paper (eq. 2) models every analog matrix–vector multiplication as
+
+    f(x) = g(W·x + b + z),   z ~ N(0, σ²) element-wise,
+
+with a fresh draw of z at every time step and every forward pass, in training (σtrain,
+"Deep Noise Injection") and in inference (σval). This module is the one place that decides how
+z is drawn; cells and the fused recurrence only call :meth:`NoiseModel.add`.
+
+Other noise models (multiplicative, quantisation, ...) subclass :class:`NoiseModel`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+
+from .errors import InvalidSigmaError
+
+SIGMA_DECIMALS = 6
+"""σ values are rounded to this many decimals so that 0.1*3 and 0.3 name the same grid point."""
+
+
+def validate_sigma(value, name: str = "sigma") -> float:
+    """Return ``value`` as a float σ ≥ 0 rounded to :data:`SIGMA_DECIMALS`, or raise.
+
+    Raises :class:`InvalidSigmaError` for strings that are not numbers, NaN, ±inf and σ < 0.
+    """
+    if isinstance(value, bool):
+        raise InvalidSigmaError(f"{name} must be a number >= 0, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidSigmaError(f"{name} must be a number >= 0, got {value!r}") from None
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if not isinstance(value, numbers.Real):
+        raise InvalidSigmaError(f"{name} must be a number >= 0, got {value!r}")
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        raise InvalidSigmaError(f"{name} must be a finite number >= 0, got {value}")
+    if value < 0:
+        raise InvalidSigmaError(f"{name} must be >= 0 (it is a standard deviation), got {value}")
+    return round(value, SIGMA_DECIMALS)
+
+
+class NoiseModel:
+    """Interface of a noise model: perturb a pre-activation ``W·x + b``."""
+
+    def add(self, preactivation: torch.Tensor, generator=None) -> torch.Tensor:
+        """Return the noisy pre-activation (a new tensor; the input is not modified).
+
+        ``generator``: a ``torch.Generator``, ``None`` (torch's global generator), or a sequence
+        of generators, one per equal block of the first dimension (one per repeat).
+        """
+        raise NotImplementedError
+
+    @property
+    def is_noiseless(self) -> bool:
+        """True when :meth:`add` is the identity and draws nothing."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AdditiveGaussian(NoiseModel):
+    """The paper's noise (eq. 2): ``W·x + b + z`` with ``z ~ N(0, sigma²)`` per element.
+
+    ``sigma = 0`` returns the pre-activation itself and draws no random numbers, so a
+    σ = 0 network is exactly the noiseless network and leaves every generator untouched.
+    """
+
+    sigma: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "sigma", validate_sigma(self.sigma))
+
+    @property
+    def is_noiseless(self) -> bool:
+        return self.sigma == 0.0
+
+    def sample(self, like: torch.Tensor, generator=None) -> torch.Tensor:
+        """Draw z shaped like ``like`` (same device and dtype).
+
+        ``generator`` is one ``torch.Generator`` (or ``None``: torch's global one), or a sequence
+        of R generators: then ``like``'s first dimension is R equal blocks (R repeats of one
+        batch, see :func:`dni.recurrence.unroll`) and block r is drawn from generator r alone, so
+        repeat r's noise does not depend on how many repeats share the pass.
+        """
+        if isinstance(generator, (list, tuple)):
+            z = torch.empty_like(like)
+            for block, gen in zip(z.chunk(len(generator)), generator, strict=True):
+                torch.randn(block.shape, generator=gen, out=block)
+        else:
+            z = torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+        return z.mul_(self.sigma)
+
+    def add(self, preactivation, generator=None):
+        if self.is_noiseless:
+            return preactivation
+        return preactivation + self.sample(preactivation, generator)
+
+
+NOISELESS = AdditiveGaussian(0.0)
+
+
+def as_noise_model(noise) -> NoiseModel:
+    """Accept a :class:`NoiseModel`, a σ (number) or ``None`` (noiseless)."""
+    if noise is None:
+        return NOISELESS
+    if isinstance(noise, NoiseModel):
+        return noise
+    return AdditiveGaussian(validate_sigma(noise))

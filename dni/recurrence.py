@@ -1,0 +1,93 @@
+"""Unrolling a noisy cell over a whole sequence — the fast path used by training and evaluation.
+
+Same arithmetic as stepping a cell of :mod:`dni.cells` T times, reorganised for speed:
+
+* the input part of every product, ``W_ih·x_t + b``, is computed for all T steps in one matmul
+  (it does not depend on h). Because the noise is additive and independent of h, adding
+  z_t to it is the same as adding z_t to ``W·[h, x] + b`` (paper eq. 2);
+* per step only ``h·W_hhᵀ`` and element-wise work remain;
+* R noisy **repeats** of one batch run as one batch of R·B rows: the input projection is
+  computed once and shared, and each repeat may draw from its own generator.
+
+Noise is drawn per step in the same order and shape as the reference cells draw it, so with the
+same generator the fast path reproduces the reference cell's noisy output too (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
+from .noise import NoiseModel
+
+
+@dataclass
+class Trace:
+    """Per-step internals of an unrolled sequence (for probes and figures, paper Figs 3, 4, 7, 8).
+
+    h: (N, T, H) output states; c: (N, T, H) LSTM internal states (None for RNN/GRU);
+    preactivation: (N, T, G) the noisy pre-activations ``W·[h, x] + b + z`` of each step.
+    """
+
+    h: torch.Tensor
+    c: torch.Tensor | None
+    preactivation: torch.Tensor
+
+
+def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: int = 1, trace: bool = False):
+    """Run ``cell`` over x (B, T, I) from a zero state; return the last h (R·B, H) [, Trace].
+
+    Rows ``r·B … (r+1)·B - 1`` of the result are repeat r. ``generator`` is one generator or a
+    list of ``repeats`` generators (one per repeat, see :meth:`dni.noise.AdditiveGaussian.sample`).
+    """
+    B, T, _ = x.shape
+    proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G): input part of all T products
+    state = cell.initial_state(repeats * B, x)
+    h_steps, c_steps, pre_steps = [], [], []
+    step = _STEPS[type(cell)]
+    for t in range(T):
+        p = proj[:, t]  # (B, G)
+        if repeats > 1:
+            p = p.repeat(repeats, 1)  # (R·B, G), repeat r in block r
+        p = noise.add(p, generator)
+        state, pre = step(cell, p, state, noise, generator)
+        if trace:
+            h, c = state if cell.has_cell_state else (state, None)
+            h_steps.append(h)
+            c_steps.append(c)
+            pre_steps.append(pre)
+    h_last = state[0] if cell.has_cell_state else state
+    if not trace:
+        return h_last
+    stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
+    return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
+
+
+def _rnn_step(cell, p, h, noise, generator):
+    pre = torch.addmm(p, h, cell.weight_hh.t())  # (N, H) = W·[h, x] + b + z
+    return torch.tanh(pre), pre
+
+
+def _lstm_step(cell, p, state, noise, generator):
+    h, c = state
+    pre = torch.addmm(p, h, cell.weight_hh.t())  # (N, 4H)
+    i, f, g, o = pre.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return (h, c), pre
+
+
+def _gru_step(cell, p, h, noise, generator):
+    H = cell.hidden_size
+    rz = torch.addmm(p[:, : 2 * H], h, cell.weight_hh[: 2 * H].t())  # (N, 2H)
+    a = p[:, 2 * H :]  # (N, H), noise already added
+    u = noise.add(F.linear(h, cell.weight_hh[2 * H :], cell.bias_hn), generator)  # (N, H)
+    r, z = torch.sigmoid(rz).chunk(2, dim=1)
+    n = torch.tanh(a + r * u)
+    return (1 - z) * n + z * h, torch.cat([rz, a, u], dim=1)
+
+
+_STEPS = {NoisyRNNCell: _rnn_step, NoisyLSTMCell: _lstm_step, NoisyGRUCell: _gru_step}

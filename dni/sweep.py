@@ -1,0 +1,116 @@
+"""A σtrain × σval sweep of one preset: train (or reuse) one model per σtrain, evaluate, save.
+
+This is the paper's experiment (§III: σtrain, σval ∈ {0, 0.1, …, 1.0}, 40 repeats) with the
+settings as arguments. Checkpoints go to a folder beside the result file; a model whose
+checkpoint already exists with the same training config is loaded, not retrained.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xarray as xr
+
+from .data import load_sequences
+from .errors import CheckpointError, InvalidArgumentError
+from .evaluate import evaluate, validate_repeats, validate_sigmas
+from .io import check_writable
+from .models import get_preset
+from .results import save_results
+from .train import TrainConfig, TrainedModel, load_checkpoint, save_checkpoint, train
+
+DEFAULT_SIGMA_TRAIN = (0.0, 0.5, 1.0)
+PAPER_SIGMAS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def parse_sigmas(text: str, name: str = "sigma") -> list[float]:
+    """Parse ``"0:1:0.1"`` (start:stop:step, stop included), ``"0,0.5,1"`` or ``"0.3"``."""
+    text = str(text).strip()
+    if not text:
+        raise InvalidArgumentError(f"{name} list is empty; give values like 0,0.5,1 or a range 0:1:0.1")
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise InvalidArgumentError(f"{name} range {text!r} must be start:stop:step, e.g. 0:1:0.1")
+        start, stop, step = (validate_sigmas([p], name)[0] for p in parts)
+        if step <= 0 or stop < start:
+            raise InvalidArgumentError(f"{name} range {text!r} needs step > 0 and stop >= start")
+        n = int(round((stop - start) / step))
+        if start + n * step > stop + 1e-9:
+            n -= 1
+        return validate_sigmas([start + i * step for i in range(n + 1)], name)
+    return validate_sigmas([p for p in text.split(",") if p.strip()] or [""], name)
+
+
+def checkpoint_path(directory: Path, config: TrainConfig) -> Path:
+    return Path(directory) / f"{config.preset}_sigma{config.sigma_train:.2f}_seed{config.seed}.pt"
+
+
+def default_checkpoint_dir(out: Path) -> Path:
+    return out.with_name(out.stem + "_checkpoints")
+
+
+@dataclass
+class SweepConfig:
+    """Settings of :func:`run_sweep`; the defaults are the README's main job (a few minutes)."""
+
+    preset: str = "lstm28"
+    sigma_train: list[float] = field(default_factory=lambda: list(DEFAULT_SIGMA_TRAIN))
+    sigma_val: list[float] = field(default_factory=lambda: list(PAPER_SIGMAS))
+    repeats: int = 5
+    epochs: int = TrainConfig.epochs
+    batch_size: int = TrainConfig.batch_size
+    lr: float = TrainConfig.lr
+    seed: int = 0
+    data: str = "subset"
+    out: Path = Path("dni_sweep.nc")
+    checkpoint_dir: Path | None = None
+    device: str = "cpu"
+
+    def __post_init__(self):
+        get_preset(self.preset)
+        self.sigma_train = validate_sigmas(self.sigma_train, "sigma_train")
+        self.sigma_val = validate_sigmas(self.sigma_val, "sigma_val")
+        self.repeats = validate_repeats(self.repeats)
+        self.out = check_writable(self.out)
+        self.checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else default_checkpoint_dir(self.out)
+
+    def train_config(self, sigma_train: float) -> TrainConfig:
+        return TrainConfig(preset=self.preset, sigma_train=sigma_train, epochs=self.epochs, batch_size=self.batch_size,
+                           lr=self.lr, seed=self.seed, data=self.data, device=self.device)
+
+
+def trained_model(config: TrainConfig, directory: Path, train_data=None, progress=True, log=print) -> TrainedModel:
+    """Load the model of ``config`` from ``directory`` if it was trained already, else train and save it."""
+    path = checkpoint_path(directory, config)
+    if path.exists():
+        try:
+            cached = load_checkpoint(path, config.preset)
+        except CheckpointError as err:
+            log(f"retraining: {err}")
+        else:
+            if cached.config == config:
+                log(f"reusing {path}")
+                return cached
+            log(f"retraining: {path} was trained with other settings")
+    trained = train(config, progress=progress, train_data=train_data)
+    save_checkpoint(trained, path)
+    return trained
+
+
+def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, **overrides) -> xr.Dataset:
+    """Train one model per σtrain, evaluate all at every σval × repeats, save the NetCDF file."""
+    config = config or SweepConfig(**overrides)
+    preset = get_preset(config.preset)
+    started = time.perf_counter()
+    train_data = load_sequences(config.data, "train", preset.data)  # fails early on missing data
+    test_data = load_sequences(config.data, "test", preset.data)
+    config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    models = [trained_model(config.train_config(s), config.checkpoint_dir, train_data, progress, log) for s in config.sigma_train]
+    ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device, progress=progress)
+    ds.attrs["dataset"] = config.data
+    ds.attrs["sweep_seconds"] = round(time.perf_counter() - started, 1)
+    save_results(ds, config.out)
+    return ds

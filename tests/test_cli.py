@@ -1,0 +1,72 @@
+import subprocess
+import sys
+
+import pytest
+
+from dni.cli import main
+from dni.results import load_results
+
+
+def run_cli(capsys, *argv):
+    code = main(["--quiet", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_small_sweep_writes_file_and_prints_table(tmp_path, capsys):
+    out = tmp_path / "s.nc"
+    code, stdout, _ = run_cli(capsys, "sweep", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,0.5",
+                              "--sigma-val", "0:0.4:0.2", "--repeats", "2", "--out", str(out))
+    assert code == 0
+    ds = load_results(out)
+    assert dict(ds.sizes) == {"arch": 1, "sigma_train": 2, "sigma_val": 3, "seed": 2}
+    assert ds.sigma_val.values.tolist() == [0.0, 0.2, 0.4]
+    assert "σtrain\\σval" in stdout and f"{ds.accuracy.sel(sigma_train=0.5, sigma_val=0.2).mean().item() * 100:.1f}" in stdout
+    # a second run reuses the checkpoints and gives the same numbers
+    code, _, err = run_cli(capsys, "sweep", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,0.5",
+                           "--sigma-val", "0:0.4:0.2", "--repeats", "2", "--out", str(out))
+    assert code == 0 and err.count("reusing") == 2
+    assert load_results(out).accuracy.equals(ds.accuracy)
+
+
+def test_train_evaluate_merge_table(tmp_path, capsys):
+    ck = tmp_path / "m.pt"
+    assert run_cli(capsys, "train", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0.3", "--out", str(ck))[0] == 0
+    r1, r2, merged = tmp_path / "a.nc", tmp_path / "b.nc", tmp_path / "all.nc"
+    assert run_cli(capsys, "evaluate", str(ck), "--sigma-val", "0,0.5", "--repeats", "2", "--out", str(r1))[0] == 0
+    assert run_cli(capsys, "evaluate", str(ck), "--sigma-val", "1.0", "--repeats", "2", "--out", str(r2))[0] == 0
+    assert run_cli(capsys, "merge", str(r1), str(r2), "--out", str(merged))[0] == 0
+    assert load_results(merged).sigma_val.values.tolist() == [0.0, 0.5, 1.0]
+    code, out, _ = run_cli(capsys, "table", str(merged))
+    assert code == 0 and "rnn28" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "--preset", "lstm99"], "unknown preset 'lstm99'; choose one of: lstm28, lstm_stroke50, rnn28, gru28"),
+    (["sweep", "--sigma-val", "-0.5"], "sigma_val must be >= 0"),
+    (["sweep", "--sigma-train", "nan"], "sigma_train must be a finite number"),
+    (["sweep", "--sigma-train", "abc"], "sigma_train must be a number"),
+    (["sweep", "--sigma-val", ""], "sigma_val list is empty"),
+    (["sweep", "--repeats", "0"], "repeats must be an integer >= 1"),
+    (["sweep", "--out", "/nonexistent/dir/x.nc"], "directory /nonexistent/dir does not exist"),
+    (["evaluate", "missing.pt", "--out", "r.nc"], "checkpoint missing.pt does not exist"),
+])
+def test_bad_input_is_one_line_with_nonzero_exit_and_no_output(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("dni: error:") and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a checkpoint folder
+
+
+def test_evaluate_refuses_checkpoint_of_another_preset(tmp_path, capsys):
+    ck = tmp_path / "m.pt"
+    run_cli(capsys, "train", "--preset", "rnn28", "--epochs", "1", "--out", str(ck))
+    code, _, err = run_cli(capsys, "evaluate", str(ck), "--preset", "lstm28", "--out", str(tmp_path / "r.nc"))
+    assert code == 2 and "holds preset 'rnn28', not 'lstm28'" in err
+    assert not (tmp_path / "r.nc").exists()
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "dni.cli", "sweep", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--sigma-train" in out and "paper 0:1:0.1" in out

@@ -1,0 +1,95 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from dni.errors import DniError, InvalidArgumentError, OutputPathError
+from dni.evaluate import evaluate
+from dni.data import load_sequences
+from dni.models import build_model
+from dni.results import accuracy_table, load_results, merge_results, save_results
+from dni.train import TrainConfig, TrainedModel
+
+
+def _ds(preset="rnn28", sigma_train=(0.0,), sigma_val=(0.0, 0.5), repeats=2, seed=0):
+    data = load_sequences("subset", "test").take(slice(0, 200))
+    models = []
+    for s in sigma_train:
+        torch.manual_seed(0)
+        models.append(TrainedModel(build_model(preset, s), TrainConfig(preset=preset, sigma_train=s)))
+    ds = evaluate(models, sigma_val, repeats, data=data, seed=seed, progress=False)
+    ds.attrs["dataset"] = "subset"
+    return ds
+
+
+def test_round_trip_keeps_values_coords_and_attrs(tmp_path):
+    ds = _ds()
+    save_results(ds, tmp_path / "r.nc")
+    back = xr.open_dataset(tmp_path / "r.nc")  # plain xarray opens it
+    xr.testing.assert_identical(back.load(), ds)
+    assert back.attrs["dataset"] == "subset" and back.attrs["dni_version"] and back.attrs["created"]
+    assert list(os.listdir(tmp_path)) == ["r.nc"]  # no temporary file left
+
+
+def test_merge_of_runs_over_other_presets_and_sigmas():
+    a = _ds("rnn28", (0.0,))
+    b = _ds("rnn28", (0.5,))
+    c = _ds("lstm28", (0.0,))
+    merged = merge_results([a, b, c])
+    assert merged.arch.values.tolist() == ["rnn28", "lstm28"] or sorted(merged.arch.values.tolist()) == ["lstm28", "rnn28"]
+    assert merged.sigma_train.values.tolist() == [0.0, 0.5]
+    xr.testing.assert_equal(merged.accuracy.sel(arch="rnn28", sigma_train=0.5), b.accuracy.sel(arch="rnn28", sigma_train=0.5))
+    assert np.isnan(merged.accuracy.sel(arch="lstm28", sigma_train=0.5)).all()  # not run: NaN, not invented
+
+
+def test_merge_refuses_conflicts_and_other_datasets():
+    a = _ds(seed=0)
+    b = _ds(seed=1)  # same grid points, other noise draws
+    with pytest.raises(InvalidArgumentError, match="disagree where they overlap"):
+        merge_results([a, b])
+    other = a.copy()
+    other.attrs["dataset"] = "mnist"
+    with pytest.raises(InvalidArgumentError, match="different data sets"):
+        merge_results([a, other])
+
+
+def test_failed_write_leaves_previous_file_intact_and_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "r.nc"
+    ds = _ds()
+    save_results(ds, path)
+    before = path.read_bytes()
+
+    def crash(self, target, **kw):
+        with open(target, "wb") as fh:
+            fh.write(b"half")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_results(ds, path)
+    assert path.read_bytes() == before
+    assert list(os.listdir(tmp_path)) == ["r.nc"]
+
+
+def test_unwritable_output_path_is_reported(tmp_path):
+    with pytest.raises(OutputPathError, match="does not exist; create it first"):
+        save_results(_ds(), tmp_path / "no" / "such" / "dir" / "r.nc")
+    with pytest.raises(OutputPathError, match="is a directory"):
+        save_results(_ds(), tmp_path)
+
+
+def test_unreadable_result_file(tmp_path):
+    (tmp_path / "x.nc").write_text("nope")
+    with pytest.raises(DniError, match="not a readable NetCDF"):
+        load_results(tmp_path / "x.nc")
+
+
+def test_table_has_sigma_train_rows_and_sigma_val_columns():
+    ds = _ds("rnn28", (0.0, 0.5), (0.0, 0.5, 1.0))
+    table = accuracy_table(ds).splitlines()
+    assert table[1].split()[1:] == ["0", "0.5", "1"]
+    row = table[3].split()
+    assert float(row[0]) == 0.5
+    assert float(row[2]) == pytest.approx(ds.accuracy.sel(arch="rnn28", sigma_train=0.5, sigma_val=0.5).mean().item() * 100, abs=0.051)

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from dni.data import load_sequences
+from dni.errors import CheckpointError, InvalidArgumentError, InvalidSigmaError
+from dni.train import TrainConfig, accuracy_and_loss, load_checkpoint, save_checkpoint, train
+
+
+def small_data(n=600):
+    return load_sequences("subset", "train").take(slice(0, n))
+
+
+def test_training_is_reproducible_given_the_seed():
+    data = small_data()
+    a = train(preset="rnn28", sigma_train=0.5, epochs=1, seed=3, progress=False, train_data=data)
+    b = train(preset="rnn28", sigma_train=0.5, epochs=1, seed=3, progress=False, train_data=data)
+    c = train(preset="rnn28", sigma_train=0.5, epochs=1, seed=4, progress=False, train_data=data)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert not torch.equal(a.model.cell.weight_hh, c.model.cell.weight_hh)
+    assert a.history == b.history and set(a.history[0]) >= {"train_loss", "val_accuracy", "val_accuracy_clean"}
+
+
+def test_checkpoint_round_trip_gives_an_identical_model(tmp_path):
+    trained = train(preset="gru28", sigma_train=0.2, epochs=1, progress=False, train_data=small_data(300))
+    path = tmp_path / "m.pt"
+    save_checkpoint(trained, path)
+    loaded = load_checkpoint(path)
+    assert loaded.config == trained.config and loaded.history == trained.history
+    x = torch.rand(4, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x, noise=0.0), trained.model(x, noise=0.0))
+    payload = torch.load(path, weights_only=True)
+    assert payload["config"]["preset"] == "gru28" and payload["meta"]["dni_version"]
+
+
+def test_checkpoint_of_another_preset_is_refused(tmp_path):
+    trained = train(preset="rnn28", epochs=1, progress=False, train_data=small_data(200))
+    save_checkpoint(trained, tmp_path / "r.pt")
+    with pytest.raises(CheckpointError, match="holds preset 'rnn28', not 'lstm28'"):
+        load_checkpoint(tmp_path / "r.pt", preset="lstm28")
+
+
+def test_not_a_checkpoint_is_reported(tmp_path):
+    (tmp_path / "x.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="is not a dni checkpoint"):
+        load_checkpoint(tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"sigma_train": -1}, InvalidSigmaError, ">= 0"),
+    ({"sigma_train": float("nan")}, InvalidSigmaError, "finite"),
+    ({"epochs": 0}, InvalidArgumentError, "epochs must be an integer >= 1"),
+    ({"data": "imagenet"}, InvalidArgumentError, "choose one of: subset, mnist"),
+    ({"lr": -0.1}, InvalidArgumentError, "lr must be a positive number"),
+])
+def test_bad_training_config_is_rejected(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_lstm28_learns_and_noise_training_pays_off_under_noise(paper_pair):
+    """The default run's models: ≥ 90 % clean test accuracy, and σtrain = 1 beats σtrain = 0 at σval = 1."""
+    ds, _ = paper_pair
+    acc = ds.accuracy.sel(arch="lstm28").mean("seed")
+    assert acc.sel(sigma_train=0.0, sigma_val=0.0) >= 0.90
+    assert acc.sel(sigma_train=1.0, sigma_val=1.0) > acc.sel(sigma_train=0.0, sigma_val=1.0) + 0.3
+    # noise hurts the conventionally trained model a lot (paper: 98.7 % → 12.5 %)
+    assert acc.sel(sigma_train=0.0, sigma_val=1.0) < 0.6
+
+
+def test_independent_accuracy_check_on_a_checkpoint(paper_pair):
+    """Recompute one clean accuracy from the checkpoint with the readable reference cell."""
+    ds, out = paper_pair
+    model = load_checkpoint(out.with_name("pair_checkpoints") / "lstm28_sigma0.00_seed0.pt").model
+    test = load_sequences("subset", "test")
+    with torch.no_grad():
+        pred = torch.cat([model.forward_reference(test.x[i : i + 500]).argmax(1) for i in range(0, len(test), 500)])
+    expected = (pred == test.y).double().mean().item()
+    assert ds.accuracy.sel(arch="lstm28", sigma_train=0.0, sigma_val=0.0).values == pytest.approx(expected, abs=1e-12)
+    assert accuracy_and_loss(model, test, 0.0)[0] == pytest.approx(expected)
