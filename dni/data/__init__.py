@@ -19,17 +19,26 @@ DATA_SOURCES = ("subset", "mnist")
 
 @dataclass
 class SequenceData:
-    """x (N, T, I) float32 sequences, y (N,) int64 labels; ``images`` (N, 28, 28) uint8 kept for viewing."""
+    """x (N, T, I) float32 sequences, y (N,) int64 labels; ``images`` (N, 28, 28) uint8 kept for viewing.
+
+    For pen strokes also ``lengths`` (N,) — the true number of pen points before padding or
+    truncation to T — and ``strokes``, the full (L_i, 4) rows of each digit.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
     images: torch.Tensor
+    lengths: torch.Tensor | None = None
+    strokes: list | None = None
 
     def __len__(self):
         return len(self.y)
 
     def take(self, index) -> "SequenceData":
-        return SequenceData(self.x[index], self.y[index], self.images[index])
+        idx = torch.arange(len(self))[index]
+        return SequenceData(self.x[idx], self.y[idx], self.images[idx],
+                            None if self.lengths is None else self.lengths[idx],
+                            None if self.strokes is None else [self.strokes[i] for i in idx.tolist()])
 
 
 def load_images(data: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,11 +55,21 @@ def image_rows(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
-def load_sequences(data: str, split: str, kind: str = "rows") -> SequenceData:
-    """Digits of ``split`` as the sequences a preset reads (``kind`` = ``Preset.data``)."""
+def load_sequences(data: str, split: str, kind: str = "rows", progress: bool = True) -> SequenceData:
+    """Digits of ``split`` as the sequences a preset reads (``kind`` = ``Preset.data``).
+
+    "rows": (N, 28, 28) image rows (paper §III-A); "strokes": (N, 50, 2) pen-stroke moves
+    (paper §III-B, :mod:`dni.data.strokes`), converted once and cached.
+    """
     images, labels = load_images(data, split)
     if kind == "rows":
         return SequenceData(image_rows(images), labels, images)
     if kind == "strokes":
-        raise InvalidArgumentError("pen-stroke sequences are not implemented yet (see the pen-stroke issue)")
+        from .stroke_store import load_strokes
+        from .strokes import to_model_input, unpack
+
+        rows, offsets = load_strokes(data, split, images.numpy(), progress=progress)
+        sequences = unpack(rows, offsets)
+        x, lengths = to_model_input(sequences)  # (N, 50, 2), (N,)
+        return SequenceData(torch.from_numpy(x), labels, images, torch.from_numpy(lengths), sequences)
     raise InvalidArgumentError(f"unknown sequence kind {kind!r}; choose 'rows' or 'strokes'")
