@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .cells import CELLS, NoisyLinear
+from . import fused
+from .cells import CELLS, NoisyLinear, NoisyLSTMCell, NoisyRNNCell
 from .errors import UnknownPresetError
 from .noise import as_noise_model
 from .recurrence import Trace, unroll
@@ -73,8 +74,23 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, x, *, noise=None, generator=None, repeats: int = 1):
         noise = self._noise(noise)
-        h_last = unroll(self.cell, x, noise, generator, repeats)  # (R·B, H)
+        if self.uses_fused_training(repeats):
+            h_last = _FUSED[type(self.cell)](self.cell, x, noise, generator)  # (B, H)
+        else:
+            h_last = unroll(self.cell, x, noise, generator, repeats)  # (R·B, H)
         return self.fc(h_last, noise=noise, generator=generator)  # (R·B, C)
+
+    def uses_fused_training(self, repeats: int = 1) -> bool:
+        """True when ``forward`` takes the fused BPTT path (:mod:`dni.fused`): LSTM/RNN with grad on.
+
+        That path draws each batch's cell noise as one (T, B, G) block, then the FC noise (B, C).
+        Inference (no grad) takes :func:`dni.recurrence.unroll`, drawing per step.
+        """
+        return torch.is_grad_enabled() and repeats == 1 and type(self.cell) in _FUSED
+
+    def training_noise_shapes(self, batch: int, steps: int) -> list[tuple[int, ...]]:
+        """Shapes of the noise draws of one fused training forward pass, in order."""
+        return [(steps, batch, self.cell.weight_ih.shape[0]), (batch, self.fc.out_features)]
 
     def forward_reference(self, x, *, noise=None, generator=None):
         """Same as ``forward`` (repeats = 1) but stepping the readable cell; for tests."""
@@ -95,6 +111,9 @@ class SequenceClassifier(nn.Module):
     def weights(self) -> torch.Tensor:
         """All trainable values (weights and biases, paper §I) as one flat tensor, for Figs 5, 9."""
         return torch.cat([p.detach().reshape(-1) for p in self.parameters()])
+
+
+_FUSED = {NoisyLSTMCell: fused.lstm_last_hidden, NoisyRNNCell: fused.rnn_last_hidden}
 
 
 def build_model(preset: str | Preset, sigma_train: float = 0.0) -> SequenceClassifier:

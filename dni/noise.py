@@ -108,6 +108,24 @@ class AdditiveGaussian(NoiseModel):
 NOISELESS = AdditiveGaussian(0.0)
 
 
+class ReplayNoise(NoiseModel):
+    """Adds given noise tensors, one per :meth:`add` call, in order — to run two implementations
+    (the readable cell and a fused path) on exactly the same z. The generator is ignored."""
+
+    def __init__(self, tensors):
+        self._tensors = list(tensors)
+
+    @property
+    def is_noiseless(self) -> bool:
+        return False
+
+    def add(self, preactivation, generator=None):
+        if not self._tensors:
+            raise RuntimeError("ReplayNoise ran out of noise tensors")
+        z = self._tensors.pop(0)
+        return preactivation + z.to(preactivation)
+
+
 def as_noise_model(noise) -> NoiseModel:
     """Accept a :class:`NoiseModel`, a σ (number) or ``None`` (noiseless)."""
     if noise is None:
@@ -115,3 +133,54 @@ def as_noise_model(noise) -> NoiseModel:
     if isinstance(noise, NoiseModel):
         return noise
     return AdditiveGaussian(validate_sigma(noise))
+
+
+class PrefetchedGaussian(NoiseModel):
+    """The paper's additive Gaussian noise, drawn ahead in a background thread.
+
+    Training knows the shape of every noise draw in advance (per batch: the (T, B, G) block of
+    the fused recurrence, then the (B, C) of the FC layer), and the noise does not depend on the
+    weights, so a worker thread draws batch k+1's noise while batch k computes. The worker calls
+    the generator in exactly the order the inline path would, so the draws — and the trained
+    model — are bit-for-bit those of :class:`AdditiveGaussian` with the same generator (tested).
+
+    ``shapes``: an iterable of tensor shapes in the order :meth:`add` will be called.
+    """
+
+    def __init__(self, sigma: float, generator: torch.Generator, shapes, device="cpu", depth: int = 4):
+        import queue
+        import threading
+
+        self.sigma = validate_sigma(sigma)
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+
+        def work():
+            try:
+                for shape in shapes:
+                    if self._stop.is_set():
+                        return
+                    z = torch.randn(shape, generator=generator, device=device).mul_(self.sigma)
+                    self._queue.put(z)
+            except BaseException as err:  # surface worker errors in the training thread
+                self._queue.put(err)
+
+        self._thread = threading.Thread(target=work, daemon=True, name="dni-noise-prefetch")
+        self._thread.start()
+
+    @property
+    def is_noiseless(self) -> bool:
+        return self.sigma == 0.0
+
+    def add(self, preactivation, generator=None):
+        z = self._queue.get()
+        if isinstance(z, BaseException):
+            raise z
+        if z.shape != preactivation.shape:
+            raise RuntimeError(f"prefetched noise of shape {tuple(z.shape)} for a pre-activation of shape {tuple(preactivation.shape)}")
+        return preactivation + z
+
+    def close(self):
+        self._stop.set()
+        while not self._queue.empty():
+            self._queue.get_nowait()
