@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per (σtrain, σval) point (default 5; paper 40)")
     p.add_argument("--out", type=Path, default=Path("dni_sweep.nc"), help="result file (default dni_sweep.nc)")
     p.add_argument("--checkpoint-dir", type=Path, default=None, help="where models are kept (default: <out>_checkpoints/)")
+    p.add_argument("--batch-models", action="store_true",
+                   help="train the σtrain models together in one pass over the data (LSTM/RNN presets)")
 
     p = sub.add_parser("train", help="train one model with Deep Noise Injection and save a checkpoint")
     _add_training_args(p)
@@ -164,7 +166,7 @@ def _run(args, parser, progress) -> int:
         started = time.perf_counter()
         config = SweepConfig(preset=args.preset, sigma_train=args.sigma_train, sigma_val=args.sigma_val, repeats=args.repeats,
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, data=args.data,
-                             out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device)
+                             out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models)
         ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
         print(accuracy_table(ds))
         print(f"wrote {config.out} (checkpoints in {config.checkpoint_dir}/) in {time.perf_counter() - started:.0f} s")

@@ -145,13 +145,20 @@ class PrefetchedGaussian(NoiseModel):
     model — are bit-for-bit those of :class:`AdditiveGaussian` with the same generator (tested).
 
     ``shapes``: an iterable of tensor shapes in the order :meth:`add` will be called.
+    ``sigma`` may also be a tensor of S per-model σ (model-batched training, :mod:`dni.batched`):
+    draws then have S as their first dimension and block s is scaled by sigma[s].
     """
 
-    def __init__(self, sigma: float, generator: torch.Generator, shapes, device="cpu", depth: int = 4):
+    def __init__(self, sigma, generator: torch.Generator, shapes, device="cpu", depth: int = 4):
         import queue
         import threading
 
-        self.sigma = validate_sigma(sigma)
+        if isinstance(sigma, torch.Tensor) and sigma.numel() > 1:
+            self.sigma = sigma.detach().to(device)
+            scale = lambda z: z.mul_(self.sigma.view(-1, *[1] * (z.dim() - 1)))  # noqa: E731
+        else:
+            self.sigma = validate_sigma(sigma)
+            scale = lambda z: z.mul_(self.sigma)  # noqa: E731
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
 
@@ -160,7 +167,7 @@ class PrefetchedGaussian(NoiseModel):
                 for shape in shapes:
                     if self._stop.is_set():
                         return
-                    z = torch.randn(shape, generator=generator, device=device).mul_(self.sigma)
+                    z = scale(torch.randn(shape, generator=generator, device=device))
                     self._queue.put(z)
             except BaseException as err:  # surface worker errors in the training thread
                 self._queue.put(err)
@@ -170,7 +177,7 @@ class PrefetchedGaussian(NoiseModel):
 
     @property
     def is_noiseless(self) -> bool:
-        return self.sigma == 0.0
+        return not isinstance(self.sigma, torch.Tensor) and self.sigma == 0.0
 
     def add(self, preactivation, generator=None):
         z = self._queue.get()

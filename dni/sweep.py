@@ -68,6 +68,8 @@ class SweepConfig:
     out: Path = Path("dni_sweep.nc")
     checkpoint_dir: Path | None = None
     device: str = "cpu"
+    batch_models: bool = False
+    """Train the σtrain models that are not trained yet together (:mod:`dni.batched`)."""
 
     def __post_init__(self):
         get_preset(self.preset)
@@ -82,22 +84,39 @@ class SweepConfig:
                            lr=self.lr, seed=self.seed, data=self.data, device=self.device)
 
 
-def trained_model(config: TrainConfig, directory: Path, train_data=None, progress=True, log=print) -> TrainedModel:
-    """Load the model of ``config`` from ``directory`` if it was trained already, else train and save it."""
+def cached_model(config: TrainConfig, directory: Path, log=print) -> TrainedModel | None:
+    """The model of ``config`` from ``directory`` if it was trained already with these settings."""
     path = checkpoint_path(directory, config)
-    if path.exists():
-        try:
-            cached = load_checkpoint(path, config.preset)
-        except CheckpointError as err:
-            log(f"retraining: {err}")
-        else:
-            if cached.config == config:
-                log(f"reusing {path}")
-                return cached
-            log(f"retraining: {path} was trained with other settings")
-    trained = train(config, progress=progress, train_data=train_data)
-    save_checkpoint(trained, path)
-    return trained
+    if not path.exists():
+        return None
+    try:
+        cached = load_checkpoint(path, config.preset)
+    except CheckpointError as err:
+        log(f"retraining: {err}")
+        return None
+    if cached.config != config:
+        log(f"retraining: {path} was trained with other settings")
+        return None
+    log(f"reusing {path}")
+    return cached
+
+
+def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print):
+    """Trained models for ``configs``: reused from checkpoints, else trained (together if ``batch``) and saved."""
+    from .batched import BATCHABLE_CELLS, train_batched
+
+    models = {id(c): cached_model(c, directory, log) for c in configs}
+    todo = [c for c in configs if models[id(c)] is None]
+    if batch and len(todo) > 1 and get_preset(todo[0].preset).cell in BATCHABLE_CELLS:
+        for c, trained in zip(todo, train_batched(todo, progress=progress, train_data=train_data)):
+            save_checkpoint(trained, checkpoint_path(directory, c))
+            models[id(c)] = trained
+    else:
+        for c in todo:
+            trained = train(c, progress=progress, train_data=train_data)
+            save_checkpoint(trained, checkpoint_path(directory, c))  # saved at once: an interrupted sweep keeps it
+            models[id(c)] = trained
+    return [models[id(c)] for c in configs]
 
 
 def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, **overrides) -> xr.Dataset:
@@ -108,7 +127,8 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     train_data = load_sequences(config.data, "train", preset.data)  # fails early on missing data
     test_data = load_sequences(config.data, "test", preset.data)
     config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    models = [trained_model(config.train_config(s), config.checkpoint_dir, train_data, progress, log) for s in config.sigma_train]
+    models = train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
+                          batch=config.batch_models, progress=progress, log=log)
     ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device, progress=progress)
     ds.attrs["dataset"] = config.data
     ds.attrs["sweep_seconds"] = round(time.perf_counter() - started, 1)

@@ -1,0 +1,154 @@
+"""Model-batched Deep Noise Injection: the σtrain models of one preset trained together.
+
+The paper trains one model per σtrain (11 per preset, §III). Those models share the preset, the
+data and the training settings, and differ only in their noise level, so dni stacks their
+weights on a leading model dimension S and trains them in one pass over the data: one input
+projection einsum for all S models, batched matmuls (``bmm``) in the fused recurrence
+(:mod:`dni.fused`), and the per-model noise scaled by its own σ (model s sees
+``W·[h, x] + b + σ_s·ε``, eq. 2).
+
+Equivalence with training the S models one after another (each starting from the same seed):
+same initial weights, same validation split and batch order, Adam (element-wise, so stacked
+parameters are S independent optimisers) and gradient clipping per model; the noise draws
+differ (one (S, T, B, G) block per batch), which is statistically the same. At σ = 0 the two
+agree to float rounding (tested).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import __version__
+from .data import SequenceData, load_sequences
+from .errors import InvalidArgumentError
+from .fused import SEQUENCES, gate_order
+from .models import SequenceClassifier, build_model, get_preset
+from .noise import AdditiveGaussian, PrefetchedGaussian
+from .train import TrainConfig, TrainedModel, accuracy_and_loss, split_train_validation
+
+BATCHABLE_CELLS = tuple(SEQUENCES)  # "lstm", "rnn"
+
+
+class StackedClassifier(torch.nn.Module):
+    """S classifiers of one preset, weights stacked: ``weight_hh`` (S, G, H), ``fc_weight`` (S, C, H), ...
+
+    ``forward(x (B, T, I), noise)`` → logits (S, B, C): every model reads the same batch.
+    """
+
+    def __init__(self, models: list[SequenceClassifier], sigmas):
+        super().__init__()
+        cell = models[0].cell
+        self.kind = models[0].preset.cell
+        self.hidden_size = cell.hidden_size
+        stack = lambda get: torch.nn.Parameter(torch.stack([get(m).detach().clone() for m in models]))  # noqa: E731
+        self.weight_ih = stack(lambda m: m.cell.weight_ih)  # (S, G, I)
+        self.weight_hh = stack(lambda m: m.cell.weight_hh)  # (S, G, H)
+        self.bias = stack(lambda m: m.cell.bias)  # (S, G)
+        self.fc_weight = stack(lambda m: m.fc.weight)  # (S, C, H)
+        self.fc_bias = stack(lambda m: m.fc.bias)  # (S, C)
+        self.register_buffer("sigmas", torch.tensor(sigmas, dtype=self.weight_ih.dtype))  # (S,)
+        self.rows = gate_order(self.hidden_size, self.weight_ih.device) if self.kind == "lstm" else None
+
+    def noise_shapes(self, batch: int, steps: int):
+        S, G = self.weight_ih.shape[:2]
+        return [(S, steps, batch, G), (S, batch, self.fc_weight.shape[1])]
+
+    def forward(self, x, noise):
+        """``noise``: a :class:`PrefetchedGaussian` with per-model σ, or any model adding unit-free z."""
+        W_ih, b, W_hh = self.weight_ih, self.bias, self.weight_hh
+        if self.rows is not None:
+            W_ih, b, W_hh = W_ih[:, self.rows], b[:, self.rows], W_hh[:, self.rows]
+        P = torch.einsum("bti,sgi->stbg", x, W_ih) + b[:, None, None, :]  # (S, T, B, G)
+        h = SEQUENCES[self.kind].apply(noise.add(P), W_hh)  # (S, B, H)
+        logits = torch.baddbmm(self.fc_bias.unsqueeze(1), h, self.fc_weight.transpose(1, 2))  # (S, B, C)
+        return noise.add(logits)
+
+    def clip_grad_norm_(self, max_norm: float) -> None:
+        """``torch.nn.utils.clip_grad_norm_`` applied to each model separately."""
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        sq = sum(g.pow(2).reshape(g.shape[0], -1).sum(1) for g in grads)  # (S,)
+        scale = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
+    def unstack(self, configs: list[TrainConfig]) -> list[SequenceClassifier]:
+        models = []
+        for s, config in enumerate(configs):
+            m = build_model(config.preset, config.sigma_train)
+            with torch.no_grad():
+                m.cell.weight_ih.copy_(self.weight_ih[s])
+                m.cell.weight_hh.copy_(self.weight_hh[s])
+                m.cell.bias.copy_(self.bias[s])
+                m.fc.weight.copy_(self.fc_weight[s])
+                m.fc.bias.copy_(self.fc_bias[s])
+            models.append(m.eval())
+        return models
+
+
+def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_data: SequenceData | None = None) -> list[TrainedModel]:
+    """Train the models of ``configs`` (one preset, settings equal but σtrain) together."""
+    if not configs:
+        raise InvalidArgumentError("no models to train")
+    base = configs[0]
+    differing = {k for c in configs for k, v in vars(c).items() if k != "sigma_train" and v != getattr(base, k)}
+    if differing:
+        raise InvalidArgumentError(f"model-batched training needs equal settings except sigma_train; these differ: {sorted(differing)}")
+    preset = get_preset(base.preset)
+    if preset.cell not in BATCHABLE_CELLS:
+        raise InvalidArgumentError(f"model-batched training supports {', '.join(BATCHABLE_CELLS)} cells, not {preset.cell}")
+    models = []
+    for c in configs:
+        torch.manual_seed(c.seed)  # the same initial weights as train() gives each model
+        models.append(build_model(preset, c.sigma_train))
+    sigmas = [c.sigma_train for c in configs]
+    stacked = StackedClassifier(models, sigmas).to(base.device)
+    if train_data is None:
+        train_data = load_sequences(base.data, "train", preset.data)
+    fit, val = split_train_validation(train_data, base.val_fraction)
+    shuffle = torch.Generator().manual_seed(base.seed)
+    noise_gen = torch.Generator(device=base.device).manual_seed(base.seed + 1)
+    optimiser = torch.optim.Adam(stacked.parameters(), lr=base.lr)
+    n_batches = math.ceil(len(fit) / base.batch_size)
+    sizes = [min(base.batch_size, len(fit) - b * base.batch_size) for b in range(n_batches)]
+    steps = fit.x.shape[1]
+    shapes = (shape for _ in range(base.epochs) for size in sizes for shape in stacked.noise_shapes(size, steps))
+    noise = PrefetchedGaussian(stacked.sigmas, noise_gen, shapes, device=base.device)
+    histories: list[list[dict]] = [[] for _ in configs]
+    started = datetime.datetime.now()
+    bar = tqdm(range(base.epochs), desc=f"{base.preset} ×{len(configs)} σtrain", disable=not progress, unit="epoch")
+    try:
+        for epoch in bar:
+            order = torch.randperm(len(fit), generator=shuffle)
+            total_loss = torch.zeros(len(configs), dtype=torch.float64)
+            total_correct = torch.zeros(len(configs), dtype=torch.long)
+            for b in tqdm(range(n_batches), leave=False, disable=not progress, unit="batch"):
+                idx = order[b * base.batch_size : (b + 1) * base.batch_size]
+                x, y = fit.x[idx].to(base.device), fit.y[idx].to(base.device)
+                logits = stacked(x, noise)  # (S, B, C)
+                losses = F.cross_entropy(logits.transpose(1, 2), y.expand(len(configs), -1), reduction="none").mean(1)  # (S,)
+                optimiser.zero_grad(set_to_none=True)
+                losses.sum().backward()  # each model's gradient is that of its own mean loss
+                if base.clip_grad_norm:
+                    stacked.clip_grad_norm_(base.clip_grad_norm)
+                optimiser.step()
+                total_loss += losses.detach().double().cpu() * len(idx)
+                total_correct += (logits.argmax(-1) == y).sum(1).cpu()
+            trained = stacked.unstack(configs)
+            for s, (m, c) in enumerate(zip(trained, configs)):
+                record = {"epoch": epoch + 1, "train_loss": float(total_loss[s]) / len(fit), "train_accuracy": int(total_correct[s]) / len(fit)}
+                if len(val):
+                    gen = torch.Generator(device=base.device).manual_seed(base.seed + 2)
+                    record["val_accuracy"], record["val_loss"] = accuracy_and_loss(m.to(base.device), val, AdditiveGaussian(c.sigma_train), gen, device=base.device)
+                    record["val_accuracy_clean"], _ = accuracy_and_loss(m, val, 0.0, device=base.device)
+                histories[s].append(record)
+    finally:
+        noise.close()
+    seconds = (datetime.datetime.now() - started).total_seconds()
+    meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"), "train_seconds": seconds,
+            "train_size": len(fit), "val_size": len(val), "model_batched": len(configs)}
+    return [TrainedModel(m.cpu(), c, h, dict(meta)) for m, c, h in zip(stacked.unstack(configs), configs, histories)]

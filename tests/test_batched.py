@@ -1,0 +1,82 @@
+"""Model-batched training (dni.batched) against training the models one after another."""
+
+import pytest
+import torch
+
+from dni.batched import StackedClassifier, train_batched
+from dni.data import load_sequences
+from dni.errors import InvalidArgumentError
+from dni.models import build_model
+from dni.noise import ReplayNoise
+from dni.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_sequences("subset", "train").take(slice(0, 400))
+
+
+@pytest.mark.parametrize("preset", ["lstm28", "rnn28"])
+def test_batched_training_at_sigma_zero_equals_separate_training(preset, data):
+    configs = [TrainConfig(preset=preset, sigma_train=0.0, epochs=1, seed=s) for s in (0,)] * 2
+    together = train_batched(configs, progress=False, train_data=data)
+    alone = train(configs[0], progress=False, train_data=data)
+    for m in together:
+        for p, q in zip(m.model.parameters(), alone.model.parameters()):
+            assert torch.allclose(p, q, atol=1e-5)
+    assert together[0].history[0]["val_accuracy_clean"] == alone.history[0]["val_accuracy_clean"]
+
+
+def test_each_stacked_model_computes_its_own_network_with_its_own_noise():
+    """Model s of the stack equals the single model s given the same noise tensors."""
+    torch.manual_seed(0)
+    models = [build_model("lstm28", s) for s in (0.0, 0.5, 1.0)]
+    for i, m in enumerate(models):  # make the three different
+        with torch.no_grad():
+            m.cell.weight_hh.mul_(1 + i)
+    stacked = StackedClassifier(models, [0.0, 0.5, 1.0]).double()
+    x = torch.rand(4, 28, 28, dtype=torch.float64)
+    z_cell = torch.randn(3, 28, 4, 512, dtype=torch.float64)  # (S, T, B, G) in the stack's gate order (o, i, f, g)
+    z_fc = torch.randn(3, 4, 10, dtype=torch.float64)
+    logits = stacked(x, ReplayNoise([z_cell, z_fc]))
+    from dni.fused import gate_order
+    inverse = torch.argsort(gate_order(128, "cpu"))
+    for s, m in enumerate(models):
+        m = m.double()
+        ref = m.forward_reference(x, noise=ReplayNoise([z_cell[s, t][:, inverse] for t in range(28)] + [z_fc[s]]))
+        assert torch.allclose(logits[s], ref, atol=1e-10)
+
+
+def test_per_model_gradient_clipping_matches_torch(data):
+    torch.manual_seed(0)
+    models = [build_model("rnn28", 0.0) for _ in range(2)]
+    stacked = StackedClassifier(models, [0.0, 0.0])
+    for p in stacked.parameters():
+        p.grad = torch.randn_like(p) * torch.tensor([10.0, 0.01]).view(-1, *[1] * (p.dim() - 1))
+    expected = []
+    for s in range(2):
+        grads = [p.grad[s].clone() for p in stacked.parameters()]
+        total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+        expected.append([g * min(1.0, 5.0 / (total.item() + 1e-6)) for g in grads])
+    stacked.clip_grad_norm_(5.0)
+    for s in range(2):
+        for p, e in zip(stacked.parameters(), expected[s]):
+            assert torch.allclose(p.grad[s], e, rtol=1e-5)
+
+
+def test_batched_training_refuses_mixed_settings(data):
+    with pytest.raises(InvalidArgumentError, match="these differ: \\['epochs'\\]"):
+        train_batched([TrainConfig(epochs=1), TrainConfig(epochs=2, sigma_train=0.5)], train_data=data)
+    with pytest.raises(InvalidArgumentError, match="supports lstm, rnn cells, not gru"):
+        train_batched([TrainConfig(preset="gru28")], train_data=data)
+
+
+def test_sweep_with_batched_models_writes_checkpoints_that_load(tmp_path, capsys):
+    from dni.cli import main
+    from dni.train import load_checkpoint
+
+    out = tmp_path / "b.nc"
+    assert main(["--quiet", "sweep", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,1", "--sigma-val", "0,1",
+                 "--repeats", "2", "--batch-models", "--out", str(out)]) == 0
+    ck = load_checkpoint(tmp_path / "b_checkpoints" / "rnn28_sigma1.00_seed0.pt")
+    assert ck.config.sigma_train == 1.0 and ck.meta["model_batched"] == 2
