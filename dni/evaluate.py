@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .data import SequenceData, load_sequences
 from .errors import InvalidArgumentError
 from .models import get_preset
-from .noise import AdditiveGaussian, validate_sigma
+from .noise import AdditiveGaussian, PrefetchedGaussian, validate_sigma
 from .results import make_results
 from .train import TrainedModel
 
@@ -66,12 +66,21 @@ def noisy_accuracy(model, data: SequenceData, sigma_val: float, generators: list
     correct = torch.zeros(R, dtype=torch.long)
     loss = torch.zeros(R, dtype=torch.float64)
     gens = None if noise.is_noiseless else generators
-    for start in range(0, len(data), chunk):
-        x = data.x[start : start + chunk].to(device)  # (B, T, I)
-        y = data.y[start : start + chunk].to(device)  # (B,)
-        logits = model(x, noise=noise, generator=gens, repeats=R).view(R, len(y), -1)  # (R, B, C)
-        correct += (logits.argmax(-1) == y).sum(1).cpu()
-        loss += torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(R, -1), reduction="none").sum(1).double().cpu()
+    starts = range(0, len(data), chunk)
+    if not noise.is_noiseless:  # draw ahead in a thread: the same generators in the same order
+        steps = data.x.shape[1]
+        shapes = (s for start in starts for s in model.inference_noise_shapes(R * len(data.y[start : start + chunk]), steps))
+        noise = PrefetchedGaussian(sigma_val, gens, shapes, device=device)
+    try:
+        for start in starts:
+            x = data.x[start : start + chunk].to(device)  # (B, T, I)
+            y = data.y[start : start + chunk].to(device)  # (B,)
+            logits = model(x, noise=noise, generator=gens, repeats=R).view(R, len(y), -1)  # (R, B, C)
+            correct += (logits.argmax(-1) == y).sum(1).cpu()
+            loss += torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(R, -1), reduction="none").sum(1).double().cpu()
+    finally:
+        if isinstance(noise, PrefetchedGaussian):
+            noise.close()
     acc, mean_loss = correct.double().numpy() / len(data), loss.numpy() / len(data)
     if R == 1 and repeats > 1:
         acc, mean_loss = np.repeat(acc, repeats), np.repeat(mean_loss, repeats)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from . import fused
-from .cells import CELLS, NoisyLinear, NoisyLSTMCell, NoisyRNNCell
+from .cells import CELLS, NoisyGRUCell, NoisyLinear, NoisyLSTMCell, NoisyRNNCell
 from .errors import UnknownPresetError
 from .noise import as_noise_model
 from .recurrence import Trace, unroll
@@ -87,6 +87,12 @@ class SequenceClassifier(nn.Module):
         Inference (no grad) takes :func:`dni.recurrence.unroll`, drawing per step.
         """
         return torch.is_grad_enabled() and repeats == 1 and type(self.cell) in _FUSED
+
+    def inference_noise_shapes(self, rows: int, steps: int) -> list[tuple[int, ...]]:
+        """Shapes of the noise draws of one :func:`dni.recurrence.unroll` pass over ``rows`` sequences, in order."""
+        G, H = self.cell.weight_ih.shape[0], self.cell.hidden_size
+        per_step = [(rows, G), (rows, H)] if isinstance(self.cell, NoisyGRUCell) else [(rows, G)]
+        return per_step * steps + [(rows, self.fc.out_features)]
 
     def training_noise_shapes(self, batch: int, steps: int) -> list[tuple[int, ...]]:
         """Shapes of the noise draws of one fused training forward pass, in order."""

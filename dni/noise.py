@@ -146,7 +146,8 @@ class PrefetchedGaussian(NoiseModel):
 
     ``shapes``: an iterable of tensor shapes in the order :meth:`add` will be called.
     ``sigma`` may also be a tensor of S per-model σ (model-batched training, :mod:`dni.batched`):
-    draws then have S as their first dimension and block s is scaled by sigma[s].
+    draws then have S as their first dimension and block s is scaled by sigma[s]. ``generator``
+    may be a list of per-repeat generators (evaluation), as for :meth:`AdditiveGaussian.sample`.
     """
 
     def __init__(self, sigma, generator: torch.Generator, shapes, device="cpu", depth: int = 4):
@@ -155,10 +156,16 @@ class PrefetchedGaussian(NoiseModel):
 
         if isinstance(sigma, torch.Tensor) and sigma.numel() > 1:
             self.sigma = sigma.detach().to(device)
-            scale = lambda z: z.mul_(self.sigma.view(-1, *[1] * (z.dim() - 1)))  # noqa: E731
+
+            def draw(shape):
+                z = torch.randn(shape, generator=generator, device=device)
+                return z.mul_(self.sigma.view(-1, *[1] * (z.dim() - 1)))
         else:
             self.sigma = validate_sigma(sigma)
-            scale = lambda z: z.mul_(self.sigma)  # noqa: E731
+            gaussian = AdditiveGaussian(self.sigma)
+
+            def draw(shape):  # one generator, or one per repeat block (AdditiveGaussian.sample)
+                return gaussian.sample(torch.empty(shape, device=device), generator)
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
 
@@ -167,7 +174,7 @@ class PrefetchedGaussian(NoiseModel):
                 for shape in shapes:
                     if self._stop.is_set():
                         return
-                    z = scale(torch.randn(shape, generator=generator, device=device))
+                    z = draw(shape)
                     self._queue.put(z)
             except BaseException as err:  # surface worker errors in the training thread
                 self._queue.put(err)

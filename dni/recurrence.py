@@ -53,7 +53,7 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
         if repeats > 1:
             p = p.repeat(repeats, 1)  # (R·B, G), repeat r in block r
         p = noise.add(p, generator)
-        state, pre = step(cell, p, state, noise, generator)
+        state, pre = step(cell, p, state, noise, generator, trace)
         if trace:
             h, c = state if cell.has_cell_state else (state, None)
             h_steps.append(h)
@@ -66,21 +66,30 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
     return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
 
 
-def _rnn_step(cell, p, h, noise, generator):
+def _rnn_step(cell, p, h, noise, generator, trace):
     pre = torch.addmm(p, h, cell.weight_hh.t())  # (N, H) = W·[h, x] + b + z
     return torch.tanh(pre), pre
 
 
-def _lstm_step(cell, p, state, noise, generator):
+def _lstm_step(cell, p, state, noise, generator, trace):
     h, c = state
     pre = torch.addmm(p, h, cell.weight_hh.t())  # (N, 4H)
+    if not torch.is_grad_enabled():  # inference: fewer, in-place kernels
+        H = cell.hidden_size
+        a = pre.clone() if trace else pre
+        a[:, : 2 * H].sigmoid_()
+        a[:, 2 * H : 3 * H].tanh_()
+        a[:, 3 * H :].sigmoid_()
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        c = torch.addcmul(f * c, i, g)
+        return (o * torch.tanh(c), c), pre
     i, f, g, o = pre.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
     return (h, c), pre
 
 
-def _gru_step(cell, p, h, noise, generator):
+def _gru_step(cell, p, h, noise, generator, trace):
     H = cell.hidden_size
     rz = torch.addmm(p[:, : 2 * H], h, cell.weight_hh[: 2 * H].t())  # (N, 2H)
     a = p[:, 2 * H :]  # (N, H), noise already added
