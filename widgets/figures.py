@@ -22,3 +22,97 @@ def stroke_length_figure(lengths, bin_width: int = 2, steps: int = 50, title: st
     fig.ray(x=[steps], y=[0], length=0, angle=np.pi / 2, color="red", line_dash="dashed", legend_label=f"{steps} LSTM steps")
     fig.legend.location = "top_right"
     return fig
+
+
+def _palette(n: int):
+    from bokeh.palettes import Viridis256
+
+    return [Viridis256[int(i * 255 / max(n - 1, 1))] for i in range(n)]
+
+
+def accuracy_sources(ds, arch: str, error_rate: bool = False) -> dict:
+    """Mean over repeats per σtrain as plot data: {σtrain: {"sigma_val": [...], "value": [...]}}."""
+    mean = ds.accuracy.sel(arch=arch).mean("seed")
+    out = {}
+    for st in ds.sigma_train.values:
+        row = mean.sel(sigma_train=st)
+        if np.isnan(row.values).all():
+            continue
+        value = (1 - row.values) * 100 if error_rate else row.values * 100
+        out[float(st)] = {"sigma_val": ds.sigma_val.values.tolist(), "value": value.tolist()}
+    return out
+
+
+def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | None = None):
+    """Accuracy (or error rate, log scale) over σval, one line per σtrain (paper Figs 2a, 2b, 10).
+
+    The red horizontal line is the conventional baseline σtrain = σval = 0.
+    """
+    sources = accuracy_sources(ds, arch, error_rate)
+    label = "test error rate (%)" if error_rate else "test accuracy (%)"
+    fig = figure(title=f"{arch}: {label} under noisy inference ({ds.sizes['seed']} repeats)", height=380, width=620,
+                 x_axis_label="σval (inference noise)", y_axis_label=label, y_axis_type="log" if error_rate else "linear",
+                 tools="pan,box_zoom,reset,save,hover", tooltips=[("σval", "@sigma_val"), ("value", "@value{0.00}")])
+    for colour, (st, data) in zip(_palette(len(sources)), sources.items()):
+        width = 4 if highlight is not None and np.isclose(st, highlight) else 2
+        fig.line("sigma_val", "value", source=ColumnDataSource(data), color=colour, line_width=width, legend_label=f"σtrain {st:g}")
+        fig.scatter("sigma_val", "value", source=ColumnDataSource(data), color=colour, size=4)
+    if 0.0 in sources:
+        base = sources[0.0]["value"][0]
+        fig.line([min(ds.sigma_val.values), max(ds.sigma_val.values)], [base, base], color="red", line_dash="dashed",
+                 legend_label="baseline σtrain = σval = 0")
+    fig.legend.click_policy = "hide"
+    fig.legend.label_text_font_size = "8pt"
+    fig.legend.location = "bottom_left" if not error_rate else "top_left"
+    return fig
+
+
+def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
+    """Mean accuracy over the σtrain × σval grid; the selected cell outlined."""
+    from bokeh.models import LinearColorMapper
+
+    mean = ds.accuracy.sel(arch=arch).mean("seed") * 100
+    st, sv = np.meshgrid(ds.sigma_train.values, ds.sigma_val.values, indexing="ij")
+    data = {"sigma_train": st.ravel(), "sigma_val": sv.ravel(), "accuracy": mean.values.ravel()}
+    step_t = np.diff(ds.sigma_train.values).min() if ds.sizes["sigma_train"] > 1 else 0.1
+    step_v = np.diff(ds.sigma_val.values).min() if ds.sizes["sigma_val"] > 1 else 0.1
+    mapper = LinearColorMapper(palette="Viridis256", low=float(np.nanmin(data["accuracy"])), high=float(np.nanmax(data["accuracy"])))
+    fig = figure(title=f"{arch}: accuracy (%) over σtrain × σval", height=380, width=440, x_axis_label="σval", y_axis_label="σtrain",
+                 tools="hover,save", tooltips=[("σtrain", "@sigma_train"), ("σval", "@sigma_val"), ("accuracy", "@accuracy{0.0}")])
+    fig.rect("sigma_val", "sigma_train", width=step_v, height=step_t, source=ColumnDataSource(data),
+             fill_color={"field": "accuracy", "transform": mapper}, line_color=None)
+    marker = ColumnDataSource({"x": [selected[1]] if selected else [], "y": [selected[0]] if selected else []})
+    fig.rect("x", "y", width=step_v, height=step_t, source=marker, fill_alpha=0, line_color="red", line_width=3, name="selected")
+    return fig
+
+
+def state_figure(stats, which: str = "h", title: str | None = None):
+    """Distributions of h (or c) for each time step against the N(0, 1) noise density (Figs 3, 4, 7, 8)."""
+    values = stats[which]
+    steps = stats.step.values
+    fig = figure(title=title or f"{'output states h' if which == 'h' else 'internal states c'} per step (σval = {stats.attrs.get('sigma_val', float('nan')):g})",
+                 height=330, width=560, x_axis_label=which, y_axis_label="density", tools="pan,box_zoom,reset,save")
+    for colour, t in zip(_palette(len(steps)), steps):
+        legend = {"legend_label": f"step {t}"} if t <= 3 else {}
+        fig.line(stats.value.values, values.sel(step=t).values, color=colour, alpha=0.8, name=f"step{t}", **legend)
+    noise = stats.noise_density.values.copy()
+    if which == "h":  # the paper truncates the N(0, 1) curve at ±1 for the tanh-bounded h
+        noise[np.abs(stats.value.values) > 1] = np.nan
+    fig.line(stats.value.values, noise, color="blue", line_dash="dashed", line_width=2, legend_label="N(0, 1)")
+    fig.legend.label_text_font_size = "8pt"
+    return fig
+
+
+def weight_figure(histograms: dict):
+    """Weight histograms per σtrain with their expected power mean(w²) (paper Figs 5, 9).
+
+    ``histograms``: {σtrain: :func:`dni.probes.weight_histogram` DataArray}.
+    """
+    fig = figure(title="weight distributions per σtrain", height=330, width=560, x_axis_label="weight value",
+                 y_axis_label="density", y_axis_type="log", tools="pan,box_zoom,reset,save")
+    for colour, (st, hist) in zip(_palette(len(histograms)), sorted(histograms.items())):
+        density = np.where(hist.values > 0, hist.values, np.nan)
+        fig.line(hist.value.values, density, color=colour, line_width=2,
+                 legend_label=f"σtrain {st:g}: mean(w²) = {hist.attrs['weight_power']:.4f}")
+    fig.legend.label_text_font_size = "8pt"
+    return fig

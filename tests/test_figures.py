@@ -1,0 +1,67 @@
+"""Probes (dni.probes) and the static bokeh figures (dni_widgets.figures) against independent numbers."""
+
+import numpy as np
+import pytest
+import torch
+
+from dni.data import load_sequences
+from dni.evaluate import evaluate
+from dni.models import build_model
+from dni.probes import state_distributions, weight_histogram, weight_power
+from dni.train import TrainConfig, TrainedModel
+from dni_widgets.figures import accuracy_figure, accuracy_sources, heatmap_figure, state_figure, weight_figure
+
+
+@pytest.fixture(scope="module")
+def small_results():
+    data = load_sequences("subset", "test").take(slice(0, 200))
+    models = []
+    for s in (0.0, 0.5):
+        torch.manual_seed(0)
+        models.append(TrainedModel(build_model("rnn28", s), TrainConfig(preset="rnn28", sigma_train=s)))
+    return evaluate(models, [0.0, 0.5, 1.0], 3, data=data, progress=False)
+
+
+def test_accuracy_figure_plots_the_mean_over_repeats_and_the_baseline(small_results):
+    ds = small_results
+    fig = accuracy_figure(ds, "rnn28")
+    lines = [r for r in fig.renderers if r.glyph.__class__.__name__ == "Line"]
+    expected = ds.accuracy.sel(arch="rnn28", sigma_train=0.5).values.mean(axis=-1) * 100
+    assert any(np.allclose(r.data_source.data.get("value", []), expected) for r in lines)
+    baseline = [r for r in lines if r.glyph.line_color == "red"][0]
+    assert np.allclose(baseline.data_source.data["y"], ds.accuracy.sel(arch="rnn28", sigma_train=0.0, sigma_val=0.0).mean().item() * 100)
+    err = accuracy_sources(ds, "rnn28", error_rate=True)[0.5]["value"]
+    assert np.allclose(err, 100 - expected)
+
+
+def test_heatmap_marks_the_selected_cell(small_results):
+    fig = heatmap_figure(small_results, "rnn28", selected=(0.5, 1.0))
+    marker = fig.select_one({"name": "selected"})
+    assert marker.data_source.data == {"x": [1.0], "y": [0.5]}
+
+
+def test_state_distributions_are_densities_of_the_traced_states():
+    torch.manual_seed(0)
+    model = build_model("lstm28")
+    x = load_sequences("subset", "test").x[:64]
+    stats = state_distributions(model, x, 0.0, bins=40, value_range=(-1.0, 1.0))
+    width = stats.value.values[1] - stats.value.values[0]
+    assert np.allclose(stats.h.sum("value") * width, 1.0) and np.allclose(stats.c.sum("value") * width, 1.0)
+    _, trace = model.trace(x)
+    assert np.allclose(stats.h_std.values, trace.h.std(dim=(0, 2)).numpy(), rtol=1e-5)
+    assert stats.sizes["step"] == 28 and stats.noise_density.sel(value=stats.value.values[20]).item() == pytest.approx(
+        np.exp(-stats.value.values[20] ** 2 / 2) / np.sqrt(2 * np.pi))
+    noisy = state_distributions(model, x, 1.0, generator=torch.Generator().manual_seed(0))
+    assert (noisy.h_std > stats.h_std).all()  # noise spreads the states (paper Fig. 3)
+    assert len(state_figure(stats, "c").renderers) == 29  # 28 steps + the N(0, 1) curve
+
+
+def test_weight_power_and_histogram():
+    model = build_model("rnn28")
+    w = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    assert weight_power(model) == pytest.approx((w**2).mean().item())
+    hist = weight_histogram(model)
+    assert hist.attrs["weight_power"] == pytest.approx(weight_power(model), rel=1e-5)
+    assert (hist.sum() * (hist.value[1] - hist.value[0])).item() == pytest.approx(1.0, abs=1e-4)
+    fig = weight_figure({0.0: hist})
+    assert "mean(w²) = " in fig.legend.items[0].label.value
