@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="print the accuracy table of a result file")
     p.add_argument("result", type=Path)
+
+    p = sub.add_parser("figures", help="write the paper's figures of a result file as standalone HTML")
+    p.add_argument("result", type=Path)
+    p.add_argument("--checkpoints", nargs="*", type=Path, default=[], help="checkpoints for the weight histograms (Figs 5, 9)")
+    p.add_argument("--out", "-o", type=Path, default=Path("figures.html"), help="HTML file (default figures.html)")
     return parser
 
 
@@ -135,6 +140,14 @@ def _run(args, parser, progress) -> int:
         return 0
     if args.command == "table":
         print(accuracy_table(load_results(args.result)))
+        return 0
+    if args.command == "figures":
+        from dni_widgets.figures import result_figures, save_html
+
+        from .io import check_writable
+        check_writable(args.out)
+        save_html(result_figures(load_results(args.result), args.checkpoints), args.out, f"dni: {args.result.name}")
+        print(f"wrote {args.out}")
         return 0
     if args.command == "merge":
         merged = merge_results(load_results(p) for p in args.inputs)

@@ -65,3 +65,16 @@ def test_weight_power_and_histogram():
     assert (hist.sum() * (hist.value[1] - hist.value[0])).item() == pytest.approx(1.0, abs=1e-4)
     fig = weight_figure({0.0: hist})
     assert "mean(w²) = " in fig.legend.items[0].label.value
+
+
+def test_figures_command_writes_offline_html(small_results, tmp_path, capsys):
+    from dni.cli import main
+    from dni.results import save_results
+
+    save_results(small_results, tmp_path / "r.nc")
+    out = tmp_path / "f.html"
+    assert main(["figures", str(tmp_path / "r.nc"), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert "rnn28: test accuracy" in html and "cdn.bokeh.org" not in html  # BokehJS inlined: works offline
+    assert main(["figures", str(tmp_path / "missing.nc"), "-o", str(tmp_path / "g.html")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "g.html").exists()

@@ -116,3 +116,34 @@ def weight_figure(histograms: dict):
                  legend_label=f"σtrain {st:g}: mean(w²) = {hist.attrs['weight_power']:.4f}")
     fig.legend.label_text_font_size = "8pt"
     return fig
+
+
+def result_figures(ds, checkpoints=()):
+    """A bokeh layout of every view a result file (and optionally its checkpoints) supports."""
+    from bokeh.layouts import column, row
+
+    from dni.probes import weight_histogram
+    from dni.train import load_checkpoint
+
+    rows = []
+    for arch in ds.arch.values.tolist():
+        rows.append(row(accuracy_figure(ds, arch), accuracy_figure(ds, arch, error_rate=True), heatmap_figure(ds, arch)))
+    models = [load_checkpoint(p) for p in checkpoints]
+    for arch in dict.fromkeys(m.arch for m in models):
+        hists = {m.sigma_train: weight_histogram(m.model) for m in models if m.arch == arch}
+        fig = weight_figure(hists)
+        fig.title.text = f"{arch}: weight distributions per σtrain"
+        rows.append(row(fig))
+    return column(*rows)
+
+
+def save_html(layout, path, title: str = "dni results") -> None:
+    """Standalone HTML with BokehJS inlined (works offline), written atomically."""
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    from dni.io import atomic_path
+
+    html = file_html(layout, INLINE, title)
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
