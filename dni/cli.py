@@ -81,6 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-models", action="store_true",
                    help="train the σtrain models together in one pass over the data (LSTM/RNN presets)")
 
+    p = sub.add_parser("notebook-sweep", help="a sweep as papermill jobs (one train_evaluate notebook per σtrain), merged",
+                       description="Run notebooks/train_evaluate.ipynb with papermill once per σtrain (executed notebooks and "
+                                   "per-job results in <out>_jobs/), then merge the results into --out. Jobs already "
+                                   "finished are reused.")
+    p.add_argument("--preset", default="lstm28", help=f"architecture: {', '.join(PRESETS)} (default lstm28)")
+    p.add_argument("--sigma-train", default="0,0.5,1", help="list 0,0.5,1 or range 0:1:0.1 (default 0,0.5,1)")
+    p.add_argument("--sigma-val", default="0:1:0.1", help="default 0:1:0.1")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default="subset", choices=["subset", "mnist"])
+    p.add_argument("--notebook", type=Path, default=None, help="default: the repository's notebooks/train_evaluate.ipynb")
+    p.add_argument("--out", type=Path, required=True)
+
     p = sub.add_parser("train", help="train one model with Deep Noise Injection and save a checkpoint")
     _add_training_args(p)
     p.add_argument("--sigma-train", type=float, default=0.0, help="training noise σtrain (default 0)")
@@ -124,6 +138,9 @@ def main(argv=None) -> int:
     except DniError as err:
         print(f"dni: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("dni: interrupted; finished checkpoints are kept, run the same command to continue", file=sys.stderr)
         return 130
@@ -140,6 +157,17 @@ def _run(args, parser, progress) -> int:
         return 0
     if args.command == "table":
         print(accuracy_table(load_results(args.result)))
+        return 0
+    if args.command == "notebook-sweep":
+        from .notebook_sweep import notebook_sweep
+        from .sweep import parse_sigmas
+
+        ds = notebook_sweep(preset=args.preset, sigma_train=parse_sigmas(args.sigma_train, "sigma_train"), out=args.out,
+                            notebook=args.notebook, progress=progress, log=lambda m: print(m, file=sys.stderr),
+                            sigma_val=args.sigma_val, repeats=args.repeats, epochs=args.epochs, seed=args.seed,
+                            full_mnist=args.data == "mnist")
+        print(accuracy_table(ds))
+        print(f"wrote {args.out}")
         return 0
     if args.command == "figures":
         from dni_widgets.figures import result_figures, save_html

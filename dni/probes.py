@@ -14,32 +14,35 @@ from .noise import as_noise_model
 
 @torch.no_grad()
 def state_distributions(model, x: torch.Tensor, sigma_val: float = 0.0, *, generator=None,
-                        bins: int = 60, value_range: tuple[float, float] = (-3.0, 3.0)) -> xr.Dataset:
+                        bins: int = 60, c_range: tuple[float, float] = (-3.0, 3.0)) -> xr.Dataset:
     """Histograms of the output states h and (LSTM) internal states c of every step.
 
-    Runs ``model`` once over x (B, T, I) with noise σval. Returns ``h`` and ``c`` densities over
-    ``(step, value)`` (each step integrates to 1 over ``value_range``; mass outside is
-    clipped in), the noise density N(0, 1) the paper draws for comparison, and per-step
-    ``h_std``/``c_std``.
+    Runs ``model`` once over x (B, T, I) with noise σval. Returns densities ``h`` over
+    ``(step, h_value)`` on [-1, 1] (h = o·tanh(c) is bounded) and ``c`` over ``(step, c_value)``
+    on ``c_range`` (mass outside is clipped into the edge bins), each integrating to 1 per step;
+    the N(0, 1) density the paper draws for comparison on both grids (``noise_h``, ``noise_c``);
+    and per-step standard deviations ``h_std``, ``c_std``.
     """
     model.eval()
-    _, trace = model.trace(x, noise=as_noise_model(sigma_val), generator=generator)
-    edges = np.linspace(*value_range, bins + 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    width = edges[1] - edges[0]
+    noise = as_noise_model(sigma_val)
+    _, trace = model.trace(x, noise=noise, generator=generator)
+    T = trace.h.shape[1]
 
-    def density(states):  # (B, T, H) → (T, bins)
-        values = states.clamp(*value_range).transpose(0, 1).reshape(states.shape[1], -1).numpy()
-        return np.stack([np.histogram(v, bins=edges)[0] / (v.size * width) for v in values])
+    def density(states, value_range):  # (B, T, H) → centres (bins,), densities (T, bins)
+        edges = np.linspace(*value_range, bins + 1)
+        width = edges[1] - edges[0]
+        values = states.clamp(*value_range).transpose(0, 1).reshape(T, -1).numpy()
+        return (edges[:-1] + edges[1:]) / 2, np.stack([np.histogram(v, bins=edges)[0] / (v.size * width) for v in values])
 
-    data = {"h": (("step", "value"), density(trace.h)), "h_std": ("step", trace.h.std(dim=(0, 2)).numpy())}
+    gauss = lambda v: np.exp(-v**2 / 2) / np.sqrt(2 * np.pi)  # noqa: E731
+    h_value, h = density(trace.h, (-1.0, 1.0))
+    data = {"h": (("step", "h_value"), h), "h_std": ("step", trace.h.std(dim=(0, 2)).numpy()), "noise_h": ("h_value", gauss(h_value))}
+    coords = {"step": np.arange(1, T + 1), "h_value": h_value}
     if trace.c is not None:
-        data["c"] = (("step", "value"), density(trace.c))
-        data["c_std"] = ("step", trace.c.std(dim=(0, 2)).numpy())
-    data["noise_density"] = ("value", np.exp(-centres**2 / 2) / np.sqrt(2 * np.pi))
-    return xr.Dataset(data, coords={"step": np.arange(1, trace.h.shape[1] + 1), "value": centres},
-                      attrs={"sigma_val": float(as_noise_model(sigma_val).sigma) if hasattr(as_noise_model(sigma_val), "sigma") else np.nan,
-                             "digits": int(x.shape[0])})
+        c_value, c = density(trace.c, c_range)
+        data.update({"c": (("step", "c_value"), c), "c_std": ("step", trace.c.std(dim=(0, 2)).numpy()), "noise_c": ("c_value", gauss(c_value))})
+        coords["c_value"] = c_value
+    return xr.Dataset(data, coords=coords, attrs={"sigma_val": float(getattr(noise, "sigma", np.nan)), "digits": int(x.shape[0])})
 
 
 def weight_power(model) -> float:

@@ -74,14 +74,16 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
 def save_results(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to NetCDF at ``path`` atomically (temporary file, then rename)."""
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
+        # encodings carried over from a loaded file (e.g. a fixed string width '<U6' for arch)
+        # would truncate longer values merged in since: let xarray choose afresh
+        ds.drop_encoding().to_netcdf(tmp, engine=NETCDF_ENGINE)
     return Path(path)
 
 
 def load_results(path) -> xr.Dataset:
     """Read a result file fully into memory (the file is closed afterwards)."""
     try:
-        return xr.load_dataset(path)
+        return xr.load_dataset(path).drop_encoding()
     except FileNotFoundError:
         raise DniError(f"result file {path} does not exist; create one with `dni sweep` or `dni evaluate`") from None
     except (OSError, ValueError) as err:

@@ -52,6 +52,20 @@ def default_checkpoint_dir(out: Path) -> Path:
     return out.with_name(out.stem + "_checkpoints")
 
 
+def find_checkpoints(ds, directory) -> dict[tuple[str, float], Path]:
+    """{(arch, σtrain): checkpoint path} for the models of result set ``ds`` found in ``directory``."""
+    found = {}
+    for arch in ds.arch.values.tolist():
+        for st in ds.sigma_train.values.tolist():
+            seed = ds.train_seed.sel(arch=arch, sigma_train=st).item() if "train_seed" in ds else 0
+            if seed != seed:  # NaN: this (arch, σtrain) was not run
+                continue
+            path = checkpoint_path(Path(directory), TrainConfig(preset=arch, sigma_train=st, seed=int(seed)))
+            if path.exists():
+                found[(arch, float(st))] = path
+    return found
+
+
 @dataclass
 class SweepConfig:
     """Settings of :func:`run_sweep`; the defaults are the README's main job (a few minutes)."""
@@ -73,8 +87,9 @@ class SweepConfig:
 
     def __post_init__(self):
         get_preset(self.preset)
-        self.sigma_train = validate_sigmas(self.sigma_train, "sigma_train")
-        self.sigma_val = validate_sigmas(self.sigma_val, "sigma_val")
+        # σ lists may come as text ("0:1:0.1", "0,0.5,1"), e.g. from papermill -p
+        self.sigma_train = parse_sigmas(self.sigma_train, "sigma_train") if isinstance(self.sigma_train, str) else validate_sigmas(self.sigma_train, "sigma_train")
+        self.sigma_val = parse_sigmas(self.sigma_val, "sigma_val") if isinstance(self.sigma_val, str) else validate_sigmas(self.sigma_val, "sigma_val")
         self.repeats = validate_repeats(self.repeats)
         self.out = check_writable(self.out)
         self.checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else default_checkpoint_dir(self.out)

@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,9 @@ def paper_pair(tmp_path_factory):
     out = tmp_path_factory.mktemp("pair") / "pair.nc"
     ds = run_sweep(sigma_train=[0.0, 1.0], sigma_val=[0.0, 0.5, 1.0], repeats=4, out=out, progress=False, log=lambda m: None)
     return ds, out
+
+
+# Notebook kernels start "python" from PATH (the ipykernel kernelspec): make it this interpreter,
+# also when the tests run without an activated virtual environment.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+REPO = Path(__file__).resolve().parent.parent

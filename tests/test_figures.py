@@ -44,13 +44,18 @@ def test_state_distributions_are_densities_of_the_traced_states():
     torch.manual_seed(0)
     model = build_model("lstm28")
     x = load_sequences("subset", "test").x[:64]
-    stats = state_distributions(model, x, 0.0, bins=40, value_range=(-1.0, 1.0))
-    width = stats.value.values[1] - stats.value.values[0]
-    assert np.allclose(stats.h.sum("value") * width, 1.0) and np.allclose(stats.c.sum("value") * width, 1.0)
+    stats = state_distributions(model, x, 0.0, bins=40)
+    h_width = stats.h_value.values[1] - stats.h_value.values[0]
+    c_width = stats.c_value.values[1] - stats.c_value.values[0]
+    assert np.allclose(stats.h.sum("h_value") * h_width, 1.0) and np.allclose(stats.c.sum("c_value") * c_width, 1.0)
+    assert stats.h_value.min() > -1 and stats.h_value.max() < 1  # h is bounded by tanh: its own grid
     _, trace = model.trace(x)
     assert np.allclose(stats.h_std.values, trace.h.std(dim=(0, 2)).numpy(), rtol=1e-5)
-    assert stats.sizes["step"] == 28 and stats.noise_density.sel(value=stats.value.values[20]).item() == pytest.approx(
-        np.exp(-stats.value.values[20] ** 2 / 2) / np.sqrt(2 * np.pi))
+    # an independent histogram of step 5's h
+    counts, _ = np.histogram(trace.h[:, 4].numpy().ravel(), bins=np.linspace(-1, 1, 41))
+    assert np.allclose(stats.h.sel(step=5).values, counts / counts.sum() / h_width)
+    v = stats.c_value.values[20]
+    assert stats.sizes["step"] == 28 and stats.noise_c.sel(c_value=v).item() == pytest.approx(np.exp(-v**2 / 2) / np.sqrt(2 * np.pi))
     noisy = state_distributions(model, x, 1.0, generator=torch.Generator().manual_seed(0))
     assert (noisy.h_std > stats.h_std).all()  # noise spreads the states (paper Fig. 3)
     assert len(state_figure(stats, "c").renderers) == 29  # 28 steps + the N(0, 1) curve

@@ -93,3 +93,14 @@ def test_table_has_sigma_train_rows_and_sigma_val_columns():
     row = table[3].split()
     assert float(row[0]) == 0.5
     assert float(row[2]) == pytest.approx(ds.accuracy.sel(arch="rnn28", sigma_train=0.5, sigma_val=0.5).mean().item() * 100, abs=0.051)
+
+
+def test_merging_loaded_files_keeps_long_arch_names(tmp_path):
+    """A loaded file's string width ('<U6' for 'rnn28') must not truncate 'lstm_stroke50' on save."""
+    a = xr.Dataset({"accuracy": ("arch", [0.5])}, coords={"arch": ["rnn28"]}, attrs={"dataset": "subset"})
+    b = xr.Dataset({"accuracy": ("arch", [0.6])}, coords={"arch": ["lstm_stroke50"]}, attrs={"dataset": "subset"})
+    save_results(a, tmp_path / "a.nc")
+    save_results(b, tmp_path / "b.nc")
+    merged = merge_results([load_results(tmp_path / "a.nc"), load_results(tmp_path / "b.nc")])
+    save_results(merged, tmp_path / "m.nc")
+    assert sorted(load_results(tmp_path / "m.nc").arch.values.tolist()) == ["lstm_stroke50", "rnn28"]

@@ -87,18 +87,18 @@ def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
 
 
 def state_figure(stats, which: str = "h", title: str | None = None):
-    """Distributions of h (or c) for each time step against the N(0, 1) noise density (Figs 3, 4, 7, 8)."""
-    values = stats[which]
+    """Distributions of h (or c) for each time step against the N(0, 1) noise density (Figs 3, 4, 7, 8).
+
+    As in the paper, the N(0, 1) curve of the h plot covers only [-1, 1], where h lives.
+    """
+    values, grid = stats[which], stats[f"{which}_value"].values
     steps = stats.step.values
     fig = figure(title=title or f"{'output states h' if which == 'h' else 'internal states c'} per step (σval = {stats.attrs.get('sigma_val', float('nan')):g})",
                  height=330, width=560, x_axis_label=which, y_axis_label="density", tools="pan,box_zoom,reset,save")
     for colour, t in zip(_palette(len(steps)), steps):
         legend = {"legend_label": f"step {t}"} if t <= 3 else {}
-        fig.line(stats.value.values, values.sel(step=t).values, color=colour, alpha=0.8, name=f"step{t}", **legend)
-    noise = stats.noise_density.values.copy()
-    if which == "h":  # the paper truncates the N(0, 1) curve at ±1 for the tanh-bounded h
-        noise[np.abs(stats.value.values) > 1] = np.nan
-    fig.line(stats.value.values, noise, color="blue", line_dash="dashed", line_width=2, legend_label="N(0, 1)")
+        fig.line(grid, values.sel(step=t).values, color=colour, alpha=0.8, name=f"step{t}", **legend)
+    fig.line(grid, stats[f"noise_{which}"].values, color="blue", line_dash="dashed", line_width=2, legend_label="N(0, 1)")
     fig.legend.label_text_font_size = "8pt"
     return fig
 
@@ -147,3 +147,65 @@ def save_html(layout, path, title: str = "dni results") -> None:
     html = file_html(layout, INLINE, title)
     with atomic_path(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
+
+
+PAPER_STATE_PAIRS = ((0.0, 0.0), (0.0, 1.0), (1.0, 1.0))
+"""(σtrain, σval) of the three columns of Figs 3, 4, 7, 8: clean, conventional under noise, DNI under noise."""
+
+
+def load_models(checkpoints: dict) -> dict:
+    """{(arch, σtrain): TrainedModel} from {(arch, σtrain): checkpoint path or TrainedModel}."""
+    from dni.train import TrainedModel, load_checkpoint
+
+    return {k: v if isinstance(v, TrainedModel) else load_checkpoint(v) for k, v in checkpoints.items()}
+
+
+def state_figures(models: dict, arch: str, pairs=PAPER_STATE_PAIRS, data: str = "subset", digits: int = 500, seed: int = 0):
+    """h (and c) distributions per step for each (σtrain, σval) pair, one column per pair (Figs 3, 4, 7, 8)."""
+    import torch
+    from bokeh.layouts import gridplot
+
+    from dni.data import load_sequences
+    from dni.models import get_preset
+    from dni.probes import state_distributions
+
+    x = load_sequences(data, "test", get_preset(arch).data, progress=False).x[:digits]
+    columns = []
+    for st, sv in pairs:
+        if (arch, st) not in models:
+            continue
+        stats = state_distributions(models[(arch, st)].model, x, sv, generator=torch.Generator().manual_seed(seed))
+        title = f"σtrain {st:g}, σval {sv:g}"
+        figs = [state_figure(stats, "h", f"{arch} h: {title}")]
+        if "c" in stats:
+            figs.append(state_figure(stats, "c", f"{arch} c: {title}"))
+        columns.append(figs)
+    return gridplot([list(r) for r in zip(*columns)]) if columns else None
+
+
+def weight_figures(models: dict, arch: str):
+    """Weight histograms of every σtrain model of ``arch`` with their weight power (Figs 5, 9)."""
+    from dni.probes import weight_histogram
+
+    fig = weight_figure({st: weight_histogram(m.model) for (a, st), m in models.items() if a == arch})
+    fig.title.text = f"{arch}: weight distributions per σtrain"
+    return fig
+
+
+def open_results(result=None, checkpoint_dir=None):
+    """(dataset, {(arch, σtrain): path}) of a result file and its checkpoints; the shipped demo when ``result`` is None.
+
+    ``checkpoint_dir`` defaults to ``<result>_checkpoints/`` as ``dni sweep`` lays it out.
+    """
+    from pathlib import Path
+
+    from dni.results import load_results
+    from dni.sweep import default_checkpoint_dir, find_checkpoints
+
+    from .explorer import DEMO_DIR
+
+    if result is None:
+        result, checkpoint_dir = DEMO_DIR / "demo.nc", checkpoint_dir or DEMO_DIR / "checkpoints"
+    result = Path(result)
+    ds = load_results(result)
+    return ds, find_checkpoints(ds, Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(result))
