@@ -88,12 +88,16 @@ def noisy_accuracy(model, data: SequenceData, sigma_val: float, generators: list
 
 
 def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), repeats: int = 1, *,
-             data: str | SequenceData = "subset", seed: int = 0, device: str = "cpu", progress: bool = True):
+             data: str | SequenceData = "subset", seed: int = 0, device: str = "cpu", progress: bool = True,
+             skip=frozenset(), on_point=None):
     """Evaluate trained models at every σval with ``repeats`` noisy repeats on the test set.
 
     Returns an ``xarray.Dataset`` (schema in :mod:`dni.results`) with ``accuracy`` and ``loss``
     over ``(arch, sigma_train, sigma_val, seed)``. ``data``: "subset" / "mnist" (their test
     split) or a :class:`SequenceData` to evaluate on. Deterministic given ``seed``.
+
+    Resuming: points ``(arch, σtrain, σval)`` in ``skip`` are not evaluated (NaN in the result);
+    ``on_point(partial)`` is called with the dataset of the points finished so far after each.
     """
     if isinstance(models, TrainedModel):
         models = [models]
@@ -108,13 +112,21 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
     test_sets: dict[str, SequenceData] = {}
     results = []
     cells = [(m, s) for m in models for s in sigmas]
+    source = data if isinstance(data, str) else "custom"
+
+    def assemble():
+        return make_results(results, sigmas, repeats, dataset=source, eval_seed=seed,
+                            test_size=len(next(iter(test_sets.values()))) if test_sets else 0)
+
     for m, s in tqdm(cells, desc="evaluate", disable=not progress, unit="point"):
+        if (m.arch, m.sigma_train, s) in skip:
+            continue
         kind = get_preset(m.arch).data
         if kind not in test_sets:
             test_sets[kind] = data if isinstance(data, SequenceData) else load_sequences(data, "test", kind)
         gens = [torch.Generator(device=device).manual_seed(repeat_seed(seed, m.arch, m.sigma_train, s, r)) for r in range(repeats)]
         acc, loss = noisy_accuracy(m.model.to(device), test_sets[kind], s, gens, repeats, device)
         results.append((m, s, acc, loss))
-    source = data if isinstance(data, str) else "custom"
-    return make_results(results, sigmas, repeats, dataset=source, eval_seed=seed,
-                        test_size=len(next(iter(test_sets.values()))))
+        if on_point is not None:
+            on_point(assemble())
+    return assemble()

@@ -7,6 +7,7 @@ Schema (labelled dimensions are the interface — select by name, never by posit
     weight_power  (arch, sigma_train)                   mean(w²) over all weights and biases (Figs 5, 9)
     epochs        (arch, sigma_train)                   training epochs of that model
     train_seed    (arch, sigma_train)                   training seed of that model
+    model_crc     (arch, sigma_train)                   CRC-32 of the model's weights: which model was evaluated
 
 ``seed`` r is the r-th independent noisy repeat (the paper's "40 independent tests");
 ``ds.accuracy.sel(arch="lstm28", sigma_train=1.0).mean("seed")`` is the paper's curve.
@@ -17,6 +18,7 @@ attrs: dataset, test_size, eval_seed, noise_model, dni_version, created. Missing
 from __future__ import annotations
 
 import datetime
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,7 +40,7 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
     sigma_val = sorted(sigma_val)
     shape = (len(archs), len(sigma_train), len(sigma_val), repeats)
     accuracy, loss = np.full(shape, np.nan), np.full(shape, np.nan)
-    per_model = {k: np.full(shape[:2], np.nan) for k in ("weight_power", "epochs", "train_seed")}
+    per_model = {k: np.full(shape[:2], np.nan) for k in ("weight_power", "epochs", "train_seed", "model_crc")}
     for m, s, acc, lo in results:
         a, t = archs.index(m.arch), sigma_train.index(m.sigma_train)
         accuracy[a, t, sigma_val.index(s)] = acc
@@ -46,6 +48,7 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
         per_model["weight_power"][a, t] = float((m.model.weights() ** 2).mean())
         per_model["epochs"][a, t] = m.config.epochs
         per_model["train_seed"][a, t] = m.config.seed
+        per_model["model_crc"][a, t] = model_crc(m.model)
     ds = xr.Dataset(
         {
             "accuracy": (DIMS, accuracy, {"long_name": "test accuracy", "units": "1"}),
@@ -69,6 +72,23 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
     )
     ds["weight_power"].attrs["long_name"] = "expected weight power mean(w^2)"
     return ds
+
+
+def model_crc(model) -> int:
+    """CRC-32 of all parameter bytes: identifies the exact weights a result was computed with."""
+    crc = 0
+    for p in model.parameters():
+        crc = zlib.crc32(p.detach().cpu().contiguous().numpy().tobytes(), crc)
+    return crc
+
+
+def complete_points(ds: xr.Dataset, repeats: int) -> set[tuple[str, float, float]]:
+    """(arch, σtrain, σval) points of ``ds`` whose ``repeats`` repeats are all present."""
+    if ds.sizes.get("seed", 0) < repeats:
+        return set()
+    finite = ds.accuracy.isel(seed=slice(0, repeats)).notnull().all("seed")
+    return {(str(a), float(st), float(sv)) for a in ds.arch.values for st in ds.sigma_train.values for sv in ds.sigma_val.values
+            if bool(finite.sel(arch=a, sigma_train=st, sigma_val=sv))}
 
 
 def save_results(ds: xr.Dataset, path) -> Path:

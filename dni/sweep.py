@@ -18,7 +18,7 @@ from .errors import CheckpointError, InvalidArgumentError
 from .evaluate import evaluate, validate_repeats, validate_sigmas
 from .io import check_writable
 from .models import get_preset
-from .results import save_results
+from .results import complete_points, load_results, merge_results, model_crc, save_results
 from .train import TrainConfig, TrainedModel, load_checkpoint, save_checkpoint, train
 
 DEFAULT_SIGMA_TRAIN = (0.0, 0.5, 1.0)
@@ -134,8 +134,51 @@ def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *
     return [models[id(c)] for c in configs]
 
 
+def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) -> xr.Dataset | None:
+    """The part of an earlier (possibly interrupted) result file this sweep can keep, else None.
+
+    A point (arch, σtrain, σval) is kept when the file is on the same data with the same eval
+    seed, holds all requested repeats of it, and was computed with the very same weights (CRC).
+    Other points become NaN and are evaluated again.
+    """
+    if existing is None or existing.attrs.get("dataset") != config.data or int(existing.attrs.get("eval_seed", -1)) != config.seed:
+        return None
+    if "model_crc" not in existing or config.preset not in existing.arch.values:
+        return None
+    points = complete_points(existing, config.repeats)
+    keep = {(m.arch, m.sigma_train) for m in models
+            if m.sigma_train in existing.sigma_train.values
+            and existing.model_crc.sel(arch=m.arch, sigma_train=m.sigma_train).item() == model_crc(m.model)}
+    wanted = {(config.preset, st, sv) for st in config.sigma_train for sv in config.sigma_val}
+    kept = {p for p in points & wanted if p[:2] in keep}
+    if not kept:
+        return None
+    sub = existing.sel(arch=[config.preset], seed=slice(0, config.repeats - 1),
+                       sigma_train=sorted({p[1] for p in kept}), sigma_val=sorted({p[2] for p in kept}))
+    mask = xr.DataArray([[[(config.preset, st, sv) in kept for sv in sub.sigma_val.values] for st in sub.sigma_train.values]],
+                        dims=("arch", "sigma_train", "sigma_val"), coords={k: sub[k] for k in ("arch", "sigma_train", "sigma_val")})
+    for var in ("accuracy", "loss"):
+        sub[var] = sub[var].where(mask)
+    return sub
+
+
+def _read_existing(path: Path, log) -> xr.Dataset | None:
+    if not path.exists():
+        return None
+    try:
+        return load_results(path)
+    except Exception as err:  # an unreadable file is replaced, never trusted
+        log(f"not resuming from {path}: {err}")
+        return None
+
+
 def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, **overrides) -> xr.Dataset:
-    """Train one model per σtrain, evaluate all at every σval × repeats, save the NetCDF file."""
+    """Train one model per σtrain, evaluate all at every σval × repeats, save the NetCDF file.
+
+    Resumable: trained models are kept as checkpoints as soon as they finish, and the result
+    file is rewritten (atomically) after every (model, σval) point; a sweep started again with
+    the same settings reuses both, so an interrupted run continues where it stopped.
+    """
     config = config or SweepConfig(**overrides)
     preset = get_preset(config.preset)
     started = time.perf_counter()
@@ -144,8 +187,20 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     models = train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
                           batch=config.batch_models, progress=progress, log=log)
-    ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device, progress=progress)
-    ds.attrs["dataset"] = config.data
+    kept = reusable_points(_read_existing(config.out, log), config, models)
+    skip = set()
+    if kept is not None:
+        skip = complete_points(kept, config.repeats)
+        log(f"resuming {config.out}: {len(skip)} of {len(models) * len(config.sigma_val)} points already evaluated")
+
+    def combine(new: xr.Dataset) -> xr.Dataset:
+        new.attrs["dataset"] = config.data
+        ds = new if kept is None else merge_results([kept, new])
+        return ds.reindex(sigma_train=sorted(config.sigma_train), sigma_val=sorted(config.sigma_val))
+
+    ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device,
+                  progress=progress, skip=skip, on_point=lambda partial: save_results(combine(partial), config.out))
+    ds = combine(ds)
     ds.attrs["sweep_seconds"] = round(time.perf_counter() - started, 1)
     save_results(ds, config.out)
     return ds

@@ -1,0 +1,60 @@
+"""A sweep killed mid-way continues where it stopped and ends with the uninterrupted result."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import xarray as xr
+
+from dni.results import load_results
+from dni.sweep import run_sweep
+
+ARGS = ["--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,0.5,1", "--sigma-val", "0:1:0.25", "--repeats", "3"]
+
+
+def sweep_cmd(out):
+    return [sys.executable, "-m", "dni.cli", "--quiet", "sweep", *ARGS, "--out", str(out)]
+
+
+def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
+    out = tmp_path / "killed.nc"
+    proc = subprocess.Popen(sweep_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not out.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)  # the result file appears after the first evaluated point
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = load_results(out)  # never corrupt: readable right after the kill
+    done = int(partial.accuracy.notnull().all("seed").sum())
+    assert 0 < done < 15, f"the kill should land mid-way, {done} of 15 points were done"
+    checkpoints = sorted(p.name for p in (tmp_path / "killed_checkpoints").glob("*.pt"))
+    assert len(checkpoints) == 3  # all models were trained before evaluation began
+
+    resumed = subprocess.run(sweep_cmd(out), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.count("reusing") == 3  # no model retrained
+    assert f"resuming {out}: {done} of 15 points already evaluated" in resumed.stderr
+
+    reference = run_sweep(preset="rnn28", epochs=1, sigma_train=[0, 0.5, 1], sigma_val="0:1:0.25", repeats=3,
+                          out=tmp_path / "uninterrupted.nc", progress=False, log=lambda m: None)
+    final = load_results(out)
+    xr.testing.assert_equal(final.accuracy, reference.accuracy)
+    xr.testing.assert_equal(final.loss, reference.loss)
+    assert not np.isnan(final.accuracy.values).any()
+
+
+def test_results_of_other_models_are_not_reused(tmp_path):
+    """A result file computed with other weights (here: other epochs) is evaluated afresh."""
+    out = tmp_path / "r.nc"
+    first = run_sweep(preset="rnn28", epochs=1, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=lambda m: None)
+    logs = []
+    second = run_sweep(preset="rnn28", epochs=2, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=logs.append)
+    assert not any("resuming" in m for m in logs)
+    assert not np.array_equal(first.loss.values, second.loss.values)
+    logs.clear()
+    third = run_sweep(preset="rnn28", epochs=2, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=logs.append)
+    assert any("resuming" in m and "2 of 2 points" in m for m in logs)
+    xr.testing.assert_equal(third.accuracy, second.accuracy)
