@@ -17,19 +17,18 @@ agree to float rounding (tested).
 from __future__ import annotations
 
 import datetime
-import math
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import __version__
-from .data import SequenceData, load_sequences
+from .data import SequenceData
 from .errors import InvalidArgumentError
 from .fused import SEQUENCES, gate_order
 from .models import SequenceClassifier, build_model, get_preset
-from .noise import AdditiveGaussian, PrefetchedGaussian
-from .train import TrainConfig, TrainedModel, accuracy_and_loss, split_train_validation
+from .noise import PrefetchedGaussian
+from .train import TrainConfig, TrainedModel, TrainingRun, validation_record
 
 BATCHABLE_CELLS = tuple(SEQUENCES)  # "lstm", "rnn"
 
@@ -107,26 +106,20 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
         models.append(build_model(preset, c.sigma_train))
     sigmas = [c.sigma_train for c in configs]
     stacked = StackedClassifier(models, sigmas).to(base.device)
-    if train_data is None:
-        train_data = load_sequences(base.data, "train", preset.data)
-    fit, val = split_train_validation(train_data, base.val_fraction)
-    shuffle = torch.Generator().manual_seed(base.seed)
-    noise_gen = torch.Generator(device=base.device).manual_seed(base.seed + 1)
+    run = TrainingRun.prepare(base, train_data)  # the split, batch order and batch sizes of train()
+    fit = run.fit
     optimiser = torch.optim.Adam(stacked.parameters(), lr=base.lr)
-    n_batches = math.ceil(len(fit) / base.batch_size)
-    sizes = [min(base.batch_size, len(fit) - b * base.batch_size) for b in range(n_batches)]
-    steps = fit.x.shape[1]
-    shapes = (shape for _ in range(base.epochs) for size in sizes for shape in stacked.noise_shapes(size, steps))
-    noise = PrefetchedGaussian(stacked.sigmas, noise_gen, shapes, device=base.device)
+    shapes = (shape for _ in range(base.epochs) for size in run.batch_sizes for shape in stacked.noise_shapes(size, run.steps))
+    noise = PrefetchedGaussian(stacked.sigmas, run.noise, shapes, device=base.device)
     histories: list[list[dict]] = [[] for _ in configs]
     started = datetime.datetime.now()
     bar = tqdm(range(base.epochs), desc=f"{base.preset} ×{len(configs)} σtrain", disable=not progress, unit="epoch")
     try:
         for epoch in bar:
-            order = torch.randperm(len(fit), generator=shuffle)
+            order = torch.randperm(len(fit), generator=run.shuffle)
             total_loss = torch.zeros(len(configs), dtype=torch.float64)
             total_correct = torch.zeros(len(configs), dtype=torch.long)
-            for b in tqdm(range(n_batches), leave=False, disable=not progress, unit="batch"):
+            for b in tqdm(range(len(run.batch_sizes)), leave=False, disable=not progress, unit="batch"):
                 idx = order[b * base.batch_size : (b + 1) * base.batch_size]
                 x, y = fit.x[idx].to(base.device), fit.y[idx].to(base.device)
                 logits = stacked(x, noise)  # (S, B, C)
@@ -140,15 +133,11 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
                 total_correct += (logits.argmax(-1) == y).sum(1).cpu()
             trained = stacked.unstack(configs)
             for s, (m, c) in enumerate(zip(trained, configs)):
-                record = {"epoch": epoch + 1, "train_loss": float(total_loss[s]) / len(fit), "train_accuracy": int(total_correct[s]) / len(fit)}
-                if len(val):
-                    gen = torch.Generator(device=base.device).manual_seed(base.seed + 2)
-                    record["val_accuracy"], record["val_loss"] = accuracy_and_loss(m.to(base.device), val, AdditiveGaussian(c.sigma_train), gen, device=base.device)
-                    record["val_accuracy_clean"], _ = accuracy_and_loss(m, val, 0.0, device=base.device)
-                histories[s].append(record)
+                histories[s].append({"epoch": epoch + 1, "train_loss": float(total_loss[s]) / len(fit),
+                                     "train_accuracy": int(total_correct[s]) / len(fit), **validation_record(m.to(base.device), run.val, c)})
     finally:
         noise.close()
     seconds = (datetime.datetime.now() - started).total_seconds()
     meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"), "train_seconds": seconds,
-            "train_size": len(fit), "val_size": len(val), "model_batched": len(configs)}
+            "train_size": len(fit), "val_size": len(run.val), "model_batched": len(configs)}
     return [TrainedModel(m.cpu(), c, h, dict(meta)) for m, c, h in zip(stacked.unstack(configs), configs, histories)]

@@ -84,6 +84,41 @@ def split_train_validation(train: SequenceData, val_fraction: float) -> tuple[Se
     return train.take(perm[n_val:]), train.take(perm[:n_val])
 
 
+@dataclass
+class TrainingRun:
+    """What every training loop of a config shares: the split, the generators, the batch sizes."""
+
+    fit: SequenceData
+    val: SequenceData
+    shuffle: torch.Generator  # batch order (seed)
+    noise: torch.Generator  # σtrain noise (seed + 1)
+    batch_sizes: list[int]  # of one epoch, in order
+
+    @classmethod
+    def prepare(cls, config: "TrainConfig", train_data: SequenceData | None) -> "TrainingRun":
+        if train_data is None:
+            train_data = load_sequences(config.data, "train", get_preset(config.preset).data)
+        fit, val = split_train_validation(train_data, config.val_fraction)
+        sizes = [min(config.batch_size, len(fit) - start) for start in range(0, len(fit), config.batch_size)]
+        return cls(fit, val, torch.Generator().manual_seed(config.seed),
+                   torch.Generator(device=config.device).manual_seed(config.seed + 1), sizes)
+
+    @property
+    def steps(self) -> int:
+        return self.fit.x.shape[1]
+
+
+def validation_record(model, val: SequenceData, config: "TrainConfig") -> dict:
+    """Validation accuracy/loss at σtrain (a fixed noise seed, comparable across epochs) and clean."""
+    if not len(val):
+        return {}
+    gen = torch.Generator(device=config.device).manual_seed(config.seed + 2)
+    record = {}
+    record["val_accuracy"], record["val_loss"] = accuracy_and_loss(model, val, AdditiveGaussian(config.sigma_train), gen, device=config.device)
+    record["val_accuracy_clean"], _ = accuracy_and_loss(model, val, 0.0, device=config.device)
+    return record
+
+
 @torch.no_grad()
 def accuracy_and_loss(model, data: SequenceData, noise, generator=None, batch_size=1024, device="cpu"):
     """(accuracy, mean cross-entropy) of ``model`` on ``data`` under ``noise`` (one noisy pass)."""
@@ -112,48 +147,41 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     preset = get_preset(config.preset)
     torch.manual_seed(config.seed)  # parameter initialisation
     model = build_model(preset, config.sigma_train).to(config.device)
-    if train_data is None:
-        train_data = load_sequences(config.data, "train", preset.data)
-    fit, val = split_train_validation(train_data, config.val_fraction)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    noise_gen = torch.Generator(device=config.device).manual_seed(config.seed + 1)
+    run = TrainingRun.prepare(config, train_data)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    n_batches = math.ceil(len(fit) / config.batch_size)
     started = datetime.datetime.now()
-    train_noise = _training_noise(model, config, fit, n_batches, noise_gen) if prefetch_noise else model.noise
+    train_noise = _training_noise(model, config, run) if prefetch_noise else model.noise
     epochs = tqdm(range(config.epochs), desc=f"{config.preset} σtrain={config.sigma_train:g}", disable=not progress, unit="epoch")
     try:
-        history = _fit(model, config, fit, val, train_noise, noise_gen, shuffle, optimiser, n_batches, epochs, progress)
+        history = _fit(model, config, run, train_noise, optimiser, epochs, progress)
     finally:
         if isinstance(train_noise, PrefetchedGaussian):
             train_noise.close()
     model.eval()
     meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"),
-            "train_seconds": (datetime.datetime.now() - started).total_seconds(), "train_size": len(fit), "val_size": len(val)}
+            "train_seconds": (datetime.datetime.now() - started).total_seconds(), "train_size": len(run.fit), "val_size": len(run.val)}
     return TrainedModel(model.cpu(), config, history, meta)
 
 
-def _training_noise(model, config, fit, n_batches, generator):
+def _training_noise(model, config, run: TrainingRun):
     """σtrain noise for training; drawn ahead in a thread where the fused path makes shapes known."""
     if config.sigma_train == 0 or not model.uses_fused_training():
         return model.noise
-    steps = fit.x.shape[1]
-    sizes = [min(config.batch_size, len(fit) - b * config.batch_size) for b in range(n_batches)]
-    shapes = (shape for _ in range(config.epochs) for size in sizes for shape in model.training_noise_shapes(size, steps))
-    return PrefetchedGaussian(config.sigma_train, generator, shapes, device=config.device)
+    shapes = (shape for _ in range(config.epochs) for size in run.batch_sizes for shape in model.training_noise_shapes(size, run.steps))
+    return PrefetchedGaussian(config.sigma_train, run.noise, shapes, device=config.device)
 
 
-def _fit(model, config, fit, val, train_noise, noise_gen, shuffle, optimiser, n_batches, epochs, progress):
+def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progress):
     history = []
-    val_gen_seed = config.seed + 2
+    fit = run.fit
     for epoch in epochs:
         model.train()
-        order = torch.randperm(len(fit), generator=shuffle)
+        order = torch.randperm(len(fit), generator=run.shuffle)
         total_loss, total_correct = 0.0, 0
-        for b in tqdm(range(n_batches), leave=False, disable=not progress, unit="batch"):
+        for b in tqdm(range(len(run.batch_sizes)), leave=False, disable=not progress, unit="batch"):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
             x, y = fit.x[idx].to(config.device), fit.y[idx].to(config.device)  # (B, T, I), (B,)
-            logits = model(x, noise=train_noise, generator=noise_gen)  # σtrain noise (Deep Noise Injection)
+            logits = model(x, noise=train_noise, generator=run.noise)  # σtrain noise (Deep Noise Injection)
             loss = F.cross_entropy(logits, y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -162,12 +190,8 @@ def _fit(model, config, fit, val, train_noise, noise_gen, shuffle, optimiser, n_
             optimiser.step()
             total_loss += float(loss.detach()) * len(idx)
             total_correct += int((logits.argmax(1) == y).sum())
-        record = {"epoch": epoch + 1, "train_loss": total_loss / len(fit), "train_accuracy": total_correct / len(fit)}
-        if len(val):
-            val_noise = AdditiveGaussian(config.sigma_train)
-            gen = torch.Generator(device=config.device).manual_seed(val_gen_seed)
-            record["val_accuracy"], record["val_loss"] = accuracy_and_loss(model, val, val_noise, gen, device=config.device)
-            record["val_accuracy_clean"], _ = accuracy_and_loss(model, val, 0.0, device=config.device)
+        record = {"epoch": epoch + 1, "train_loss": total_loss / len(fit), "train_accuracy": total_correct / len(fit),
+                  **validation_record(model, run.val, config)}
         history.append(record)
         epochs.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
     return history
