@@ -28,7 +28,7 @@ from .errors import InvalidArgumentError
 from .fused import SEQUENCES, gate_order
 from .models import SequenceClassifier, build_model, get_preset
 from .noise import PrefetchedGaussian
-from .train import TrainConfig, TrainedModel, TrainingRun, validation_record
+from .train import BestEpoch, TrainConfig, TrainedModel, TrainingRun, validation_record
 
 BATCHABLE_CELLS = tuple(SEQUENCES)  # "lstm", "rnn"
 
@@ -112,6 +112,7 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     shapes = (shape for _ in range(base.epochs) for size in run.batch_sizes for shape in stacked.noise_shapes(size, run.steps))
     noise = PrefetchedGaussian(stacked.sigmas, run.noise, shapes, device=base.device)
     histories: list[list[dict]] = [[] for _ in configs]
+    bests = [BestEpoch(c.patience) for c in configs]
     started = datetime.datetime.now()
     bar = tqdm(range(base.epochs), desc=f"{base.preset} ×{len(configs)} σtrain", disable=not progress, unit="epoch")
     try:
@@ -133,11 +134,23 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
                 total_correct += (logits.argmax(-1) == y).sum(1).cpu()
             trained = stacked.unstack(configs)
             for s, (m, c) in enumerate(zip(trained, configs)):
-                histories[s].append({"epoch": epoch + 1, "train_loss": float(total_loss[s]) / len(fit),
-                                     "train_accuracy": int(total_correct[s]) / len(fit), **validation_record(m.to(base.device), run.val, c)})
+                if bests[s].converged:
+                    continue  # this model's result is fixed; it keeps training with the others but is not recorded
+                record = {"epoch": epoch + 1, "train_loss": float(total_loss[s]) / len(fit),
+                          "train_accuracy": int(total_correct[s]) / len(fit), **validation_record(m.to(base.device), run.val, c)}
+                histories[s].append(record)
+                if "val_accuracy" in record:
+                    bests[s].update(epoch + 1, record["val_accuracy"], m.state_dict)
+            if all(b.converged for b in bests):
+                break
     finally:
         noise.close()
     seconds = (datetime.datetime.now() - started).total_seconds()
     meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"), "train_seconds": seconds,
             "train_size": len(fit), "val_size": len(run.val), "model_batched": len(configs)}
-    return [TrainedModel(m.cpu(), c, h, dict(meta)) for m, c, h in zip(stacked.unstack(configs), configs, histories)]
+    trained = []
+    for m, c, h, b in zip(stacked.unstack(configs), configs, histories, bests):
+        if b.state is not None:
+            m.load_state_dict(b.state)  # the weights of this model's best validation epoch
+        trained.append(TrainedModel(m.cpu(), c, h, {**meta, "epochs_run": len(h), "best_epoch": b.epoch}))
+    return trained

@@ -47,6 +47,9 @@ def _add_training_args(p, defaults=TrainConfig):
     p.add_argument("--lr", type=float, default=defaults.lr, help=f"Adam learning rate (default {defaults.lr:g})")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and noise (default 0)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop a model once its validation accuracy at σtrain has not improved for this many epochs "
+                        "(--epochs is then the maximum) and keep its best epoch (default: train all epochs)")
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -186,7 +189,7 @@ def _run(args, parser, progress) -> int:
         from .io import check_writable
         check_writable(args.out)
         config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, seed=args.seed, data=args.data, device=args.device)
+                             lr=args.lr, seed=args.seed, data=args.data, device=args.device, patience=args.patience)
         trained = train(config, progress=progress)
         save_checkpoint(trained, args.out)
         last = trained.history[-1]
@@ -207,7 +210,8 @@ def _run(args, parser, progress) -> int:
         started = time.perf_counter()
         config = SweepConfig(preset=args.preset, sigma_train=args.sigma_train, sigma_val=args.sigma_val, repeats=args.repeats,
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, data=args.data,
-                             out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models)
+                             out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
+                             patience=args.patience)
         ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
         print(accuracy_table(ds))
         print(f"wrote {config.out} (checkpoints in {config.checkpoint_dir}/) in {time.perf_counter() - started:.0f} s")

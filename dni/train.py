@@ -39,6 +39,10 @@ class TrainConfig:
     val_fraction: float = 0.1
     clip_grad_norm: float | None = 5.0
     device: str = "cpu"
+    patience: int | None = None
+    """Convergence criterion: stop once validation accuracy at σtrain has not improved for this many
+    epochs (``epochs`` is then the maximum) and keep the weights of the best epoch. None: train all
+    ``epochs`` and keep the last weights."""
 
     def __post_init__(self):
         get_preset(self.preset)
@@ -52,6 +56,10 @@ class TrainConfig:
             raise InvalidArgumentError(f"lr must be a positive number, got {self.lr!r}")
         if not 0 <= self.val_fraction < 1:
             raise InvalidArgumentError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise InvalidArgumentError(f"patience must be an integer >= 1 (or None), got {self.patience!r}")
+        if self.patience is not None and self.val_fraction == 0:
+            raise InvalidArgumentError("patience needs a validation split: set val_fraction > 0")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -108,6 +116,24 @@ class TrainingRun:
         return self.fit.x.shape[1]
 
 
+class BestEpoch:
+    """Tracks the best validation accuracy of one model (the convergence criterion, ``patience``)."""
+
+    def __init__(self, patience: int | None):
+        self.patience, self.best, self.epoch, self.since, self.state = patience, -1.0, 0, 0, None
+
+    def update(self, epoch: int, val_accuracy: float, state_dict) -> None:
+        if val_accuracy > self.best:
+            self.best, self.epoch, self.since = val_accuracy, epoch, 0
+            self.state = {k: v.detach().clone() for k, v in state_dict().items()} if self.patience else None
+        else:
+            self.since += 1
+
+    @property
+    def converged(self) -> bool:
+        return self.patience is not None and self.since >= self.patience
+
+
 def validation_record(model, val: SequenceData, config: "TrainConfig") -> dict:
     """Validation accuracy/loss at σtrain (a fixed noise seed, comparable across epochs) and clean."""
     if not len(val):
@@ -152,14 +178,18 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     started = datetime.datetime.now()
     train_noise = _training_noise(model, config, run) if prefetch_noise else model.noise
     epochs = tqdm(range(config.epochs), desc=f"{config.preset} σtrain={config.sigma_train:g}", disable=not progress, unit="epoch")
+    best = BestEpoch(config.patience)
     try:
-        history = _fit(model, config, run, train_noise, optimiser, epochs, progress)
+        history = _fit(model, config, run, train_noise, optimiser, epochs, progress, best)
     finally:
         if isinstance(train_noise, PrefetchedGaussian):
             train_noise.close()
+    if best.state is not None:
+        model.load_state_dict(best.state)  # the weights of the best validation epoch
     model.eval()
     meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"),
-            "train_seconds": (datetime.datetime.now() - started).total_seconds(), "train_size": len(run.fit), "val_size": len(run.val)}
+            "train_seconds": (datetime.datetime.now() - started).total_seconds(), "train_size": len(run.fit), "val_size": len(run.val),
+            "epochs_run": len(history), "best_epoch": best.epoch}
     return TrainedModel(model.cpu(), config, history, meta)
 
 
@@ -171,7 +201,7 @@ def _training_noise(model, config, run: TrainingRun):
     return PrefetchedGaussian(config.sigma_train, run.noise, shapes, device=config.device)
 
 
-def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progress):
+def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progress, best: BestEpoch):
     history = []
     fit = run.fit
     for epoch in epochs:
@@ -194,6 +224,10 @@ def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progre
                   **validation_record(model, run.val, config)}
         history.append(record)
         epochs.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
+        if "val_accuracy" in record:
+            best.update(epoch + 1, record["val_accuracy"], model.state_dict)
+        if best.converged:
+            break
     return history
 
 

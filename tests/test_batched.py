@@ -80,3 +80,19 @@ def test_sweep_with_batched_models_writes_checkpoints_that_load(tmp_path, capsys
                  "--repeats", "2", "--batch-models", "--out", str(out)]) == 0
     ck = load_checkpoint(tmp_path / "b_checkpoints" / "rnn28_sigma1.00_seed0.pt")
     assert ck.config.sigma_train == 1.0 and ck.meta["model_batched"] == 2
+
+
+def test_batched_patience_stops_each_model_at_its_own_best(data):
+    from dni.train import split_train_validation, validation_record
+
+    configs = [TrainConfig(preset="rnn28", sigma_train=s, epochs=6, lr=0.02, patience=1) for s in (0.0, 0.5)]
+    val = split_train_validation(data, 0.1)[1]
+    for m in train_batched(configs, progress=False, train_data=data):
+        accs = [r["val_accuracy"] for r in m.history]
+        # recorded until the first epoch without improvement (patience 1), or to the end
+        drops = [i for i in range(1, len(accs)) if accs[i] <= max(accs[:i])]
+        assert drops in ([], [len(accs) - 1])  # the only epoch without improvement is the last one recorded
+        assert len(accs) == 6 or drops == [len(accs) - 1]  # stopped early only because of it
+        best = m.meta["best_epoch"]
+        assert accs[best - 1] == max(accs)
+        assert validation_record(m.model, val, m.config)["val_accuracy"] == accs[best - 1]  # best weights kept

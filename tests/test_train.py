@@ -80,3 +80,28 @@ def test_independent_accuracy_check_on_a_checkpoint(paper_pair):
     expected = (pred == test.y).double().mean().item()
     assert ds.accuracy.sel(arch="lstm28", sigma_train=0.0, sigma_val=0.0).values == pytest.approx(expected, abs=1e-12)
     assert accuracy_and_loss(model, test, 0.0)[0] == pytest.approx(expected)
+
+
+def test_patience_stops_at_convergence_and_keeps_the_best_epoch():
+    data = small_data(400)
+    full = train(preset="rnn28", epochs=6, lr=0.02, progress=False, train_data=data)  # a high lr: the val accuracy wobbles
+    accs = [r["val_accuracy"] for r in full.history]
+    best = max(range(len(accs)), key=lambda i: accs[i]) + 1
+    stopped = train(preset="rnn28", epochs=6, lr=0.02, patience=1, progress=False, train_data=data)
+    first_drop = next((i for i in range(1, len(accs)) if accs[i] <= max(accs[:i])), None)
+    assert first_drop is not None, f"no early stop to test: {accs}"
+    expected_epochs = first_drop + 1
+    assert len(stopped.history) == expected_epochs
+    assert stopped.history == full.history[:expected_epochs]  # same run up to the stop
+    kept = stopped.meta["best_epoch"]
+    assert stopped.history[kept - 1]["val_accuracy"] == max(r["val_accuracy"] for r in stopped.history)
+    # the kept weights are those of the best epoch: their validation accuracy is the recorded one
+    from dni.train import validation_record
+    assert validation_record(stopped.model, split_val(data), stopped.config)["val_accuracy"] == stopped.history[kept - 1]["val_accuracy"]
+    assert best >= 1
+
+
+def split_val(data):
+    from dni.train import split_train_validation
+
+    return split_train_validation(data, 0.1)[1]
