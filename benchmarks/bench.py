@@ -25,7 +25,7 @@ from dni.batched import StackedClassifier
 from dni.data import SequenceData
 from dni.evaluate import noisy_accuracy
 from dni.models import build_model
-from dni.noise import AdditiveGaussian, PrefetchedGaussian
+from dni.noise import AdditiveGaussian, PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
 
 B, T, I, H, C = 128, 28, 28, 128, 10
 
@@ -81,23 +81,26 @@ def training_rates(preset: str, seconds: float, device: str, batched: bool) -> d
 
     results["plain"] = rate(plain_step, B, seconds)
 
-    noise = PrefetchedGaussian(0.5, gen, endless(model.training_noise_shapes(B, T)), device=device)
+    prefetch = prefetch_pays_off()  # what train() does on this machine
+    noise = PrefetchedGaussian(0.5, gen, endless(model.training_noise_shapes(B, T)), device=device) if prefetch else AdditiveGaussian(0.5)
 
     def dni_step():
-        loss = F.cross_entropy(model(x, noise=noise), y)
+        loss = F.cross_entropy(model(x, noise=noise, generator=gen), y)
         opt_m.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt_m.step()
 
     results["dni"] = rate(dni_step, B, seconds)
-    noise.close()
+    if prefetch:
+        noise.close()
 
     if batched:
         sigmas = [round(0.1 * i, 1) for i in range(11)]
         stacked = StackedClassifier([build_model(preset, s) for s in sigmas], sigmas).to(device)
         opt_s = torch.optim.Adam(stacked.parameters())
-        noise_s = PrefetchedGaussian(stacked.sigmas, gen, endless(stacked.noise_shapes(B, T)), device=device)
+        noise_s = (PrefetchedGaussian(stacked.sigmas, gen, endless(stacked.noise_shapes(B, T)), device=device) if prefetch
+                   else PerModelGaussian(stacked.sigmas, gen))
 
         def batched_step():
             logits = stacked(x, noise_s)
@@ -108,7 +111,8 @@ def training_rates(preset: str, seconds: float, device: str, batched: bool) -> d
             opt_s.step()
 
         results["batched"] = rate(batched_step, B * len(sigmas), seconds)  # model-samples/s
-        noise_s.close()
+        if prefetch:
+            noise_s.close()
     return results
 
 
@@ -136,7 +140,8 @@ def main():
     parser.add_argument("--skip-batched", action="store_true")
     args = parser.parse_args()
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
-    print(f"machine: {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), {dev}, torch {torch.__version__}, device {args.device}")
+    print(f"machine: {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), {dev}, torch {torch.__version__}, "
+          f"device {args.device}; noise drawn {'ahead in a thread' if prefetch_pays_off() else 'inline'}")
     print(f"{'training, batch 128':38s} {'samples/s':>10s} {'× torch':>8s}")
     for preset in ("lstm28", "rnn28"):
         r = training_rates(preset, args.seconds, args.device, not args.skip_batched)

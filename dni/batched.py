@@ -27,7 +27,7 @@ from .data import SequenceData
 from .errors import InvalidArgumentError
 from .fused import SEQUENCES, gate_order
 from .models import SequenceClassifier, build_model, get_preset
-from .noise import PrefetchedGaussian
+from .noise import PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
 from .train import BestEpoch, TrainConfig, TrainedModel, TrainingRun, validation_record
 
 BATCHABLE_CELLS = tuple(SEQUENCES)  # "lstm", "rnn"
@@ -89,8 +89,12 @@ class StackedClassifier(torch.nn.Module):
         return models
 
 
-def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_data: SequenceData | None = None) -> list[TrainedModel]:
-    """Train the models of ``configs`` (one preset, settings equal but σtrain) together."""
+def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_data: SequenceData | None = None,
+                  prefetch_noise: bool | None = None) -> list[TrainedModel]:
+    """Train the models of ``configs`` (one preset, settings equal but σtrain) together.
+
+    ``prefetch_noise``: draw the noise in a background thread (same draws); default: when a core is spare.
+    """
     if not configs:
         raise InvalidArgumentError("no models to train")
     base = configs[0]
@@ -109,8 +113,11 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     run = TrainingRun.prepare(base, train_data)  # the split, batch order and batch sizes of train()
     fit = run.fit
     optimiser = torch.optim.Adam(stacked.parameters(), lr=base.lr)
-    shapes = (shape for _ in range(base.epochs) for size in run.batch_sizes for shape in stacked.noise_shapes(size, run.steps))
-    noise = PrefetchedGaussian(stacked.sigmas, run.noise, shapes, device=base.device)
+    if prefetch_noise if prefetch_noise is not None else prefetch_pays_off():
+        shapes = (shape for _ in range(base.epochs) for size in run.batch_sizes for shape in stacked.noise_shapes(size, run.steps))
+        noise = PrefetchedGaussian(stacked.sigmas, run.noise, shapes, device=base.device)
+    else:
+        noise = PerModelGaussian(stacked.sigmas, run.noise)
     histories: list[list[dict]] = [[] for _ in configs]
     bests = [BestEpoch(c.patience) for c in configs]
     started = datetime.datetime.now()
@@ -144,7 +151,8 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
             if all(b.converged for b in bests):
                 break
     finally:
-        noise.close()
+        if isinstance(noise, PrefetchedGaussian):
+            noise.close()
     seconds = (datetime.datetime.now() - started).total_seconds()
     meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"), "train_seconds": seconds,
             "train_size": len(fit), "val_size": len(run.val), "model_batched": len(configs)}

@@ -88,10 +88,11 @@ class SequenceClassifier(nn.Module):
         """
         return torch.is_grad_enabled() and repeats == 1 and type(self.cell) in _FUSED
 
-    def inference_noise_shapes(self, rows: int, steps: int) -> list[tuple[int, ...]]:
-        """Shapes of the noise draws of one :func:`dni.recurrence.unroll` pass over ``rows`` sequences, in order."""
-        G, H = self.cell.weight_ih.shape[0], self.cell.hidden_size
-        per_step = [(rows, G), (rows, H)] if isinstance(self.cell, NoisyGRUCell) else [(rows, G)]
+    def inference_noise_shapes(self, batch: int, steps: int, repeats: int = 1) -> list[tuple[int, ...]]:
+        """Shapes of the noise draws of one :func:`dni.recurrence.unroll` pass (R repeats of B sequences), in order."""
+        G, H, rows = self.cell.weight_ih.shape[0], self.cell.hidden_size, repeats * batch
+        step_input = (repeats, batch, G) if repeats > 1 else (batch, G)
+        per_step = [step_input, (rows, H)] if isinstance(self.cell, NoisyGRUCell) else [step_input]
         return per_step * steps + [(rows, self.fc.out_features)]
 
     def training_noise_shapes(self, batch: int, steps: int) -> list[tuple[int, ...]]:

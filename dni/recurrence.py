@@ -51,8 +51,8 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
     for t in range(T):
         p = proj[:, t]  # (B, G)
         if repeats > 1:
-            p = p.repeat(repeats, 1)  # (R·B, G), repeat r in block r
-        p = noise.add(p, generator)
+            p = p.expand(repeats, B, p.shape[-1])  # (R, B, G) view, no copy: repeat r is block r
+        p = noise.add(p, generator).reshape(repeats * B, -1)  # (R·B, G)
         state, pre = step(cell, p, state, noise, generator, trace)
         if trace:
             h, c = state if cell.has_cell_state else (state, None)
@@ -76,7 +76,7 @@ def _lstm_step(cell, p, state, noise, generator, trace):
     pre = torch.addmm(p, h, cell.weight_hh.t())  # (N, 4H)
     if not torch.is_grad_enabled():  # inference: fewer, in-place kernels
         H = cell.hidden_size
-        a = pre.clone() if trace else pre
+        a = pre.clone() if trace else pre  # pre is this step's own tensor
         a[:, : 2 * H].sigmoid_()
         a[:, 2 * H : 3 * H].tanh_()
         a[:, 3 * H :].sigmoid_()

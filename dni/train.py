@@ -19,7 +19,7 @@ from .data import DATA_SOURCES, SequenceData, load_sequences
 from .errors import CheckpointError, InvalidArgumentError
 from .io import atomic_path, check_writable
 from .models import SequenceClassifier, build_model, get_preset
-from .noise import AdditiveGaussian, PrefetchedGaussian, validate_sigma
+from .noise import AdditiveGaussian, PrefetchedGaussian, prefetch_pays_off, validate_sigma
 
 SPLIT_SEED = 20180101
 """The validation split does not depend on the training seed: every model of a sweep sees the same split."""
@@ -160,12 +160,13 @@ def accuracy_and_loss(model, data: SequenceData, noise, generator=None, batch_si
 
 
 def train(config: TrainConfig | None = None, *, progress: bool = True, train_data: SequenceData | None = None,
-          prefetch_noise: bool = True, **overrides) -> TrainedModel:
+          prefetch_noise: bool | None = None, **overrides) -> TrainedModel:
     """Train ``config.preset`` with Deep Noise Injection at ``config.sigma_train``.
 
     Keyword overrides build the config: ``train(preset="rnn28", sigma_train=0.5)``.
     ``train_data`` replaces the training digits of ``config.data`` (tests, custom data).
-    ``prefetch_noise`` draws the σtrain noise in a background thread (same draws, faster).
+    ``prefetch_noise`` draws the σtrain noise in a background thread (the same draws); default:
+    when a core is spare (:func:`dni.noise.prefetch_pays_off`).
     History per epoch: train loss/accuracy (noisy, σtrain), validation accuracy/loss at σtrain
     and clean (σ = 0).
     """
@@ -176,6 +177,8 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     run = TrainingRun.prepare(config, train_data)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     started = datetime.datetime.now()
+    if prefetch_noise is None:
+        prefetch_noise = prefetch_pays_off()
     train_noise = _training_noise(model, config, run) if prefetch_noise else model.noise
     epochs = tqdm(range(config.epochs), desc=f"{config.preset} σtrain={config.sigma_train:g}", disable=not progress, unit="epoch")
     best = BestEpoch(config.patience)

@@ -96,3 +96,11 @@ def test_batched_patience_stops_each_model_at_its_own_best(data):
         best = m.meta["best_epoch"]
         assert accs[best - 1] == max(accs)
         assert validation_record(m.model, val, m.config)["val_accuracy"] == accs[best - 1]  # best weights kept
+
+
+def test_inline_and_prefetched_per_model_noise_train_identically(data):
+    configs = [TrainConfig(preset="lstm28", sigma_train=s, epochs=1) for s in (0.3, 1.0)]
+    a = train_batched(configs, progress=False, train_data=data, prefetch_noise=True)
+    b = train_batched(configs, progress=False, train_data=data, prefetch_noise=False)
+    for m, n in zip(a, b):
+        assert all(torch.equal(p, q) for p, q in zip(m.model.parameters(), n.model.parameters()))
