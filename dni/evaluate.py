@@ -24,8 +24,12 @@ from .noise import AdditiveGaussian, PrefetchedGaussian, prefetch_pays_off, vali
 from .results import make_results
 from .train import TrainedModel
 
-ROWS_PER_PASS = 8192
-"""Sequences per batched forward pass (repeats × digits): 40 repeats of ~200 digits (measured best of 2k/4k/8k)."""
+DIGITS_PER_PASS = 256
+"""Test digits per batched noisy pass (× R repeats: 10,240 sequences at R = 40, the measured best
+size). Fixed, not derived from R: how digits are cut into passes decides which draws of a
+repeat's generator meet which digit, so it must not depend on the number of repeats."""
+NOISELESS_BATCH = 4096
+"""Digits per pass at σval = 0 (no draws, so any size gives the same result)."""
 
 
 def validate_sigmas(values, name="sigma_val") -> list[float]:
@@ -62,7 +66,7 @@ def noisy_accuracy(model, data: SequenceData, sigma_val: float, generators: list
     model.eval()
     noise = AdditiveGaussian(sigma_val)
     R = 1 if noise.is_noiseless else repeats
-    chunk = max(1, ROWS_PER_PASS // R)
+    chunk = NOISELESS_BATCH if noise.is_noiseless else DIGITS_PER_PASS
     correct = torch.zeros(R, dtype=torch.long)
     loss = torch.zeros(R, dtype=torch.float64)
     gens = None if noise.is_noiseless else generators

@@ -40,20 +40,27 @@ def test_same_seed_same_result_other_seed_other_draws(test_digits):
     assert not np.array_equal(a.loss.values, c.loss.values)
 
 
-def test_a_repeat_does_not_depend_on_the_number_of_repeats(test_digits):
+def test_a_repeat_does_not_depend_on_the_number_of_repeats():
+    from dni.evaluate import DIGITS_PER_PASS
+
+    digits = load_sequences("subset", "test")  # 2000 digits: several passes, however they are cut
+    assert len(digits) > 2 * DIGITS_PER_PASS
     model = [untrained("rnn28")]
-    two = evaluate(model, [0.7], repeats=2, data=test_digits, progress=False)
-    five = evaluate(model, [0.7], repeats=5, data=test_digits, progress=False)
+    two = evaluate(model, [0.7], repeats=2, data=digits, progress=False)
+    five = evaluate(model, [0.7], repeats=5, data=digits, progress=False)
     assert np.array_equal(two.loss.values, five.loss.sel(seed=[0, 1]).values)
 
 
 def test_one_repeat_matches_an_independent_reference_pass(test_digits):
-    """Repeat r's accuracy equals a pass of the readable cell with generator seeded repeat_seed(...)."""
+    """Repeat r's accuracy equals passes of the readable cell with generator seeded repeat_seed(...)."""
+    from dni.evaluate import DIGITS_PER_PASS
+
     m = untrained("lstm28", 0.0, seed=5)
     ds = evaluate([m], [0.4], repeats=2, data=test_digits, seed=9, progress=False)
     g = torch.Generator().manual_seed(repeat_seed(9, "lstm28", 0.0, 0.4, 1))
-    with torch.no_grad():
-        logits = m.model.forward_reference(test_digits.x, noise=0.4, generator=g)
+    with torch.no_grad():  # the same digits per pass, drawing from repeat 1's generator in order
+        logits = torch.cat([m.model.forward_reference(test_digits.x[i : i + DIGITS_PER_PASS], noise=0.4, generator=g)
+                            for i in range(0, len(test_digits), DIGITS_PER_PASS)])
     expected = (logits.argmax(1) == test_digits.y).double().mean().item()
     assert ds.accuracy.sel(seed=1).item() == pytest.approx(expected)
 
