@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("table", help="print the accuracy table of a result file")
     p.add_argument("result", type=Path)
 
+    p = sub.add_parser("report", help="the headline numbers of a result file next to the paper's (markdown)")
+    p.add_argument("result", type=Path)
+
     p = sub.add_parser("figures", help="write the paper's figures of a result file as standalone HTML")
     p.add_argument("result", type=Path)
     p.add_argument("--checkpoints", nargs="*", type=Path, default=[], help="checkpoints for the weight histograms (Figs 5, 9)")
@@ -160,6 +163,11 @@ def _run(args, parser, progress) -> int:
         return 0
     if args.command == "table":
         print(accuracy_table(load_results(args.result)))
+        return 0
+    if args.command == "report":
+        from .report import headline_table
+
+        print(headline_table(load_results(args.result)))
         return 0
     if args.command == "notebook-sweep":
         from .notebook_sweep import notebook_sweep
