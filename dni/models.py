@@ -7,7 +7,7 @@ softmax belongs to the loss. Noise defaults to the model's σtrain; evaluation p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -151,7 +151,3 @@ def load_torch_recurrent(cell, module: nn.RNNBase) -> None:
         cell.bias_hn.copy_(b_hh[2 * H :])
     else:
         cell.bias.copy_(b_ih + b_hh)
-
-
-def preset_dict(p: Preset) -> dict:
-    return asdict(p)

@@ -30,8 +30,11 @@ def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=Non
 
     get_preset(preset)  # fail before any job starts
     sigmas = parse_sigmas(sigma_train, "sigma_train") if isinstance(sigma_train, str) else validate_sigmas(sigma_train, "sigma_train")
-    if "sigma_val" in parameters:
-        parse_sigmas(parameters["sigma_val"], "sigma_val") if isinstance(parameters["sigma_val"], str) else validate_sigmas(parameters["sigma_val"])
+    sigma_val = parameters.get("sigma_val")
+    if isinstance(sigma_val, str):
+        parse_sigmas(sigma_val, "sigma_val")
+    elif sigma_val is not None:
+        validate_sigmas(sigma_val, "sigma_val")
     if "repeats" in parameters:
         validate_repeats(parameters["repeats"])
     notebook = Path(notebook) if notebook else DEFAULT_NOTEBOOK

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .data import DATA_SOURCES, SequenceData, load_sequences
 from .errors import CheckpointError, InvalidArgumentError
-from .io import atomic_path, check_writable
+from .io import atomic_path
 from .models import SequenceClassifier, build_model, get_preset
 from .noise import AdditiveGaussian, PrefetchedGaussian, prefetch_pays_off, validate_sigma
 
@@ -267,4 +267,4 @@ def load_checkpoint(path, preset: str | None = None) -> TrainedModel:
     return TrainedModel(model, config, payload.get("history", []), payload.get("meta", {}))
 
 
-__all__ = ["TrainConfig", "TrainedModel", "train", "save_checkpoint", "load_checkpoint", "check_writable", "accuracy_and_loss"]
+__all__ = ["TrainConfig", "TrainedModel", "train", "save_checkpoint", "load_checkpoint", "accuracy_and_loss"]
