@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="the headline numbers of a result file next to the paper's (markdown)")
     p.add_argument("result", type=Path)
 
+    p = sub.add_parser("reproduction", help="regenerate REPRODUCTION.md's numbers and figures from a result file")
+    p.add_argument("result", type=Path, nargs="?", default=Path("results/dni_paper.nc"), help="default results/dni_paper.nc")
+    p.add_argument("--doc", type=Path, default=Path("REPRODUCTION.md"), help="document whose generated blocks to rewrite")
+    p.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <result>_checkpoints/")
+    p.add_argument("--figures-dir", type=Path, default=None, help="where the PNGs go (default: figures/ next to the result)")
+    p.add_argument("--no-figures", action="store_true", help="rewrite the numbers only")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document's numbers differ from the result file's")
+
     p = sub.add_parser("figures", help="write the paper's figures of a result file as standalone HTML")
     p.add_argument("result", type=Path)
     p.add_argument("--checkpoints", nargs="*", type=Path, default=[], help="checkpoints for the weight histograms (Figs 5, 9)")
@@ -152,6 +160,39 @@ def main(argv=None) -> int:
         return 130
 
 
+def _reproduction(args, progress) -> int:
+    """``dni reproduction``: the document's generated blocks (and figures) from the result file."""
+    from .io import atomic_path
+    from .reproduction import FIGURE_KINDS, document_blocks, figure_path, render_blocks, update_document
+
+    if not args.doc.is_file():
+        raise DniError(f"no document {args.doc}: give the REPRODUCTION.md to update with --doc")
+    ds = load_results(args.result)
+    figures_dir = args.figures_dir or args.result.parent / "figures"
+    blocks = render_blocks(ds, figures_dir, args.doc.parent)
+    text = args.doc.read_text(encoding="utf-8")
+    if args.check:
+        stale = [name for name, body in blocks.items() if document_blocks(text).get(name) != body]
+        print(f"{args.doc}: " + (f"out of date: {', '.join(stale)} (run dni reproduction)" if stale else "up to date"))
+        return 1 if stale else 0
+    if not args.no_figures:
+        from tqdm.auto import tqdm
+
+        from dni_widgets.figures import load_models, open_results, reproduction_figure, save_png
+
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        ds, checkpoints = open_results(args.result, args.checkpoint_dir)
+        models = load_models(checkpoints)
+        jobs = [(arch, kind) for arch in ds.arch.values.tolist() for kind in FIGURE_KINDS]
+        for arch, kind in tqdm(jobs, desc="figures", disable=not progress):
+            save_png(reproduction_figure(kind, ds, models, arch), figure_path(figures_dir, arch, kind))
+    updated = update_document(text, blocks)
+    with atomic_path(args.doc) as tmp:
+        tmp.write_text(updated, encoding="utf-8")
+    print(f"wrote {args.doc}" + ("" if args.no_figures else f" and {len(FIGURE_KINDS) * ds.sizes['arch']} figures in {figures_dir}/"))
+    return 0
+
+
 def _run(args, parser, progress) -> int:
     if args.command is None:
         parser.print_help()
@@ -169,6 +210,8 @@ def _run(args, parser, progress) -> int:
 
         print(headline_table(load_results(args.result)))
         return 0
+    if args.command == "reproduction":
+        return _reproduction(args, progress)
     if args.command == "notebook-sweep":
         from .notebook_sweep import notebook_sweep
         from .sweep import parse_sigmas

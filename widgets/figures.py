@@ -209,3 +209,73 @@ def open_results(result=None, checkpoint_dir=None):
     result = Path(result)
     ds = load_results(result)
     return ds, find_checkpoints(ds, Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(result))
+
+
+def save_png(layout, path, chromium: str | None = None) -> None:
+    """A PNG of a bokeh layout, rendered by headless Chromium through Playwright, cropped, written atomically.
+
+    Chromium: ``chromium`` argument, ``$DNI_CHROMIUM``, or ``chromium`` on PATH (Debian: apt-get install chromium).
+    """
+    import io
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+    from PIL import Image, ImageChops
+
+    from dni.errors import DniError
+    from dni.io import atomic_path
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise DniError("PNG figures need Playwright: pip install -e '.[dev]'") from None
+    exe = chromium or os.environ.get("DNI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(exe).exists():
+        raise DniError(f"PNG figures need Chromium, not found at {exe}: apt-get install chromium, or set DNI_CHROMIUM")
+    with tempfile.TemporaryDirectory() as tmp:
+        page_file = Path(tmp) / "figure.html"
+        page_file.write_text(file_html(layout, INLINE, "dni figure"), encoding="utf-8")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page(viewport={"width": 1900, "height": 1000})
+                page.goto(page_file.as_uri())
+                # bokeh's own export waits for the document's idle signal the same way
+                page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle",
+                                       timeout=60_000)
+                shot = page.screenshot(full_page=True)
+            finally:
+                browser.close()
+    image = Image.open(io.BytesIO(shot)).convert("RGB")
+    box = ImageChops.difference(image, Image.new("RGB", image.size, "white")).getbbox()
+    if box is None:
+        raise DniError(f"the figure for {path} rendered blank; check the browser console (bokeh {__import__('bokeh').__version__})")
+    pad = 8
+    image = image.crop((max(box[0] - pad, 0), max(box[1] - pad, 0), min(box[2] + pad, image.width), min(box[3] + pad, image.height)))
+    with atomic_path(path) as tmp_png:
+        image.save(tmp_png, format="PNG", optimize=True)
+
+
+def reproduction_figure(kind: str, ds, models: dict, arch: str):
+    """The bokeh layout of one REPRODUCTION.md figure (kinds: :data:`dni.reproduction.FIGURE_KINDS`)."""
+    from bokeh.layouts import row
+
+    from dni.errors import DniError
+
+    if kind == "accuracy":
+        return row(accuracy_figure(ds, arch), accuracy_figure(ds, arch, error_rate=True))
+    if kind == "heatmap":
+        return heatmap_figure(ds, arch)
+    needed = [st for st in ((0.0, 1.0) if kind == "states" else ds.sigma_train.values.tolist()) if (arch, st) not in models]
+    if needed:
+        raise DniError(f"the {kind} figure of {arch} needs the checkpoints of σtrain {', '.join(f'{s:g}' for s in needed)}; "
+                       "put them in the result's checkpoint folder")
+    if kind == "weights":
+        return weight_figures(models, arch)
+    if kind == "states":
+        return state_figures(models, arch)
+    raise ValueError(kind)

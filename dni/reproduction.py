@@ -1,0 +1,109 @@
+"""REPRODUCTION.md's generated parts: every number and figure link, rendered from the committed results.
+
+The document mixes prose written by hand with generated blocks between the markers
+``<!-- dni:begin NAME -->`` and ``<!-- dni:end NAME -->``. :func:`update_document` rewrites the
+blocks only, so ``dni reproduction`` regenerates every number without touching the prose, and a
+test re-renders the blocks from the committed dataset and compares them with the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .errors import DniError
+from .report import best_noisy_points, difference_table, headline_table
+from .results import accuracy_table
+
+BLOCK = re.compile(r"(<!-- dni:begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- dni:end (?P=name) -->)", re.S)
+
+FIGURE_KINDS = {
+    # kind: caption — the paper's figures each file corresponds to
+    "accuracy": "test accuracy and error rate over σval, one line per σtrain (paper Figs 2a, 2b, 10)",
+    "heatmap": "mean accuracy over the σtrain × σval grid",
+    "weights": "weight distributions and expected weight power mean(w²) per σtrain (paper Figs 5, 9)",
+    "states": "h (and c) per time step against N(0, 1): σtrain/σval 0/0, 0/1, 1/1 (paper Figs 3, 4, 7, 8)",
+}
+
+
+def figure_path(directory: Path, arch: str, kind: str) -> Path:
+    return Path(directory) / f"{arch}_{kind}.png"
+
+
+def provenance_block(ds: xr.Dataset) -> str:
+    """What the numbers were computed on: data, grid, repeats, seeds, and each model's epochs."""
+    sv, st = ds.sigma_val.values, ds.sigma_train.values
+    lines = [f"- test set: {ds.attrs.get('dataset', '?')}, {int(ds.attrs.get('test_size', 0)):,} digits; "
+             f"{ds.sizes['seed']} noisy repeats per (σtrain, σval > 0) point, evaluation noise seed {ds.attrs.get('eval_seed', '?')}",
+             f"- grid: σtrain {st.min():g}…{st.max():g} ({len(st)} models per preset) × σval {sv.min():g}…{sv.max():g} ({len(sv)} values)",
+             f"- noise model: {ds.attrs.get('noise_model', '?')}",
+             f"- missing values in the accuracy grid: {int(ds.accuracy.isnull().sum())}",
+             "",
+             "| preset | epochs run per σtrain (" + ", ".join(f"{s:g}" for s in st) + ") |",
+             "|---|---|"]
+    for arch in ds.arch.values.tolist():
+        epochs = ds.epochs.sel(arch=arch).values
+        lines.append(f"| {arch} | " + ", ".join("–" if np.isnan(e) else f"{int(e)}" for e in epochs) + " |")
+    return "\n".join(lines)
+
+
+def spread_block(ds: xr.Dataset) -> str:
+    """Spread over the noisy repeats: the largest standard deviation of any point, per preset."""
+    rows = ["| preset | largest std over repeats (points) | at (σtrain, σval) | median std (points) |", "|---|---|---|---|"]
+    for arch in ds.arch.values.tolist():
+        std = ds.accuracy.sel(arch=arch).std("seed", ddof=1) * 100  # (sigma_train, sigma_val)
+        top = std.where(std == std.max(), drop=True)
+        rows.append(f"| {arch} | {float(std.max()):.2f} | ({float(top.sigma_train[0]):g}, {float(top.sigma_val[0]):g}) | "
+                    f"{float(std.median()):.2f} |")
+    return "\n".join(rows)
+
+
+def figures_block(ds: xr.Dataset, directory: Path, relative_to: Path) -> str:
+    lines = []
+    for arch in ds.arch.values.tolist():
+        lines.append(f"**{arch}**\n")
+        for kind, caption in FIGURE_KINDS.items():
+            path = figure_path(directory, arch, kind)
+            link = Path(_relpath(path, relative_to)).as_posix()
+            lines.append(f"![{arch}: {caption}]({link})\n")
+    return "\n".join(lines).rstrip()
+
+
+def _relpath(path: Path, start: Path) -> str:
+    import os
+
+    return os.path.relpath(Path(path).resolve(), Path(start).resolve())
+
+
+def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path) -> dict[str, str]:
+    """{block name: markdown} of every generated block of REPRODUCTION.md."""
+    return {
+        "provenance": provenance_block(ds),
+        "headline": headline_table(ds),
+        "differences": difference_table(ds),
+        "noisy-points": best_noisy_points(ds),
+        "spread": spread_block(ds),
+        "tables": "```text\n" + accuracy_table(ds) + "\n```",
+        "figures": figures_block(ds, figures_dir, document_dir),
+    }
+
+
+def document_blocks(text: str) -> dict[str, str]:
+    """{block name: body} of the generated blocks found in a document."""
+    return {m["name"]: m["body"].rstrip("\n") for m in BLOCK.finditer(text)}
+
+
+def update_document(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with every generated block's body replaced; each block must be present exactly once."""
+    found = [m["name"] for m in BLOCK.finditer(text)]
+    missing = [name for name in blocks if name not in found]
+    if missing:
+        raise DniError(f"the document has no block for {', '.join(missing)}: add the lines "
+                       f"'<!-- dni:begin NAME -->' and '<!-- dni:end NAME -->' where each should go")
+    duplicated = sorted({name for name in found if found.count(name) > 1})
+    if duplicated:
+        raise DniError(f"the document has more than one block named {', '.join(duplicated)}; keep one of each")
+    return BLOCK.sub(lambda m: m.group(1) + blocks.get(m["name"], m["body"].rstrip("\n")) + "\n" + m.group(4), text)

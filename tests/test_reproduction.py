@@ -1,0 +1,97 @@
+"""REPRODUCTION.md's generator: blocks rewritten in place, numbers from the dataset, figures rendered."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from dni.errors import DniError
+from dni.report import PAPER, difference_table, headline
+from dni.reproduction import FIGURE_KINDS, document_blocks, figure_path, render_blocks, update_document
+from dni.results import load_results
+
+DEMO = REPO / "widgets" / "demo"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DOC = """# Title
+
+Prose with 12.3 % that stays.
+
+<!-- dni:begin headline -->
+old table
+<!-- dni:end headline -->
+
+More prose.
+
+<!-- dni:begin tables -->
+<!-- dni:end tables -->
+"""
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_results(DEMO / "demo.nc")
+
+
+def test_update_rewrites_only_the_blocks():
+    out = update_document(DOC, {"headline": "| new |", "tables": "a\nb"})
+    assert document_blocks(out) == {"headline": "| new |", "tables": "a\nb"}
+    assert "Prose with 12.3 % that stays." in out and "More prose." in out and "old table" not in out
+    assert update_document(out, {"headline": "| new |", "tables": "a\nb"}) == out  # idempotent
+
+
+def test_missing_or_doubled_blocks_are_refused():
+    with pytest.raises(DniError, match="no block for figures: add the lines '<!-- dni:begin NAME -->'"):
+        update_document(DOC, {"figures": "x"})
+    with pytest.raises(DniError, match="more than one block named headline"):
+        update_document(DOC + DOC, {"headline": "x"})
+
+
+def test_differences_equal_a_direct_computation(demo):
+    table = difference_table(demo)
+    acc = demo.accuracy.sel(arch="rnn28").values.mean(axis=-1)  # (σtrain, σval)
+    st, sv = demo.sigma_train.values, demo.sigma_val.values
+    clean, at_1 = acc[st == 0, sv == 0].item(), acc[st == 0, sv == 1.0].item()
+    row = next(line for line in table.splitlines() if line.startswith("| rnn28 |"))
+    assert f"| {(clean - PAPER['rnn28']['clean']) * 100:+.1f} | {(at_1 - PAPER['rnn28']['conventional_at_1']) * 100:+.1f} |" in row
+    met = acc.min(axis=1).max() > 0.94
+    assert ("| yes (" if met else "| no (") in row
+
+
+def test_blocks_cover_every_preset_and_figure(demo, tmp_path):
+    blocks = render_blocks(demo, tmp_path / "figs", tmp_path)
+    assert set(blocks) >= {"provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures"}
+    for arch in demo.arch.values.tolist():
+        assert f"| {arch} |" in blocks["spread"] and f"{arch}: test accuracy (%)" in blocks["tables"]
+        for kind in FIGURE_KINDS:
+            assert f"(figs/{arch}_{kind}.png)" in blocks["figures"]
+    assert "missing values in the accuracy grid: 0" in blocks["provenance"]
+    std = demo.accuracy.sel(arch="lstm28").std("seed", ddof=1).values * 100
+    assert f"| lstm28 | {np.nanmax(std):.2f} |" in blocks["spread"]
+    h = headline(demo, "lstm28")
+    assert f"{h.noisy_beats_clean} of {h.points}" in blocks["noisy-points"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (.ci/run installs it)")
+def test_reproduction_command_writes_figures_and_numbers(tmp_path, capsys):
+    from PIL import Image
+
+    from dni.cli import main
+
+    doc = tmp_path / "REPRODUCTION.md"
+    doc.write_text("\n\n".join(f"<!-- dni:begin {n} -->\n<!-- dni:end {n} -->" for n in
+                               ("provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures")) + "\n")
+    args = [str(DEMO / "demo.nc"), "--doc", str(doc), "--checkpoint-dir", str(DEMO / "checkpoints"), "--figures-dir", str(tmp_path / "figs")]
+    assert main(["--quiet", "reproduction", *args, "--check"]) == 1  # empty blocks are out of date
+    assert main(["--quiet", "reproduction", *args]) == 0
+    assert main(["--quiet", "reproduction", *args, "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    for arch in ("lstm28", "rnn28", "lstm_stroke50"):
+        for kind in FIGURE_KINDS:
+            image = np.asarray(Image.open(figure_path(tmp_path / "figs", arch, kind)).convert("L"))
+            assert image.shape[0] > 200 and image.shape[1] > 300  # a real plot, cropped to its content
+            assert (image < 128).mean() > 0.005  # axes, lines and labels drawn, not a blank page
+    doc.write_text(doc.read_text().replace("| lstm28 (ours) |", "| lstm28 (ours) | 1 |"))
+    assert main(["--quiet", "reproduction", *args, "--check"]) == 1
+    assert "out of date: headline" in capsys.readouterr().out
