@@ -178,14 +178,15 @@ def _reproduction(args, progress) -> int:
     if not args.no_figures:
         from tqdm.auto import tqdm
 
-        from dni_widgets.figures import load_models, open_results, reproduction_figure, save_png
+        from dni_widgets.figures import PngRenderer, load_models, open_results, reproduction_figure
 
         figures_dir.mkdir(parents=True, exist_ok=True)
         ds, checkpoints = open_results(args.result, args.checkpoint_dir)
         models = load_models(checkpoints)
         jobs = [(arch, kind) for arch in ds.arch.values.tolist() for kind in FIGURE_KINDS]
-        for arch, kind in tqdm(jobs, desc="figures", disable=not progress):
-            save_png(reproduction_figure(kind, ds, models, arch), figure_path(figures_dir, arch, kind))
+        with PngRenderer() as renderer:
+            for arch, kind in tqdm(jobs, desc="figures", disable=not progress):
+                renderer.save(reproduction_figure(kind, ds, models, arch), figure_path(figures_dir, arch, kind))
     updated = update_document(text, blocks)
     with atomic_path(args.doc) as tmp:
         tmp.write_text(updated, encoding="utf-8")

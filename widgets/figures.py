@@ -211,53 +211,72 @@ def open_results(result=None, checkpoint_dir=None):
     return ds, find_checkpoints(ds, Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(result))
 
 
-def save_png(layout, path, chromium: str | None = None) -> None:
-    """A PNG of a bokeh layout, rendered by headless Chromium through Playwright, cropped, written atomically.
+class PngRenderer:
+    """Renders bokeh layouts to cropped PNGs in one headless Chromium (through Playwright); use as a context manager.
 
     Chromium: ``chromium`` argument, ``$DNI_CHROMIUM``, or ``chromium`` on PATH (Debian: apt-get install chromium).
     """
-    import io
-    import os
-    import shutil
-    import tempfile
-    from pathlib import Path
 
-    from bokeh.embed import file_html
-    from bokeh.resources import INLINE
-    from PIL import Image, ImageChops
+    def __init__(self, chromium: str | None = None):
+        import os
+        import shutil
+        from pathlib import Path
 
-    from dni.errors import DniError
-    from dni.io import atomic_path
+        from dni.errors import DniError
 
-    try:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            raise DniError("PNG figures need Playwright: pip install -e '.[dev]'") from None
+        self.executable = chromium or os.environ.get("DNI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+        if not Path(self.executable).exists():
+            raise DniError(f"PNG figures need Chromium, not found at {self.executable}: apt-get install chromium, or set DNI_CHROMIUM")
+
+    def __enter__(self):
+        import tempfile
+
         from playwright.sync_api import sync_playwright
-    except ImportError:
-        raise DniError("PNG figures need Playwright: pip install -e '.[dev]'") from None
-    exe = chromium or os.environ.get("DNI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(exe).exists():
-        raise DniError(f"PNG figures need Chromium, not found at {exe}: apt-get install chromium, or set DNI_CHROMIUM")
-    with tempfile.TemporaryDirectory() as tmp:
-        page_file = Path(tmp) / "figure.html"
+
+        self._tmp = tempfile.TemporaryDirectory()
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(executable_path=self.executable, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        return self
+
+    def __exit__(self, *exc):
+        self._browser.close()
+        self._playwright.stop()
+        self._tmp.cleanup()
+
+    def save(self, layout, path) -> None:
+        """Write ``layout`` as a PNG cropped to its content (white margin of 8 px), atomically."""
+        import io
+        from pathlib import Path
+
+        from bokeh.embed import file_html
+        from bokeh.resources import INLINE
+        from PIL import Image, ImageChops
+
+        from dni.errors import DniError
+        from dni.io import atomic_path
+
+        page_file = Path(self._tmp.name) / "figure.html"
         page_file.write_text(file_html(layout, INLINE, "dni figure"), encoding="utf-8")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--headless", "--no-sandbox", "--disable-gpu"])
-            try:
-                page = browser.new_page(viewport={"width": 1900, "height": 1000})
-                page.goto(page_file.as_uri())
-                # bokeh's own export waits for the document's idle signal the same way
-                page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle",
-                                       timeout=60_000)
-                shot = page.screenshot(full_page=True)
-            finally:
-                browser.close()
-    image = Image.open(io.BytesIO(shot)).convert("RGB")
-    box = ImageChops.difference(image, Image.new("RGB", image.size, "white")).getbbox()
-    if box is None:
-        raise DniError(f"the figure for {path} rendered blank; check the browser console (bokeh {__import__('bokeh').__version__})")
-    pad = 8
-    image = image.crop((max(box[0] - pad, 0), max(box[1] - pad, 0), min(box[2] + pad, image.width), min(box[3] + pad, image.height)))
-    with atomic_path(path) as tmp_png:
-        image.save(tmp_png, format="PNG", optimize=True)
+        page = self._browser.new_page(viewport={"width": 1900, "height": 1000})
+        try:
+            page.goto(page_file.as_uri())
+            # bokeh's own export_png waits for the document's idle signal the same way
+            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle", timeout=60_000)
+            shot = page.screenshot(full_page=True)
+        finally:
+            page.close()
+        image = Image.open(io.BytesIO(shot)).convert("RGB")
+        box = ImageChops.difference(image, Image.new("RGB", image.size, "white")).getbbox()
+        if box is None:
+            raise DniError(f"the figure for {path} rendered blank; open it with `dni figures` to see the browser's view")
+        pad = 8
+        image = image.crop((max(box[0] - pad, 0), max(box[1] - pad, 0), min(box[2] + pad, image.width), min(box[3] + pad, image.height)))
+        with atomic_path(path) as tmp_png:
+            image.save(tmp_png, format="PNG", optimize=True)
 
 
 def reproduction_figure(kind: str, ds, models: dict, arch: str):
