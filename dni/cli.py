@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="the headline numbers of a result file next to the paper's (markdown)")
     p.add_argument("result", type=Path)
 
+    p = sub.add_parser("checkpoints", help="list trained checkpoints: epochs, validation accuracy, train time (markdown)")
+    p.add_argument("paths", nargs="+", type=Path, help="checkpoint files or folders of them")
+
     p = sub.add_parser("reproduction", help="regenerate REPRODUCTION.md's numbers and figures from a result file")
     p.add_argument("result", type=Path, nargs="?", default=Path("results/dni_paper.nc"), help="default results/dni_paper.nc")
     p.add_argument("--doc", type=Path, default=Path("REPRODUCTION.md"), help="document whose generated blocks to rewrite")
@@ -210,6 +213,14 @@ def _run(args, parser, progress) -> int:
         from .report import headline_table
 
         print(headline_table(load_results(args.result)))
+        return 0
+    if args.command == "checkpoints":
+        from .report import training_table
+
+        files = [f for p in args.paths for f in (sorted(p.glob("*.pt")) if p.is_dir() else [p])]
+        if not files:
+            raise DniError(f"no checkpoints (*.pt) in {', '.join(map(str, args.paths))}")
+        print(training_table([load_checkpoint(f) for f in files]))
         return 0
     if args.command == "reproduction":
         return _reproduction(args, progress)

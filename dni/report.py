@@ -58,6 +58,10 @@ def _pct(x):
     return "–" if x is None else x if isinstance(x, str) else f"{x * 100:.1f} %"
 
 
+def _pct2(x):
+    return "–" if x is None else f"{x * 100:.2f} %"
+
+
 def headline_table(ds: xr.Dataset) -> str:
     """A markdown table: ours next to the paper's, preset by preset."""
     rows = ["| preset | clean (σtrain = σval = 0) | σtrain 0 at σval 1 | best worst-case σtrain: worst accuracy | mean(w²) σtrain 0 → max | noisy points above clean |",
@@ -105,3 +109,23 @@ def best_noisy_points(ds: xr.Dataset) -> str:
 
 def headlines_dict(ds: xr.Dataset) -> dict:
     return {arch: asdict(headline(ds, arch)) for arch in ds.arch.values.tolist()}
+
+
+def training_table(models) -> str:
+    """A markdown table of trained models: epochs run, best epoch, validation accuracy, train time.
+
+    ``models``: :class:`dni.train.TrainedModel` objects (e.g. loaded checkpoints). The last row sums
+    the train time, which is wall time and includes any time the machine spent on other jobs.
+    """
+    rows = ["| preset | σtrain | epochs run | best epoch | val. accuracy at σtrain | clean val. accuracy | train time |",
+            "|---|---|---|---|---|---|---|"]
+    total = 0.0
+    for m in sorted(models, key=lambda m: (m.arch, m.sigma_train)):
+        best = m.meta.get("best_epoch") or len(m.history)
+        record = m.history[best - 1] if m.history else {}
+        seconds = float(m.meta.get("train_seconds", float("nan")))
+        total += seconds
+        rows.append(f"| {m.arch} | {m.sigma_train:.1f} | {m.meta.get('epochs_run', len(m.history))} | {best} | "
+                    f"{_pct2(record.get('val_accuracy'))} | {_pct2(record.get('val_accuracy_clean'))} | {seconds / 60:.1f} min |")
+    rows.append(f"| all {len(rows) - 2} | | | | | | {total / 3600:.2f} h |")
+    return "\n".join(rows)

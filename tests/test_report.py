@@ -40,3 +40,24 @@ def test_report_command_prints_the_table(demo, capsys):
     assert main(["report", str(REPO / "widgets" / "demo" / "demo.nc")]) == 0
     out = capsys.readouterr().out
     assert out.strip() == headline_table(demo).strip()
+
+
+def test_training_table_lists_each_checkpoint(capsys):
+    from dni.cli import main
+    from dni.report import training_table
+    from dni.train import load_checkpoint
+
+    paths = sorted((REPO / "widgets" / "demo" / "checkpoints").glob("*.pt"))
+    models = [load_checkpoint(p) for p in paths]
+    table = training_table(models)
+    for m in models:
+        best = m.meta.get("best_epoch") or len(m.history)
+        acc = m.history[best - 1]["val_accuracy_clean"]
+        row = next(r for r in table.splitlines() if r.startswith(f"| {m.arch} | {m.sigma_train:.1f} |"))
+        assert f"| {len(m.history)} | {best} |" in row and f"| {acc * 100:.2f} % |" in row
+    total = sum(m.meta["train_seconds"] for m in models) / 3600
+    assert table.splitlines()[-1] == f"| all {len(models)} | | | | | | {total:.2f} h |"
+    assert main(["checkpoints", str(REPO / "widgets" / "demo" / "checkpoints")]) == 0
+    assert capsys.readouterr().out.strip() == table
+    assert main(["checkpoints", str(REPO / "notebooks")]) == 2
+    assert "no checkpoints (*.pt) in" in capsys.readouterr().err

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The paper's full experiment on full MNIST (issue 6): lstm28, rnn28 and lstm_stroke50, each
+# 11 σtrain (0.0…1.0) × 11 σval × 40 repeats, then the merged result set and REPRODUCTION.md.
+#
+# Resumable: run it again after an interruption; finished checkpoints and (model, σval) points are
+# kept. Needs full MNIST in torchvision layout under $DNI_DATA_DIR (e.g. ../shared/data).
+# Takes many CPU-hours on 2 cores (see results/README.md); run it in the background, e.g.
+#   nohup results/run_paper_grid.sh > paper_grid.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
+mkdir -p results/sweeps
+for preset in lstm28 rnn28 lstm_stroke50; do
+  dni sweep --data mnist --preset "$preset" --sigma-train 0:1:0.1 --sigma-val 0:1:0.1 --repeats 40 \
+    --epochs 60 --patience 5 --out "results/sweeps/$preset.nc" --checkpoint-dir results/dni_paper_checkpoints
+done
+dni merge results/sweeps/lstm28.nc results/sweeps/rnn28.nc results/sweeps/lstm_stroke50.nc --out results/dni_paper.nc
+dni reproduction results/dni_paper.nc --doc REPRODUCTION.md
