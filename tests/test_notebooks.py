@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import papermill as pm
-import pytest
 import xarray as xr
 
 from conftest import REPO

@@ -1,6 +1,5 @@
 """Headline numbers of a result set, checked against a direct computation."""
 
-import numpy as np
 import pytest
 
 from conftest import REPO

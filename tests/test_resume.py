@@ -1,6 +1,5 @@
 """A sweep killed mid-way continues where it stopped and ends with the uninterrupted result."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -4,7 +4,7 @@ import pytest
 from conftest import needs_full_mnist
 from dni.data import load_images, load_sequences
 from dni.data.strokes import (STEPS, convert_images, image_to_strokes, length_histogram, rows_to_pixels, skeleton_of,
-                              strokes_to_rows, to_model_input, trace_skeleton, unpack)
+                              strokes_to_rows, to_model_input, trace_skeleton)
 from dni.errors import InvalidArgumentError
 
 
