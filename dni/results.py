@@ -5,7 +5,9 @@ Schema (labelled dimensions are the interface — select by name, never by posit
     accuracy      (arch, sigma_train, sigma_val, seed)  float64, test accuracy of one noisy pass
     loss          (arch, sigma_train, sigma_val, seed)  float64, mean test cross-entropy
     weight_power  (arch, sigma_train)                   mean(w²) over all weights and biases (Figs 5, 9)
-    epochs        (arch, sigma_train)                   training epochs of that model
+    epochs        (arch, sigma_train)                   training epochs that model ran (the convergence criterion may stop it early)
+    best_epoch    (arch, sigma_train)                   the epoch whose weights it keeps
+    train_seconds (arch, sigma_train)                   its training wall time
     train_seed    (arch, sigma_train)                   training seed of that model
     model_crc     (arch, sigma_train)                   CRC-32 of the model's weights: which model was evaluated
 
@@ -40,20 +42,14 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
     sigma_val = sorted(sigma_val)
     shape = (len(archs), len(sigma_train), len(sigma_val), repeats)
     accuracy, loss = np.full(shape, np.nan), np.full(shape, np.nan)
-    per_model = {k: np.full(shape[:2], np.nan) for k in ("weight_power", "epochs", "train_seed", "model_crc")}
     for m, s, acc, lo in results:
         a, t = archs.index(m.arch), sigma_train.index(m.sigma_train)
         accuracy[a, t, sigma_val.index(s)] = acc
         loss[a, t, sigma_val.index(s)] = lo
-        per_model["weight_power"][a, t] = float((m.model.weights() ** 2).mean())
-        per_model["epochs"][a, t] = m.config.epochs
-        per_model["train_seed"][a, t] = m.config.seed
-        per_model["model_crc"][a, t] = model_crc(m.model)
     ds = xr.Dataset(
         {
             "accuracy": (DIMS, accuracy, {"long_name": "test accuracy", "units": "1"}),
             "loss": (DIMS, loss, {"long_name": "mean test cross-entropy"}),
-            **{k: (DIMS[:2], v) for k, v in per_model.items()},
         },
         coords={
             "arch": archs,
@@ -70,7 +66,35 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         },
     )
+    return with_model_variables(ds, list({id(m): m for m, *_ in results}.values()))  # each model once
+
+
+MODEL_VARIABLES = ("weight_power", "epochs", "best_epoch", "train_seconds", "train_seed", "model_crc")
+
+
+def with_model_variables(ds: xr.Dataset, models) -> xr.Dataset:
+    """``ds`` with the per-model variables (:data:`MODEL_VARIABLES`) set from ``models`` (TrainedModel objects).
+
+    Models outside ``ds``'s (arch, sigma_train) grid are ignored; grid cells without a model are NaN.
+    """
+    values = {k: np.full((ds.sizes["arch"], ds.sizes["sigma_train"]), np.nan) for k in MODEL_VARIABLES}
+    archs, sigma_train = ds.arch.values.tolist(), ds.sigma_train.values.tolist()
+    for m in models:
+        if m.arch not in archs or m.sigma_train not in sigma_train:
+            continue
+        a, t = archs.index(m.arch), sigma_train.index(m.sigma_train)
+        values["weight_power"][a, t] = float((m.model.weights() ** 2).mean())
+        values["epochs"][a, t] = m.meta.get("epochs_run", len(m.history) or m.config.epochs)
+        values["best_epoch"][a, t] = m.meta.get("best_epoch") or values["epochs"][a, t]
+        values["train_seconds"][a, t] = m.meta.get("train_seconds", np.nan)
+        values["train_seed"][a, t] = m.config.seed
+        values["model_crc"][a, t] = model_crc(m.model)
+    ds = ds.drop_vars([k for k in MODEL_VARIABLES if k in ds])
+    for k, v in values.items():
+        ds[k] = (DIMS[:2], v)
     ds["weight_power"].attrs["long_name"] = "expected weight power mean(w^2)"
+    ds["epochs"].attrs["long_name"] = "training epochs run"
+    ds["train_seconds"].attrs["units"] = "s"
     return ds
 
 

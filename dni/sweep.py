@@ -18,7 +18,7 @@ from .errors import CheckpointError, InvalidArgumentError
 from .evaluate import evaluate, validate_repeats, validate_sigmas
 from .io import check_writable
 from .models import get_preset
-from .results import complete_points, load_results, merge_results, model_crc, save_results
+from .results import MODEL_VARIABLES, complete_points, load_results, merge_results, model_crc, save_results, with_model_variables
 from .train import TrainConfig, TrainedModel, load_checkpoint, save_checkpoint, train
 
 DEFAULT_SIGMA_TRAIN = (0.0, 0.5, 1.0)
@@ -161,7 +161,7 @@ def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) ->
                         dims=("arch", "sigma_train", "sigma_val"), coords={k: sub[k] for k in ("arch", "sigma_train", "sigma_val")})
     for var in ("accuracy", "loss"):
         sub[var] = sub[var].where(mask)
-    return sub
+    return sub.drop_vars([k for k in MODEL_VARIABLES if k in sub])  # set afresh from the models
 
 
 def _read_existing(path: Path, log) -> xr.Dataset | None:
@@ -198,7 +198,8 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     def combine(new: xr.Dataset) -> xr.Dataset:
         new.attrs["dataset"] = config.data
         ds = new if kept is None else merge_results([kept, new])
-        return ds.reindex(sigma_train=sorted(config.sigma_train), sigma_val=sorted(config.sigma_val))
+        ds = ds.reindex(sigma_train=sorted(config.sigma_train), sigma_val=sorted(config.sigma_val))
+        return with_model_variables(ds, models)  # every model's, also of those with no point evaluated yet
 
     ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device,
                   progress=progress, skip=skip, on_point=lambda partial: save_results(combine(partial), config.out))

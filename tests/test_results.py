@@ -5,11 +5,12 @@ import pytest
 import torch
 import xarray as xr
 
+from conftest import REPO
 from dni.errors import DniError, InvalidArgumentError, OutputPathError
 from dni.evaluate import evaluate
 from dni.data import load_sequences
 from dni.models import build_model
-from dni.results import accuracy_table, load_results, merge_results, save_results
+from dni.results import accuracy_table, load_results, make_results, merge_results, save_results
 from dni.train import TrainConfig, TrainedModel
 
 
@@ -104,3 +105,23 @@ def test_merging_loaded_files_keeps_long_arch_names(tmp_path):
     merged = merge_results([load_results(tmp_path / "a.nc"), load_results(tmp_path / "b.nc")])
     save_results(merged, tmp_path / "m.nc")
     assert sorted(load_results(tmp_path / "m.nc").arch.values.tolist()) == ["lstm_stroke50", "rnn28"]
+
+
+def test_model_variables_say_how_each_model_was_trained():
+    import dataclasses
+
+    from dni.results import with_model_variables
+    from dni.train import load_checkpoint
+
+    path = REPO / "widgets" / "demo" / "checkpoints" / "rnn28_sigma0.50_seed0.pt"
+    trained = load_checkpoint(path)
+    stopped = dataclasses.replace(trained, meta={**trained.meta, "epochs_run": 7, "best_epoch": 2, "train_seconds": 12.5})
+    ds = make_results([(stopped, 0.0, np.ones(2), np.zeros(2))], [0.0], 2, dataset="subset", eval_seed=0, test_size=10)
+    row = ds.sel(arch="rnn28", sigma_train=0.5)
+    assert (row.epochs.item(), row.best_epoch.item(), row.train_seconds.item()) == (7, 2, 12.5)  # run, not the maximum
+    assert row.weight_power.item() == pytest.approx(float((trained.model.weights() ** 2).mean()))
+    # models outside the grid are ignored; grid cells without a model are NaN
+    other = dataclasses.replace(trained, config=dataclasses.replace(trained.config, sigma_train=1.0))
+    wider = with_model_variables(ds.reindex(sigma_train=[0.5, 1.0]), [stopped])
+    assert np.isnan(wider.epochs.sel(arch="rnn28", sigma_train=1.0).item())
+    assert with_model_variables(ds, [stopped, other]).epochs.sizes == {"arch": 1, "sigma_train": 1}

@@ -27,6 +27,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = load_results(out)  # never corrupt: readable right after the kill
+    assert partial.model_crc.notnull().all()  # every trained model is described, evaluated yet or not
     done = int(partial.accuracy.notnull().all("seed").sum())
     assert 0 < done < 15, f"the kill should land mid-way, {done} of 15 points were done"
     checkpoints = sorted(p.name for p in (tmp_path / "killed_checkpoints").glob("*.pt"))
@@ -42,6 +43,8 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     final = load_results(out)
     xr.testing.assert_equal(final.accuracy, reference.accuracy)
     xr.testing.assert_equal(final.loss, reference.loss)
+    for var in ("epochs", "best_epoch", "weight_power", "model_crc"):  # the same models (training is deterministic)
+        xr.testing.assert_equal(final[var], reference[var])
     assert not np.isnan(final.accuracy.values).any()
 
 
