@@ -42,11 +42,13 @@ def provenance_block(ds: xr.Dataset) -> str:
              f"- noise model: {ds.attrs.get('noise_model', '?')}",
              f"- missing values in the accuracy grid: {int(ds.accuracy.isnull().sum())}",
              "",
-             "| preset | epochs run per σtrain (" + ", ".join(f"{s:g}" for s in st) + ") |",
-             "|---|---|"]
+             "| preset | epochs run per σtrain (" + ", ".join(f"{s:g}" for s in st) + ") | training wall time, all models |",
+             "|---|---|---|"]
     for arch in ds.arch.values.tolist():
         epochs = ds.epochs.sel(arch=arch).values
-        lines.append(f"| {arch} | " + ", ".join("–" if np.isnan(e) else f"{int(e)}" for e in epochs) + " |")
+        hours = float(ds.train_seconds.sel(arch=arch).sum(skipna=False)) / 3600 if "train_seconds" in ds else np.nan
+        lines.append(f"| {arch} | " + ", ".join("–" if np.isnan(e) else f"{int(e)}" for e in epochs) + " | "
+                     + ("–" if np.isnan(hours) else f"{hours:.2f} h") + " |")
     return "\n".join(lines)
 
 

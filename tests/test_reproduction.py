@@ -95,3 +95,18 @@ def test_reproduction_command_writes_figures_and_numbers(tmp_path, capsys):
     doc.write_text(doc.read_text().replace("| lstm28 (ours) |", "| lstm28 (ours) | 1 |"))
     assert main(["--quiet", "reproduction", *args, "--check"]) == 1
     assert "out of date: headline" in capsys.readouterr().out
+
+
+def test_provenance_lists_epochs_and_training_time(demo):
+    from dni.reproduction import provenance_block
+    from dni.results import with_model_variables
+    from dni.train import load_checkpoint
+
+    models = [load_checkpoint(p) for p in sorted((DEMO / "checkpoints").glob("*.pt"))]
+    block = provenance_block(with_model_variables(demo, models))
+    for arch in ("lstm28", "rnn28", "lstm_stroke50"):
+        mine = sorted((m for m in models if m.arch == arch), key=lambda m: m.sigma_train)
+        hours = sum(m.meta["train_seconds"] for m in mine) / 3600
+        epochs = ", ".join(str(len(m.history)) for m in mine)
+        assert f"| {arch} | {epochs} | {hours:.2f} h |" in block
+    assert "| lstm28 | 10, 10, 10 | – |" in provenance_block(demo.drop_vars("train_seconds", errors="ignore"))
