@@ -228,6 +228,9 @@ class PrefetchedGaussian(NoiseModel):
         return z.add_(preactivation)  # z is this call's own tensor: add into it
 
     def close(self):
+        """Stop the worker and wait for it: a thread left inside torch at interpreter exit aborts the process."""
         self._stop.set()
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        while self._thread.is_alive():
+            while not self._queue.empty():  # unblock a worker waiting to put
+                self._queue.get_nowait()
+            self._thread.join(timeout=0.05)

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import xarray as xr
 
+from conftest import REPO
 from dni.results import load_results
 from dni.sweep import run_sweep
 
@@ -60,3 +61,25 @@ def test_results_of_other_models_are_not_reused(tmp_path):
     third = run_sweep(preset="rnn28", epochs=2, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=logs.append)
     assert any("resuming" in m and "2 of 2 points" in m for m in logs)
     xr.testing.assert_equal(third.accuracy, second.accuracy)
+
+
+def test_ctrl_c_during_noisy_evaluation_exits_cleanly(tmp_path):
+    """SIGINT mid-evaluation: the one-line message, exit 130, no abort from the noise-drawing thread."""
+    import os
+
+    checkpoint = REPO / "widgets" / "demo" / "checkpoints" / "lstm28_sigma0.00_seed0.pt"
+    cmd = [sys.executable, "-m", "dni.cli", "evaluate", str(checkpoint), "--sigma-val", "1", "--repeats", "40",
+           "--out", str(tmp_path / "e.nc")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    seen = b""
+    while b"evaluate" not in seen:  # the progress bar: evaluation has begun
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    err = seen + proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, err.decode(errors="replace")
+    assert b"dni: interrupted" in err and b"terminate called" not in err
+    assert not (tmp_path / "e.nc").exists()  # nothing half-written
