@@ -175,17 +175,19 @@ def _reproduction(args, progress) -> int:
     blocks = render_blocks(ds, figures_dir, args.doc.parent)
     text = args.doc.read_text(encoding="utf-8")
     if args.check:
-        stale = [name for name, body in blocks.items() if document_blocks(text).get(name) != body]
+        current = document_blocks(text)
+        stale = [name for name, body in blocks.items() if current.get(name) != body]
         print(f"{args.doc}: " + (f"out of date: {', '.join(stale)} (run dni reproduction)" if stale else "up to date"))
         return 1 if stale else 0
     if not args.no_figures:
         from tqdm.auto import tqdm
 
-        from dni_widgets.figures import PngRenderer, load_models, open_results, reproduction_figure
+        from dni_widgets.figures import PngRenderer, load_models, reproduction_figure
+
+        from .sweep import default_checkpoint_dir, find_checkpoints
 
         figures_dir.mkdir(parents=True, exist_ok=True)
-        ds, checkpoints = open_results(args.result, args.checkpoint_dir)
-        models = load_models(checkpoints)
+        models = load_models(find_checkpoints(ds, args.checkpoint_dir or default_checkpoint_dir(args.result)))
         jobs = [(arch, kind) for arch in ds.arch.values.tolist() for kind in FIGURE_KINDS]
         with PngRenderer() as renderer:
             for arch, kind in tqdm(jobs, desc="figures", disable=not progress):

@@ -54,12 +54,8 @@ def headline(ds: xr.Dataset, arch: str) -> Headline:
                     int((noisy > clean).sum()), int(noisy.notnull().sum()))
 
 
-def _pct(x):
-    return "–" if x is None else x if isinstance(x, str) else f"{x * 100:.1f} %"
-
-
-def _pct2(x):
-    return "–" if x is None else f"{x * 100:.2f} %"
+def _pct(x, digits: int = 1):
+    return "–" if x is None else x if isinstance(x, str) else f"{x * 100:.{digits}f} %"
 
 
 def headline_table(ds: xr.Dataset) -> str:
@@ -126,6 +122,6 @@ def training_table(models) -> str:
         seconds = float(m.meta.get("train_seconds", float("nan")))
         total += seconds
         rows.append(f"| {m.arch} | {m.sigma_train:.1f} | {m.meta.get('epochs_run', len(m.history))} | {best} | "
-                    f"{_pct2(record.get('val_accuracy'))} | {_pct2(record.get('val_accuracy_clean'))} | {seconds / 60:.1f} min |")
+                    f"{_pct(record.get('val_accuracy'), 2)} | {_pct(record.get('val_accuracy_clean'), 2)} | {seconds / 60:.1f} min |")
     rows.append(f"| all {len(rows) - 2} | | | | | | {total / 3600:.2f} h |")
     return "\n".join(rows)
