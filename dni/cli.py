@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", type=Path, default=Path("REPRODUCTION.md"), help="document whose generated blocks to rewrite")
     p.add_argument("--checkpoint-dir", type=Path, default=None, help="default: <result>_checkpoints/")
     p.add_argument("--figures-dir", type=Path, default=None, help="where the PNGs go (default: figures/ next to the result)")
+    p.add_argument("--training-length", type=Path, default=None,
+                   help="folder of the fixed-epoch runs of results/run_training_length.sh (default: training_length/ next to the result)")
     p.add_argument("--no-figures", action="store_true", help="rewrite the numbers only")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document's numbers differ from the result file's")
 
@@ -166,14 +168,19 @@ def main(argv=None) -> int:
 def _reproduction(args, progress) -> int:
     """``dni reproduction``: the document's generated blocks (and figures) from the result file."""
     from .io import atomic_path
-    from .reproduction import FIGURE_KINDS, document_blocks, figure_path, render_blocks, update_document
+    from .reproduction import FIGURE_KINDS, document_blocks, figure_path, load_training_length, render_blocks, update_document
 
     if not args.doc.is_file():
         raise DniError(f"no document {args.doc}: give the REPRODUCTION.md to update with --doc")
     ds = load_results(args.result)
     figures_dir = args.figures_dir or args.result.parent / "figures"
-    blocks = render_blocks(ds, figures_dir, args.doc.parent)
     text = args.doc.read_text(encoding="utf-8")
+    runs_dir = args.training_length or args.result.parent / "training_length"
+    runs = load_training_length(runs_dir)
+    if not runs and "training-length" in document_blocks(text):
+        raise DniError(f"{args.doc} has a training-length block but {runs_dir} holds no runs: "
+                       "run results/run_training_length.sh, or give their folder with --training-length")
+    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs)
     if args.check:
         current = document_blocks(text)
         stale = [name for name, body in blocks.items() if current.get(name) != body]

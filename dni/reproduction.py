@@ -15,8 +15,8 @@ import numpy as np
 import xarray as xr
 
 from .errors import DniError
-from .report import best_noisy_points, difference_table, headline_table
-from .results import accuracy_table
+from .report import PAPER, _pct, best_noisy_points, difference_table, headline_table
+from .results import accuracy_table, load_results
 
 BLOCK = re.compile(r"(<!-- dni:begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- dni:end (?P=name) -->)", re.S)
 
@@ -63,6 +63,41 @@ def spread_block(ds: xr.Dataset) -> str:
     return "\n".join(rows)
 
 
+TRAINING_LENGTH_SIGMA_VAL = (0.0, 0.5, 1.0)
+
+
+def training_length_block(runs: list[xr.Dataset], ds: xr.Dataset, arch: str = "lstm28") -> str:
+    """The conventional model (σtrain 0) after a fixed number of epochs, next to the converged one.
+
+    ``runs``: sweeps of ``arch`` at σtrain 0 trained for a fixed number of epochs (no early stop)
+    and evaluated at σval 0, 0.5 and 1 (``results/run_training_length.sh``). The last row is the
+    model of the main grid ``ds``, trained to convergence. A check of why our conventional model is
+    more robust than the paper's (12.5 % at σval 1): its expected weight power (paper §III-A,
+    Fig. 5) and its accuracy under noise, along one training run.
+    """
+    def row(label: str, run: xr.Dataset) -> str:
+        acc = run.accuracy.sel(arch=arch, sigma_train=0.0).mean("seed")  # (sigma_val,)
+        cells = " | ".join(f"{float(acc.sel(sigma_val=v)) * 100:.1f} %" for v in TRAINING_LENGTH_SIGMA_VAL)
+        return f"| {label} | {float(run.weight_power.sel(arch=arch, sigma_train=0.0)):.4f} | {cells} |"
+
+    rows = ["| " + arch + " σtrain 0 trained for | mean(w²) | " + " | ".join(f"σval {v:g}" for v in TRAINING_LENGTH_SIGMA_VAL) + " |",
+            "|---|---|" + "---|" * len(TRAINING_LENGTH_SIGMA_VAL)]
+    for run in sorted(runs, key=lambda r: float(r.epochs.sel(arch=arch, sigma_train=0.0))):
+        epochs = int(run.epochs.sel(arch=arch, sigma_train=0.0))
+        rows.append(row(f"{epochs} epoch{'' if epochs == 1 else 's'}", run))
+    ran = int(ds.epochs.sel(arch=arch, sigma_train=0.0))
+    best = float(ds.best_epoch.sel(arch=arch, sigma_train=0.0)) if "best_epoch" in ds else np.nan
+    rows.append(row(f"convergence (the main grid: {ran} epochs)" if np.isnan(best) else
+                    f"convergence (the main grid: best epoch {int(best)} of {ran})", ds))
+    rows.append(f"| the paper | {PAPER[arch]['weight_power_0']} | {_pct(PAPER[arch]['clean'])} | – | {_pct(PAPER[arch]['conventional_at_1'])} |")
+    return "\n".join(rows)
+
+
+def load_training_length(directory: Path) -> list[xr.Dataset]:
+    """The fixed-length runs of :func:`training_length_block` found in ``directory`` (none if it is absent)."""
+    return [load_results(path) for path in sorted(Path(directory).glob("*.nc"))]
+
+
 def figures_block(ds: xr.Dataset, directory: Path, relative_to: Path) -> str:
     lines = []
     for arch in ds.arch.values.tolist():
@@ -80,9 +115,9 @@ def _relpath(path: Path, start: Path) -> str:
     return os.path.relpath(Path(path).resolve(), Path(start).resolve())
 
 
-def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path) -> dict[str, str]:
-    """{block name: markdown} of every generated block of REPRODUCTION.md."""
-    return {
+def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, training_length: list[xr.Dataset] = ()) -> dict[str, str]:
+    """{block name: markdown} of every generated block of REPRODUCTION.md (``training-length`` when runs are given)."""
+    blocks = {
         "provenance": provenance_block(ds),
         "headline": headline_table(ds),
         "differences": difference_table(ds),
@@ -91,6 +126,9 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path) -> dict
         "tables": "```text\n" + accuracy_table(ds) + "\n```",
         "figures": figures_block(ds, figures_dir, document_dir),
     }
+    if training_length:
+        blocks["training-length"] = training_length_block(list(training_length), ds)
+    return blocks
 
 
 def document_blocks(text: str) -> dict[str, str]:

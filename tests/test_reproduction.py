@@ -110,3 +110,40 @@ def test_provenance_lists_epochs_and_training_time(demo):
         epochs = ", ".join(str(len(m.history)) for m in mine)
         assert f"| {arch} | {epochs} | {hours:.2f} h |" in block
     assert "| lstm28 | 10, 10, 10 | – |" in provenance_block(demo.drop_vars("train_seconds", errors="ignore"))
+
+
+def test_training_length_rows_equal_a_direct_computation(demo, tmp_path):
+    from dni.reproduction import load_training_length, training_length_block
+    from dni.results import save_results
+
+    # two stand-in "fixed-epoch runs": the demo's lstm28 σtrain 0 point, relabelled 3 and 1 epochs
+    base = demo.sel(arch=["lstm28"], sigma_train=[0.0], sigma_val=[0.0, 0.5, 1.0])
+    for epochs, scale in ((3, 1.0), (1, 0.5)):
+        run = base.copy(deep=True)
+        run["epochs"][:] = epochs
+        run["weight_power"] = run.weight_power * scale
+        save_results(run, tmp_path / f"lstm28_epochs{epochs}.nc")
+    runs = load_training_length(tmp_path)
+    block = training_length_block(runs, demo)
+    lines = block.splitlines()
+    acc = demo.accuracy.sel(arch="lstm28", sigma_train=0.0).mean("seed")  # (sigma_val,)
+    cells = " | ".join(f"{acc.sel(sigma_val=v).item() * 100:.1f} %" for v in (0.0, 0.5, 1.0))
+    power = demo.weight_power.sel(arch="lstm28", sigma_train=0.0).item()
+    assert lines[2] == f"| 1 epoch | {power * 0.5:.4f} | {cells} |"  # sorted by epochs
+    assert lines[3] == f"| 3 epochs | {power:.4f} | {cells} |"
+    assert lines[4] == f"| convergence (the main grid: 10 epochs) | {power:.4f} | {cells} |"  # the demo predates best_epoch
+    assert lines[5] == "| the paper | 0.013 | 98.7 % | – | 12.5 % |"
+    with_best = demo.assign(best_epoch=demo.epochs - 4)
+    assert training_length_block(runs, with_best).splitlines()[4].startswith("| convergence (the main grid: best epoch 6 of 10) |")
+    assert "training-length" in render_blocks(demo, tmp_path, tmp_path, runs)
+    assert "training-length" not in render_blocks(demo, tmp_path, tmp_path)
+    assert load_training_length(tmp_path / "absent") == []
+
+
+def test_reproduction_refuses_a_training_length_block_without_runs(tmp_path, capsys):
+    from dni.cli import main
+
+    doc = tmp_path / "R.md"
+    doc.write_text("<!-- dni:begin training-length -->\n<!-- dni:end training-length -->\n")
+    assert main(["--quiet", "reproduction", str(DEMO / "demo.nc"), "--doc", str(doc), "--training-length", str(tmp_path / "none"), "--no-figures"]) == 2
+    assert "holds no runs: run results/run_training_length.sh" in capsys.readouterr().err
