@@ -30,6 +30,11 @@ def _palette(n: int):
     return [Viridis256[int(i * 255 / max(n - 1, 1))] for i in range(n)]
 
 
+def _legend_outside(fig) -> None:
+    """Move the legend to the right of the plot, where it hides no data."""
+    fig.add_layout(fig.legend[0], "right")
+
+
 def accuracy_sources(ds, arch: str, error_rate: bool = False) -> dict:
     """Mean over repeats per σtrain as plot data: {σtrain: {"sigma_val": [...], "value": [...]}}."""
     mean = ds.accuracy.sel(arch=arch).mean("seed")
@@ -50,7 +55,7 @@ def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | 
     """
     sources = accuracy_sources(ds, arch, error_rate)
     label = "test error rate (%)" if error_rate else "test accuracy (%)"
-    fig = figure(title=f"{arch}: {label} under noisy inference ({ds.sizes['seed']} repeats)", height=380, width=620,
+    fig = figure(title=f"{arch}: {label} under noisy inference ({ds.sizes['seed']} repeats)", height=380, width=780,
                  x_axis_label="σval (inference noise)", y_axis_label=label, y_axis_type="log" if error_rate else "linear",
                  tools="pan,box_zoom,reset,save,hover", tooltips=[("σval", "@sigma_val"), ("value", "@value{0.00}")])
     for colour, (st, data) in zip(_palette(len(sources)), sources.items()):
@@ -63,13 +68,13 @@ def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | 
                  legend_label="baseline σtrain = σval = 0")
     fig.legend.click_policy = "hide"
     fig.legend.label_text_font_size = "8pt"
-    fig.legend.location = "bottom_left" if not error_rate else "top_left"
+    _legend_outside(fig)
     return fig
 
 
 def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
     """Mean accuracy over the σtrain × σval grid; the selected cell outlined."""
-    from bokeh.models import LinearColorMapper
+    from bokeh.models import ColorBar, LinearColorMapper
 
     mean = ds.accuracy.sel(arch=arch).mean("seed") * 100
     st, sv = np.meshgrid(ds.sigma_train.values, ds.sigma_val.values, indexing="ij")
@@ -77,10 +82,11 @@ def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
     step_t = np.diff(ds.sigma_train.values).min() if ds.sizes["sigma_train"] > 1 else 0.1
     step_v = np.diff(ds.sigma_val.values).min() if ds.sizes["sigma_val"] > 1 else 0.1
     mapper = LinearColorMapper(palette="Viridis256", low=float(np.nanmin(data["accuracy"])), high=float(np.nanmax(data["accuracy"])))
-    fig = figure(title=f"{arch}: accuracy (%) over σtrain × σval", height=380, width=440, x_axis_label="σval", y_axis_label="σtrain",
+    fig = figure(title=f"{arch}: accuracy (%) over σtrain × σval", height=380, width=520, x_axis_label="σval", y_axis_label="σtrain",
                  tools="hover,save", tooltips=[("σtrain", "@sigma_train"), ("σval", "@sigma_val"), ("accuracy", "@accuracy{0.0}")])
     fig.rect("sigma_val", "sigma_train", width=step_v, height=step_t, source=ColumnDataSource(data),
              fill_color={"field": "accuracy", "transform": mapper}, line_color=None)
+    fig.add_layout(ColorBar(color_mapper=mapper, title="accuracy (%)", width=12), "right")
     marker = ColumnDataSource({"x": [selected[1]] if selected else [], "y": [selected[0]] if selected else []})
     fig.rect("x", "y", width=step_v, height=step_t, source=marker, fill_alpha=0, line_color="red", line_width=3, name="selected")
     return fig
@@ -108,13 +114,14 @@ def weight_figure(histograms: dict):
 
     ``histograms``: {σtrain: :func:`dni.probes.weight_histogram` DataArray}.
     """
-    fig = figure(title="weight distributions per σtrain", height=330, width=560, x_axis_label="weight value",
+    fig = figure(title="weight distributions per σtrain", height=330, width=800, x_axis_label="weight value",
                  y_axis_label="density", y_axis_type="log", tools="pan,box_zoom,reset,save")
     for colour, (st, hist) in zip(_palette(len(histograms)), sorted(histograms.items())):
         density = np.where(hist.values > 0, hist.values, np.nan)
         fig.line(hist.value.values, density, color=colour, line_width=2,
                  legend_label=f"σtrain {st:g}: mean(w²) = {hist.attrs['weight_power']:.4f}")
     fig.legend.label_text_font_size = "8pt"
+    _legend_outside(fig)
     return fig
 
 
@@ -259,6 +266,12 @@ class PngRenderer:
         from dni.errors import DniError
         from dni.io import atomic_path
 
+        from bokeh.models import GridPlot, Plot
+
+        for item in layout.select({"type": Plot}):  # a still image has no use for the tools
+            item.toolbar_location = None
+        for item in layout.select({"type": GridPlot}):
+            item.toolbar_location = None
         page_file = Path(self._tmp.name) / "figure.html"
         page_file.write_text(file_html(layout, INLINE, "dni figure"), encoding="utf-8")
         page = self._browser.new_page(viewport={"width": 1900, "height": 1000})
