@@ -25,7 +25,8 @@ FIGURE_KINDS = {
     "accuracy": "test accuracy and error rate over σval, one line per σtrain (paper Figs 2a, 2b, 10)",
     "heatmap": "mean accuracy over the σtrain × σval grid",
     "weights": "weight distributions and expected weight power mean(w²) per σtrain (paper Figs 5, 9)",
-    "states": "h (and c) per time step against N(0, 1): σtrain/σval 0/0, 0/1, 1/1 (paper Figs 3, 4, 7, 8)",
+    "states": ("h (and c) per time step against N(0, 1): σtrain/σval 0/0, 0/1, 1/1, on the 500 first test digits of the "
+               "shipped subset; c beyond ±3 counts in the end bins (paper Figs 3, 4, 7, 8)"),
 }
 
 
