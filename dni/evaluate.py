@@ -124,8 +124,9 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
     source = data if isinstance(data, str) else "custom"
 
     def assemble():
+        known = data if isinstance(data, SequenceData) else next(iter(test_sets.values()), None)
         return make_results(results, sigmas, repeats, dataset=source, eval_seed=seed,
-                            test_size=len(next(iter(test_sets.values()))) if test_sets else 0)
+                            test_size=len(known) if known is not None else None)  # None: every point skipped
 
     for m, s in tqdm(cells, desc="evaluate", disable=not progress, unit="point"):
         if (m.arch, m.sigma_train, s) in skip:

@@ -13,8 +13,9 @@ Schema (labelled dimensions are the interface — select by name, never by posit
 
 ``seed`` r is the r-th independent noisy repeat (the paper's "40 independent tests");
 ``ds.accuracy.sel(arch="lstm28", sigma_train=1.0).mean("seed")`` is the paper's curve.
-attrs: dataset, test_size, eval_seed, noise_model, dni_version, created. Missing grid points
-(e.g. after merging runs over different σtrain) are NaN.
+attrs: dataset, test_size, eval_seed, noise_model, dni_version, created; a sweep's file also has
+sweep_seconds, its wall time summed over the runs that resumed it. Missing grid points (e.g.
+after merging runs over different σtrain) are NaN.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ DIMS = ("arch", "sigma_train", "sigma_val", "seed")
 NETCDF_ENGINE = "h5netcdf"
 
 
-def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, test_size: int) -> xr.Dataset:
-    """Assemble ``[(TrainedModel, σval, accuracy (R,), loss (R,)), ...]`` into the schema above."""
+def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, test_size: int | None) -> xr.Dataset:
+    """Assemble ``[(TrainedModel, σval, accuracy (R,), loss (R,)), ...]`` into the schema above.
+
+    ``test_size`` None (nothing was evaluated) leaves the attribute out, so a merge keeps another run's.
+    """
     archs = list(dict.fromkeys(m.arch for m, *_ in results))
     sigma_train = sorted({m.sigma_train for m, *_ in results})
     sigma_val = sorted(sigma_val)
@@ -59,13 +63,15 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
         },
         attrs={
             "dataset": dataset,
-            "test_size": int(test_size),
+            "test_size": int(test_size or 0),
             "eval_seed": int(eval_seed),
             "noise_model": "additive Gaussian N(0, sigma^2) after every matrix-vector product (paper eq. 2)",
             "dni_version": __version__,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         },
     )
+    if test_size is None:
+        del ds.attrs["test_size"]
     return with_model_variables(ds, list({id(m): m for m, *_ in results}.values()))  # each model once
 
 

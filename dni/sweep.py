@@ -195,15 +195,17 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
         skip = complete_points(kept, config.repeats)
         log(f"resuming {config.out}: {len(skip)} of {len(models) * len(config.sigma_val)} points already evaluated")
 
+    earlier = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # the runs this one resumes
+
     def combine(new: xr.Dataset) -> xr.Dataset:
         new.attrs["dataset"] = config.data
         ds = new if kept is None else merge_results([kept, new])
         ds = ds.reindex(sigma_train=sorted(config.sigma_train), sigma_val=sorted(config.sigma_val))
+        ds.attrs["sweep_seconds"] = round(earlier + time.perf_counter() - started, 1)  # so far, summed over resumes
         return with_model_variables(ds, models)  # every model's, also of those with no point evaluated yet
 
     ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device,
                   progress=progress, skip=skip, on_point=lambda partial: save_results(combine(partial), config.out))
     ds = combine(ds)
-    ds.attrs["sweep_seconds"] = round(time.perf_counter() - started, 1)
     save_results(ds, config.out)
     return ds

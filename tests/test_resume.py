@@ -47,6 +47,8 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     for var in ("epochs", "best_epoch", "weight_power", "model_crc"):  # the same models (training is deterministic)
         xr.testing.assert_equal(final[var], reference[var])
     assert not np.isnan(final.accuracy.values).any()
+    assert final.attrs["test_size"] == reference.attrs["test_size"] == 2000
+    assert 0 < partial.attrs["sweep_seconds"] < final.attrs["sweep_seconds"]  # the resumed run adds its time
 
 
 def test_results_of_other_models_are_not_reused(tmp_path):
@@ -61,6 +63,9 @@ def test_results_of_other_models_are_not_reused(tmp_path):
     third = run_sweep(preset="rnn28", epochs=2, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=logs.append)
     assert any("resuming" in m and "2 of 2 points" in m for m in logs)
     xr.testing.assert_equal(third.accuracy, second.accuracy)
+    # nothing left to evaluate: the file keeps its attributes and adds this run's time
+    assert load_results(out).attrs["test_size"] == second.attrs["test_size"] == 2000
+    assert third.attrs["sweep_seconds"] > second.attrs["sweep_seconds"]
 
 
 def test_ctrl_c_during_noisy_evaluation_exits_cleanly(tmp_path):
