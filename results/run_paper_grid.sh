@@ -10,8 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
 mkdir -p results/sweeps
-for preset in lstm28 rnn28 lstm_stroke50; do
-  dni sweep --data mnist --preset "$preset" --sigma-train 0:1:0.1 --sigma-val 0:1:0.1 --repeats 40 \
+# Adam learning rate per preset: the vanilla RNN stalls at ~96 % validation accuracy with the
+# LSTMs' 2e-3 (its gradients through 28 tanh steps are rougher); with 5e-4 it reaches the paper's 98 %.
+for preset_lr in lstm28:2e-3 rnn28:5e-4 lstm_stroke50:2e-3; do
+  preset=${preset_lr%%:*} lr=${preset_lr#*:}
+  dni sweep --data mnist --preset "$preset" --lr "$lr" --sigma-train 0:1:0.1 --sigma-val 0:1:0.1 --repeats 40 \
     --epochs 60 --patience 5 --out "results/sweeps/$preset.nc" --checkpoint-dir results/dni_paper_checkpoints
 done
 dni merge results/sweeps/lstm28.nc results/sweeps/rnn28.nc results/sweeps/lstm_stroke50.nc --out results/dni_paper.nc
