@@ -71,6 +71,11 @@ def test_blocks_cover_every_preset_and_figure(demo, tmp_path):
     assert f"| lstm28 | {np.nanmax(std):.2f} |" in blocks["spread"]
     h = headline(demo, "lstm28")
     assert f"{h.noisy_beats_clean} of {h.points}" in blocks["noisy-points"]
+    acc = demo.accuracy.sel(arch="lstm28").values.mean(axis=-1)  # (σtrain, σval)
+    sv = demo.sigma_val.values
+    own = int((acc[:, sv > 0] > acc[:, sv == 0]).sum())  # noisy points above the same model without noise
+    row = next(line for line in blocks["noisy-points"].splitlines() if line.startswith("| lstm28 |"))
+    assert row.endswith(f"| {h.noisy_beats_clean} of {h.points} | {own} of {h.points} |")
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (.ci/run installs it)")
