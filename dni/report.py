@@ -54,7 +54,8 @@ def headline(ds: xr.Dataset, arch: str) -> Headline:
                     int((noisy > clean).sum()), int(noisy.notnull().sum()))
 
 
-def _pct(x, digits: int = 1):
+def percent(x, digits: int = 1):
+    """A fraction as a percentage with ``digits`` decimals; None → "–", text (e.g. "> 98 %") as it is."""
     return "–" if x is None else x if isinstance(x, str) else f"{x * 100:.{digits}f} %"
 
 
@@ -64,11 +65,11 @@ def headline_table(ds: xr.Dataset) -> str:
             "|---|---|---|---|---|---|"]
     for arch in ds.arch.values.tolist():
         h, p = headline(ds, arch), PAPER.get(arch, {})
-        rows.append(f"| {arch} (ours) | {_pct(h.clean)} | {_pct(h.conventional_at_1)} | σtrain {h.best_sigma_train:.1f}: {_pct(h.worst_case)} | "
+        rows.append(f"| {arch} (ours) | {percent(h.clean)} | {percent(h.conventional_at_1)} | σtrain {h.best_sigma_train:.1f}: {percent(h.worst_case)} | "
                     f"{h.weight_power_0:.4f} → {h.weight_power_1:.4f} | {h.noisy_beats_clean} of {h.points} |")
         if p:
             wp = f"{p['weight_power_0']} → {p['weight_power_1']}" if p["weight_power_0"] else "–"
-            rows.append(f"| {arch} (paper) | {_pct(p['clean'])} | {_pct(p['conventional_at_1'])} | σtrain {p['best_sigma_train']:.1f}: {p['worst_case']} | {wp} | some (Figs 2, 10) |")
+            rows.append(f"| {arch} (paper) | {percent(p['clean'])} | {percent(p['conventional_at_1'])} | σtrain {p['best_sigma_train']:.1f}: {p['worst_case']} | {wp} | some (Figs 2, 10) |")
     return "\n".join(rows)
 
 
@@ -85,7 +86,7 @@ def difference_table(ds: xr.Dataset) -> str:
         growth += f" / ×{p['weight_power_1'] / p['weight_power_0']:.2f}" if p["weight_power_0"] else " / –"
         rows.append(f"| {arch} | {(h.clean - p['clean']) * 100:+.1f} | {(h.conventional_at_1 - p['conventional_at_1']) * 100:+.1f} | "
                     f"{h.best_sigma_train:.1f} / {p['best_sigma_train']:.1f} | {'yes' if h.worst_case > bound else 'no'} "
-                    f"({_pct(h.worst_case)} vs {p['worst_case']}) | {growth} |")
+                    f"({percent(h.worst_case)} vs {p['worst_case']}) | {growth} |")
     return "\n".join(rows)
 
 
@@ -105,7 +106,7 @@ def best_noisy_points(ds: xr.Dataset) -> str:
         best = noisy.where(noisy == noisy.max(), drop=True)
         st, sv = float(best.sigma_train[0]), float(best.sigma_val[0])
         own = int((noisy > acc.sel(sigma_val=0.0)).sum())
-        rows.append(f"| {arch} | {_pct(h.clean)} | ({st:g}, {sv:g}) | {_pct(float(noisy.max()))} ({(float(noisy.max()) - h.clean) * 100:+.2f}) | "
+        rows.append(f"| {arch} | {percent(h.clean)} | ({st:g}, {sv:g}) | {percent(float(noisy.max()))} ({(float(noisy.max()) - h.clean) * 100:+.2f}) | "
                     f"{h.noisy_beats_clean} of {h.points} | {own} of {h.points} |")
     return "\n".join(rows)
 
@@ -129,6 +130,6 @@ def training_table(models) -> str:
         seconds = float(m.meta.get("train_seconds", float("nan")))
         total += seconds
         rows.append(f"| {m.arch} | {m.sigma_train:.1f} | {m.meta.get('epochs_run', len(m.history))} | {best} | "
-                    f"{_pct(record.get('val_accuracy'), 2)} | {_pct(record.get('val_accuracy_clean'), 2)} | {seconds / 60:.1f} min |")
+                    f"{percent(record.get('val_accuracy'), 2)} | {percent(record.get('val_accuracy_clean'), 2)} | {seconds / 60:.1f} min |")
     rows.append(f"| all {len(rows) - 2} | | | | | | {total / 3600:.2f} h |")
     return "\n".join(rows)

@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import DniError
-from .report import PAPER, _pct, best_noisy_points, difference_table, headline_table
+from .report import PAPER, percent, best_noisy_points, difference_table, headline_table
 from .results import accuracy_table, load_results
 
 BLOCK = re.compile(r"(<!-- dni:begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- dni:end (?P=name) -->)", re.S)
@@ -90,7 +90,7 @@ def training_length_block(runs: list[xr.Dataset], ds: xr.Dataset, arch: str = "l
     best = float(ds.best_epoch.sel(arch=arch, sigma_train=0.0)) if "best_epoch" in ds else np.nan
     rows.append(row(f"convergence (the main grid: {ran} epochs)" if np.isnan(best) else
                     f"convergence (the main grid: best epoch {int(best)} of {ran})", ds))
-    rows.append(f"| the paper | {PAPER[arch]['weight_power_0']} | {_pct(PAPER[arch]['clean'])} | – | {_pct(PAPER[arch]['conventional_at_1'])} |")
+    rows.append(f"| the paper | {PAPER[arch]['weight_power_0']} | {percent(PAPER[arch]['clean'])} | – | {percent(PAPER[arch]['conventional_at_1'])} |")
     return "\n".join(rows)
 
 
