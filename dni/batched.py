@@ -101,6 +101,8 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     differing = {k for c in configs for k, v in vars(c).items() if k != "sigma_train" and v != getattr(base, k)}
     if differing:
         raise InvalidArgumentError(f"model-batched training needs equal settings except sigma_train; these differ: {sorted(differing)}")
+    if base.lr_patience is not None:
+        raise InvalidArgumentError("model-batched training keeps one learning rate for all models: drop --lr-patience or --batch-models")
     preset = get_preset(base.preset)
     if preset.cell not in BATCHABLE_CELLS:
         raise InvalidArgumentError(f"model-batched training supports {', '.join(BATCHABLE_CELLS)} cells, not {preset.cell}")

@@ -50,6 +50,9 @@ def _add_training_args(p, defaults=TrainConfig):
     p.add_argument("--patience", type=int, default=None,
                    help="stop a model once its validation accuracy at σtrain has not improved for this many epochs "
                         "(--epochs is then the maximum) and keep its best epoch (default: train all epochs)")
+    p.add_argument("--lr-patience", type=int, default=None,
+                   help="halve the learning rate once validation accuracy at σtrain has not improved for this many epochs "
+                        "(default: a constant learning rate)")
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -261,7 +264,8 @@ def _run(args, parser, progress) -> int:
         from .io import check_writable
         check_writable(args.out)
         config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, seed=args.seed, data=args.data, device=args.device, patience=args.patience)
+                             lr=args.lr, seed=args.seed, data=args.data, device=args.device, patience=args.patience,
+                             lr_patience=args.lr_patience)
         trained = train(config, progress=progress)
         save_checkpoint(trained, args.out)
         last = trained.history[-1]
@@ -283,7 +287,7 @@ def _run(args, parser, progress) -> int:
         config = SweepConfig(preset=args.preset, sigma_train=args.sigma_train, sigma_val=args.sigma_val, repeats=args.repeats,
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, data=args.data,
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
-                             patience=args.patience)
+                             patience=args.patience, lr_patience=args.lr_patience)
         ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
         print(accuracy_table(ds))
         print(f"wrote {config.out} (checkpoints in {config.checkpoint_dir}/) in {time.perf_counter() - started:.0f} s")

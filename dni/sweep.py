@@ -85,6 +85,7 @@ class SweepConfig:
     batch_models: bool = False
     """Train the σtrain models that are not trained yet together (:mod:`dni.batched`)."""
     patience: int | None = None
+    lr_patience: int | None = None
     """Convergence criterion of :class:`dni.train.TrainConfig` (``epochs`` is then the maximum)."""
 
     def __post_init__(self):
@@ -98,7 +99,8 @@ class SweepConfig:
 
     def train_config(self, sigma_train: float) -> TrainConfig:
         return TrainConfig(preset=self.preset, sigma_train=sigma_train, epochs=self.epochs, batch_size=self.batch_size,
-                           lr=self.lr, seed=self.seed, data=self.data, device=self.device, patience=self.patience)
+                           lr=self.lr, seed=self.seed, data=self.data, device=self.device, patience=self.patience,
+                           lr_patience=self.lr_patience)
 
 
 def cached_model(config: TrainConfig, directory: Path, log=print) -> TrainedModel | None:

@@ -43,6 +43,9 @@ class TrainConfig:
     """Convergence criterion: stop once validation accuracy at σtrain has not improved for this many
     epochs (``epochs`` is then the maximum) and keep the weights of the best epoch. None: train all
     ``epochs`` and keep the last weights."""
+    lr_patience: int | None = None
+    """Halve the learning rate once validation accuracy at σtrain has not improved for this many
+    epochs (torch's ReduceLROnPlateau); None: a constant learning rate."""
 
     def __post_init__(self):
         get_preset(self.preset)
@@ -60,6 +63,10 @@ class TrainConfig:
             raise InvalidArgumentError(f"patience must be an integer >= 1 (or None), got {self.patience!r}")
         if self.patience is not None and self.val_fraction == 0:
             raise InvalidArgumentError("patience needs a validation split: set val_fraction > 0")
+        if self.lr_patience is not None and (not isinstance(self.lr_patience, int) or self.lr_patience < 1):
+            raise InvalidArgumentError(f"lr_patience must be an integer >= 1 (or None), got {self.lr_patience!r}")
+        if self.lr_patience is not None and self.val_fraction == 0:
+            raise InvalidArgumentError("lr_patience needs a validation split: set val_fraction > 0")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -176,6 +183,8 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     model = build_model(preset, config.sigma_train).to(config.device)
     run = TrainingRun.prepare(config, train_data)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    schedule = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, mode="max", factor=0.5, patience=config.lr_patience - 1, threshold=0)
+                if config.lr_patience else None)  # torch's patience counts the epochs it waits beyond the first bad one
     started = datetime.datetime.now()
     if prefetch_noise is None:
         prefetch_noise = prefetch_pays_off()
@@ -183,7 +192,7 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     epochs = tqdm(range(config.epochs), desc=f"{config.preset} σtrain={config.sigma_train:g}", disable=not progress, unit="epoch")
     best = BestEpoch(config.patience)
     try:
-        history = _fit(model, config, run, train_noise, optimiser, epochs, progress, best)
+        history = _fit(model, config, run, train_noise, optimiser, epochs, progress, best, schedule)
     finally:
         if isinstance(train_noise, PrefetchedGaussian):
             train_noise.close()
@@ -204,7 +213,7 @@ def _training_noise(model, config, run: TrainingRun):
     return PrefetchedGaussian(config.sigma_train, run.noise, shapes, device=config.device)
 
 
-def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progress, best: BestEpoch):
+def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progress, best: BestEpoch, schedule=None):
     history = []
     fit = run.fit
     for epoch in epochs:
@@ -223,12 +232,14 @@ def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progre
             optimiser.step()
             total_loss += float(loss.detach()) * len(idx)
             total_correct += int((logits.argmax(1) == y).sum())
-        record = {"epoch": epoch + 1, "train_loss": total_loss / len(fit), "train_accuracy": total_correct / len(fit),
-                  **validation_record(model, run.val, config)}
+        record = {"epoch": epoch + 1, "lr": optimiser.param_groups[0]["lr"], "train_loss": total_loss / len(fit),
+                  "train_accuracy": total_correct / len(fit), **validation_record(model, run.val, config)}
         history.append(record)
-        epochs.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
+        epochs.set_postfix({k: f"{v:.2g}" if k == "lr" else f"{v:.3f}" for k, v in record.items() if k != "epoch"})
         if "val_accuracy" in record:
             best.update(epoch + 1, record["val_accuracy"], model.state_dict)
+        if schedule is not None and "val_accuracy" in record:
+            schedule.step(record["val_accuracy"])  # the next epoch's learning rate
         if best.converged:
             break
     return history

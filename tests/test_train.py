@@ -105,3 +105,23 @@ def split_val(data):
     from dni.train import split_train_validation
 
     return split_train_validation(data, 0.1)[1]
+
+
+def test_lr_patience_halves_the_rate_after_epochs_without_a_new_best():
+    data = small_data(400)
+    run = train(preset="rnn28", epochs=6, lr=0.02, lr_patience=1, progress=False, train_data=data)
+    accs, rates = [r["val_accuracy"] for r in run.history], [r["lr"] for r in run.history]
+    expected, best = [0.02], -1.0  # recomputed from the validation accuracies: halve after each epoch with no new best
+    for acc in accs[:-1]:
+        expected.append(expected[-1] if acc > best else expected[-1] / 2)
+        best = max(best, acc)
+    assert rates == pytest.approx(expected)
+    assert min(rates) < 0.02, f"the rate never dropped: {accs}"
+    constant = train(preset="rnn28", epochs=2, lr=0.02, progress=False, train_data=data)
+    assert [r["lr"] for r in constant.history] == [0.02, 0.02]
+    with pytest.raises(InvalidArgumentError, match="lr_patience must be an integer >= 1"):
+        TrainConfig(preset="rnn28", lr_patience=0)
+    from dni.batched import train_batched
+
+    with pytest.raises(InvalidArgumentError, match="model-batched training keeps one learning rate"):
+        train_batched([TrainConfig(preset="rnn28", sigma_train=s, lr_patience=2) for s in (0.0, 0.5)], progress=False, train_data=data)
