@@ -63,15 +63,13 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
         },
         attrs={
             "dataset": dataset,
-            "test_size": int(test_size or 0),
+            **({"test_size": int(test_size)} if test_size is not None else {}),
             "eval_seed": int(eval_seed),
             "noise_model": "additive Gaussian N(0, sigma^2) after every matrix-vector product (paper eq. 2)",
             "dni_version": __version__,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         },
     )
-    if test_size is None:
-        del ds.attrs["test_size"]
     return with_model_variables(ds, list({id(m): m for m, *_ in results}.values()))  # each model once
 
 

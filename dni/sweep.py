@@ -85,8 +85,9 @@ class SweepConfig:
     batch_models: bool = False
     """Train the σtrain models that are not trained yet together (:mod:`dni.batched`)."""
     patience: int | None = None
-    lr_patience: int | None = None
     """Convergence criterion of :class:`dni.train.TrainConfig` (``epochs`` is then the maximum)."""
+    lr_patience: int | None = None
+    """Learning-rate schedule of :class:`dni.train.TrainConfig` (halve after this many epochs without a new best)."""
 
     def __post_init__(self):
         get_preset(self.preset)
