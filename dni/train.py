@@ -238,8 +238,8 @@ def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progre
         epochs.set_postfix({k: f"{v:.2g}" if k == "lr" else f"{v:.3f}" for k, v in record.items() if k != "epoch"})
         if "val_accuracy" in record:
             best.update(epoch + 1, record["val_accuracy"], model.state_dict)
-        if schedule is not None and "val_accuracy" in record:
-            schedule.step(record["val_accuracy"])  # the next epoch's learning rate
+            if schedule is not None:
+                schedule.step(record["val_accuracy"])  # the next epoch's learning rate
         if best.converged:
             break
     return history
