@@ -192,7 +192,8 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     models = train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
                           batch=config.batch_models, progress=progress, log=log)
-    kept = reusable_points(_read_existing(config.out, log), config, models)
+    existing = _read_existing(config.out, log)
+    kept = reusable_points(existing, config, models)
     skip = set()
     if kept is not None:
         skip = complete_points(kept, config.repeats)
@@ -210,5 +211,15 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device,
                   progress=progress, skip=skip, on_point=lambda partial: save_results(combine(partial), config.out))
     ds = combine(ds)
+    if existing is not None and _same_results(existing, ds):  # a finished sweep run again: nothing new to write
+        log(f"{config.out} already holds this sweep; left as it was")
+        return existing
     save_results(ds, config.out)
     return ds
+
+
+def _same_results(a: xr.Dataset, b: xr.Dataset) -> bool:
+    """Whether ``a`` and ``b`` hold the same data and attrs, apart from when and how long they were computed."""
+    when = ("created", "sweep_seconds")
+    return a.drop_attrs(deep=False).identical(b.drop_attrs(deep=False)) and \
+        {k: v for k, v in a.attrs.items() if k not in when} == {k: v for k, v in b.attrs.items() if k not in when}
