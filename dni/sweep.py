@@ -8,7 +8,7 @@ checkpoint already exists with the same training config is loaded, not retrained
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import xarray as xr
@@ -114,11 +114,28 @@ def cached_model(config: TrainConfig, directory: Path, log=print) -> TrainedMode
     except CheckpointError as err:
         log(f"retraining: {err}")
         return None
-    if cached.config != config:
-        log(f"retraining: {path} was trained with other settings")
-        return None
-    log(f"reusing {path}")
-    return cached
+    if cached.config == config:
+        log(f"reusing {path}")
+        return cached
+    if converged_before_either_limit(cached, config):
+        run = len(cached.history)
+        log(f"reusing {path}: it converged after {run} of at most {cached.config.epochs} epochs, "
+            f"so at most {config.epochs} trains the same model")
+        return TrainedModel(cached.model, config, cached.history, cached.meta)
+    log(f"retraining: {path} was trained with other settings")
+    return None
+
+
+def converged_before_either_limit(cached: TrainedModel, config: TrainConfig) -> bool:
+    """Whether training ``config`` would give ``cached``'s model: the settings differ only in the epoch
+    limit, and ``cached`` stopped on its convergence criterion (patience) before both limits.
+
+    Training is deterministic given the settings, and the limit only ends the epoch loop, so raising
+    the limit (or lowering it to more than the epochs run) does not retrain a converged model.
+    """
+    run = len(cached.history)
+    return (cached.config.patience is not None and replace(cached.config, epochs=config.epochs) == config
+            and run < cached.config.epochs and run < config.epochs)
 
 
 def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print):

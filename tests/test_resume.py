@@ -90,3 +90,38 @@ def test_ctrl_c_during_noisy_evaluation_exits_cleanly(tmp_path):
     assert proc.wait(timeout=60) == 130, err.decode(errors="replace")
     assert b"dni: interrupted" in err and b"terminate called" not in err
     assert not (tmp_path / "e.nc").exists()  # nothing half-written
+
+
+def test_raising_the_epoch_limit_reuses_a_model_that_converged_before_it(tmp_path):
+    """A checkpoint that stopped on its patience before its epoch limit is the model a higher limit
+    would train (checked by training it afresh); one that could have trained on is trained again."""
+    from dataclasses import replace
+
+    from dni.data import load_sequences
+    from dni.results import model_crc
+    from dni.sweep import cached_model, checkpoint_path
+    from dni.train import TrainedModel, save_checkpoint, train
+
+    data = load_sequences("subset", "train").take(slice(0, 400))
+    stopped = train(preset="rnn28", sigma_train=0.5, epochs=6, lr=0.02, patience=1, progress=False, train_data=data)
+    run = len(stopped.history)
+    assert run < 6, f"no early stop to test: {stopped.history}"
+    path = checkpoint_path(tmp_path, stopped.config)
+    save_checkpoint(stopped, path)
+
+    logs = []
+    higher = replace(stopped.config, epochs=12)
+    reused = cached_model(higher, tmp_path, logs.append)
+    assert logs == [f"reusing {path}: it converged after {run} of at most 6 epochs, so at most 12 trains the same model"]
+    assert reused.config == higher
+    afresh = train(higher, progress=False, train_data=data)
+    assert afresh.history == reused.history and model_crc(afresh.model) == model_crc(reused.model)
+
+    for other in (replace(stopped.config, epochs=run),  # the limit would now end the run, not the patience
+                  replace(higher, lr=0.01)):  # other settings besides the limit
+        logs.clear()
+        assert cached_model(other, tmp_path, logs.append) is None
+        assert logs == [f"retraining: {path} was trained with other settings"]
+    # a model that ran all its epochs (no convergence criterion) could have trained on
+    save_checkpoint(TrainedModel(stopped.model, replace(stopped.config, patience=None, epochs=run), stopped.history), path)
+    assert cached_model(replace(stopped.config, patience=None, epochs=12), tmp_path, logs.append) is None
