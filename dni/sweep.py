@@ -2,7 +2,8 @@
 
 This is the paper's experiment (§III: σtrain, σval ∈ {0, 0.1, …, 1.0}, 40 repeats) with the
 settings as arguments. Checkpoints go to a folder beside the result file; a model whose
-checkpoint already exists with the same training config is loaded, not retrained.
+checkpoint already exists with the same training config is loaded, not retrained (so is one that
+converged before its epoch limit, when only the limit differs: :func:`converged_before_either_limit`).
 """
 
 from __future__ import annotations
