@@ -76,24 +76,28 @@ class StackedClassifier(torch.nn.Module):
             g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
 
     def unstack(self, configs: list[TrainConfig]) -> list[SequenceClassifier]:
-        models = []
-        for s, config in enumerate(configs):
-            m = build_model(config.preset, config.sigma_train)
-            with torch.no_grad():
-                m.cell.weight_ih.copy_(self.weight_ih[s])
-                m.cell.weight_hh.copy_(self.weight_hh[s])
-                m.cell.bias.copy_(self.bias[s])
-                m.fc.weight.copy_(self.fc_weight[s])
-                m.fc.bias.copy_(self.fc_bias[s])
-            models.append(m.eval())
-        return models
+        return [self.unstack_one(s, config) for s, config in enumerate(configs)]
+
+    def unstack_one(self, s: int, config: TrainConfig) -> SequenceClassifier:
+        """Model ``s`` as a plain :class:`SequenceClassifier` (a copy of its weights)."""
+        m = build_model(config.preset, config.sigma_train)
+        with torch.no_grad():
+            m.cell.weight_ih.copy_(self.weight_ih[s])
+            m.cell.weight_hh.copy_(self.weight_hh[s])
+            m.cell.bias.copy_(self.bias[s])
+            m.fc.weight.copy_(self.fc_weight[s])
+            m.fc.bias.copy_(self.fc_bias[s])
+        return m.eval()
 
 
 def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_data: SequenceData | None = None,
-                  prefetch_noise: bool | None = None) -> list[TrainedModel]:
+                  prefetch_noise: bool | None = None, on_converged=None) -> list[TrainedModel]:
     """Train the models of ``configs`` (one preset, settings equal but σtrain) together.
 
     ``prefetch_noise``: draw the noise in a background thread (same draws); default: when a core is spare.
+    ``on_converged(s, trained)``: called as soon as model ``s`` meets its convergence criterion, with
+    the model it ends as (its best epoch's weights), so a caller can save it before the others finish;
+    the returned list holds that same model.
     """
     if not configs:
         raise InvalidArgumentError("no models to train")
@@ -122,7 +126,20 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
         noise = PerModelGaussian(stacked.sigmas, run.noise)
     histories: list[list[dict]] = [[] for _ in configs]
     bests = [BestEpoch(c.patience) for c in configs]
+    finished: dict[int, TrainedModel] = {}
     started = datetime.datetime.now()
+
+    def finish(s: int) -> TrainedModel:
+        """Model ``s`` as it ends: its best validation epoch's weights, its history, when it was done."""
+        m = stacked.unstack_one(s, configs[s])
+        if bests[s].state is not None:
+            m.load_state_dict(bests[s].state)
+        meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"),
+                "train_seconds": (datetime.datetime.now() - started).total_seconds(),  # shared with the other models
+                "train_size": len(fit), "val_size": len(run.val), "model_batched": len(configs),
+                "epochs_run": len(histories[s]), "best_epoch": bests[s].epoch}
+        return TrainedModel(m.cpu(), configs[s], histories[s], meta)
+
     bar = tqdm(range(base.epochs), desc=f"{base.preset} ×{len(configs)} σtrain", disable=not progress, unit="epoch")
     try:
         for epoch in bar:
@@ -150,17 +167,13 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
                 histories[s].append(record)
                 if "val_accuracy" in record:
                     bests[s].update(epoch + 1, record["val_accuracy"], m.state_dict)
+                if bests[s].converged:
+                    finished[s] = finish(s)
+                    if on_converged is not None:
+                        on_converged(s, finished[s])
             if all(b.converged for b in bests):
                 break
     finally:
         if isinstance(noise, PrefetchedGaussian):
             noise.close()
-    seconds = (datetime.datetime.now() - started).total_seconds()
-    meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"), "train_seconds": seconds,
-            "train_size": len(fit), "val_size": len(run.val), "model_batched": len(configs)}
-    trained = []
-    for m, c, h, b in zip(stacked.unstack(configs), configs, histories, bests):
-        if b.state is not None:
-            m.load_state_dict(b.state)  # the weights of this model's best validation epoch
-        trained.append(TrainedModel(m.cpu(), c, h, {**meta, "epochs_run": len(h), "best_epoch": b.epoch}))
-    return trained
+    return [finished[s] if s in finished else finish(s) for s in range(len(configs))]

@@ -3,7 +3,8 @@
 This is the paper's experiment (§III: σtrain, σval ∈ {0, 0.1, …, 1.0}, 40 repeats) with the
 settings as arguments. Checkpoints go to a folder beside the result file; a model whose
 checkpoint already exists with the same training config is loaded, not retrained (so is one that
-converged before its epoch limit, when only the limit differs: :func:`converged_before_either_limit`).
+converged before its epoch limit, when only the limit differs: :func:`converged_before_either_limit`;
+and one trained on another device: :func:`same_settings`).
 """
 
 from __future__ import annotations
@@ -115,16 +116,26 @@ def cached_model(config: TrainConfig, directory: Path, log=print) -> TrainedMode
     except CheckpointError as err:
         log(f"retraining: {err}")
         return None
-    if cached.config == config:
-        log(f"reusing {path}")
+    where = "" if cached.config.device == config.device else f" (trained on {cached.config.device})"
+    if same_settings(cached.config, config):
+        log(f"reusing {path}{where}")
         return cached
     if converged_before_either_limit(cached, config):
         run = len(cached.history)
-        log(f"reusing {path}: it converged after {run} of at most {cached.config.epochs} epochs, "
+        log(f"reusing {path}{where}: it converged after {run} of at most {cached.config.epochs} epochs, "
             f"so at most {config.epochs} trains the same model")
-        return TrainedModel(cached.model, config, cached.history, cached.meta)
+        return TrainedModel(cached.model, replace(config, device=cached.config.device), cached.history, cached.meta)
     log(f"retraining: {path} was trained with other settings")
     return None
+
+
+def same_settings(a: TrainConfig, b: TrainConfig) -> bool:
+    """Whether ``a`` and ``b`` train the same model, up to the device it ran on.
+
+    The device changes the random draws (a CUDA generator is not the CPU's), not the training: a
+    checkpoint trained on a GPU serves a sweep run on the CPU and the other way round.
+    """
+    return replace(a, device=b.device) == b
 
 
 def converged_before_either_limit(cached: TrainedModel, config: TrainConfig) -> bool:
@@ -135,7 +146,7 @@ def converged_before_either_limit(cached: TrainedModel, config: TrainConfig) -> 
     the limit (or lowering it to more than the epochs run) does not retrain a converged model.
     """
     run = len(cached.history)
-    return (cached.config.patience is not None and replace(cached.config, epochs=config.epochs) == config
+    return (cached.config.patience is not None and same_settings(replace(cached.config, epochs=config.epochs), config)
             and run < cached.config.epochs and run < config.epochs)
 
 
@@ -146,8 +157,15 @@ def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *
     models = {id(c): cached_model(c, directory, log) for c in configs}
     todo = [c for c in configs if models[id(c)] is None]
     if batch and len(todo) > 1 and get_preset(todo[0].preset).cell in BATCHABLE_CELLS:
-        for c, trained in zip(todo, train_batched(todo, progress=progress, train_data=train_data)):
-            save_checkpoint(trained, checkpoint_path(directory, c))
+        saved = set()
+
+        def save(s: int, trained: TrainedModel) -> None:  # each model as soon as it converges: an interrupted run keeps it
+            save_checkpoint(trained, checkpoint_path(directory, todo[s]))
+            saved.add(s)
+
+        for s, (c, trained) in enumerate(zip(todo, train_batched(todo, progress=progress, train_data=train_data, on_converged=save))):
+            if s not in saved:
+                save_checkpoint(trained, checkpoint_path(directory, c))
             models[id(c)] = trained
     else:
         for c in todo:

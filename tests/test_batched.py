@@ -104,3 +104,40 @@ def test_inline_and_prefetched_per_model_noise_train_identically(data):
     b = train_batched(configs, progress=False, train_data=data, prefetch_noise=False)
     for m, n in zip(a, b):
         assert all(torch.equal(p, q) for p, q in zip(m.model.parameters(), n.model.parameters()))
+
+
+def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypatch, data):
+    """A model that meets its convergence criterion is saved at once, so a batched run killed while
+    the others still train keeps it; started again, the run reuses it and trains only the others."""
+    import dni.sweep
+    from dni.results import model_crc
+    from dni.sweep import checkpoint_path, train_models
+    from dni.train import load_checkpoint
+
+    configs = [TrainConfig(preset="rnn28", sigma_train=s, epochs=8, lr=0.02, patience=1) for s in (0.0, 0.5, 1.0)]
+    complete = train_batched(configs, progress=False, train_data=data)
+    runs = [len(m.history) for m in complete]
+    assert min(runs) < max(runs), f"the models stopped together, nothing to test: {runs}"
+    first = runs.index(min(runs))
+
+    real_save = dni.sweep.save_checkpoint
+
+    def save_then_die(trained, path):  # the session ends right after the first model was saved
+        real_save(trained, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dni.sweep, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_models(configs, tmp_path, data, batch=True, progress=False, log=lambda _: None)
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert saved == [checkpoint_path(tmp_path, configs[first]).name]
+    kept = load_checkpoint(tmp_path / saved[0])
+    assert kept.history == complete[first].history and model_crc(kept.model) == model_crc(complete[first].model)
+    assert kept.meta["epochs_run"] == runs[first] and kept.meta["best_epoch"] == complete[first].meta["best_epoch"]
+
+    monkeypatch.setattr(dni.sweep, "save_checkpoint", real_save)
+    logs = []
+    again = train_models(configs, tmp_path, data, batch=True, progress=False, log=logs.append)
+    assert logs == [f"reusing {tmp_path / saved[0]}"]
+    assert model_crc(again[first].model) == model_crc(complete[first].model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(checkpoint_path(tmp_path, c).name for c in configs)

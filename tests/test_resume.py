@@ -125,3 +125,28 @@ def test_raising_the_epoch_limit_reuses_a_model_that_converged_before_it(tmp_pat
     # a model that ran all its epochs (no convergence criterion) could have trained on
     save_checkpoint(TrainedModel(stopped.model, replace(stopped.config, patience=None, epochs=run), stopped.history), path)
     assert cached_model(replace(stopped.config, patience=None, epochs=12), tmp_path, logs.append) is None
+
+
+def test_a_checkpoint_trained_on_another_device_is_reused(tmp_path):
+    """The device is not part of a model's settings: a GPU-trained checkpoint serves a CPU sweep
+    (and keeps saying where it was trained); any other difference still retrains."""
+    from dataclasses import replace
+
+    from dni.data import load_sequences
+    from dni.results import model_crc
+    from dni.sweep import cached_model, checkpoint_path
+    from dni.train import TrainedModel, save_checkpoint, train
+
+    data = load_sequences("subset", "train").take(slice(0, 200))
+    trained = train(preset="rnn28", sigma_train=0.3, epochs=1, progress=False, train_data=data)
+    on_gpu = replace(trained.config, device="cuda")
+    path = checkpoint_path(tmp_path, on_gpu)
+    save_checkpoint(TrainedModel(trained.model, on_gpu, trained.history, trained.meta), path)
+
+    logs = []
+    reused = cached_model(trained.config, tmp_path, logs.append)
+    assert logs == [f"reusing {path} (trained on cuda)"]
+    assert reused.config == on_gpu and model_crc(reused.model) == model_crc(trained.model)
+    logs.clear()
+    assert cached_model(replace(trained.config, lr=trained.config.lr / 2), tmp_path, logs.append) is None
+    assert logs == [f"retraining: {path} was trained with other settings"]
