@@ -12,6 +12,11 @@ same initial weights, same validation split and batch order, Adam (element-wise,
 parameters are S independent optimisers) and gradient clipping per model; the noise draws
 differ (one (S, T, B, G) block per batch), which is statistically the same. At σ = 0 the two
 agree to float rounding (tested).
+
+Learning-rate schedules (``lr_patience``) are per model too: each model has torch's
+``ReduceLROnPlateau`` on its own validation accuracy, and its share of the Adam step is scaled by
+its rate over the base rate (Adam's moments do not depend on the rate, so this is model s's own
+Adam step at its own rate).
 """
 
 from __future__ import annotations
@@ -75,6 +80,18 @@ class StackedClassifier(torch.nn.Module):
         for g in grads:
             g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
 
+    def adam_step(self, optimiser: torch.optim.Optimizer, scale: torch.Tensor | None) -> None:
+        """``optimiser.step()`` with model s's update scaled by ``scale[s]`` (its own learning rate)."""
+        if scale is None:
+            optimiser.step()
+            return
+        params = list(self.parameters())
+        before = [p.detach().clone() for p in params]
+        optimiser.step()
+        with torch.no_grad():
+            for p, b in zip(params, before):  # p = b + scale·(p − b)
+                p.sub_(b).mul_(scale.view(-1, *[1] * (p.dim() - 1))).add_(b)
+
     def unstack(self, configs: list[TrainConfig]) -> list[SequenceClassifier]:
         return [self.unstack_one(s, config) for s, config in enumerate(configs)]
 
@@ -88,6 +105,32 @@ class StackedClassifier(torch.nn.Module):
             m.fc.weight.copy_(self.fc_weight[s])
             m.fc.bias.copy_(self.fc_bias[s])
         return m.eval()
+
+
+class PerModelRates:
+    """Each model's learning rate under ``config.lr_patience``: torch's ``ReduceLROnPlateau``, one per
+    model, exactly as :func:`dni.train.train` sets it up (constant when ``lr_patience`` is None)."""
+
+    def __init__(self, config: TrainConfig, models: int):
+        self.base, self.device = config.lr, config.device
+        self.optimisers = [torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr) for _ in range(models)]
+        self.schedules = ([torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=config.lr_patience - 1, threshold=0)
+                           for o in self.optimisers] if config.lr_patience else None)
+
+    @property
+    def lr(self) -> list[float]:
+        return [o.param_groups[0]["lr"] for o in self.optimisers]
+
+    def step(self, s: int, val_accuracy: float) -> None:
+        if self.schedules is not None:
+            self.schedules[s].step(val_accuracy)
+
+    def scale(self) -> torch.Tensor | None:
+        """(S,) rate / base rate, or None when every model is at the base rate."""
+        lr = self.lr
+        if all(r == self.base for r in lr):
+            return None
+        return torch.tensor([r / self.base for r in lr], device=self.device)
 
 
 def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_data: SequenceData | None = None,
@@ -105,8 +148,6 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     differing = {k for c in configs for k, v in vars(c).items() if k != "sigma_train" and v != getattr(base, k)}
     if differing:
         raise InvalidArgumentError(f"model-batched training needs equal settings except sigma_train; these differ: {sorted(differing)}")
-    if base.lr_patience is not None:
-        raise InvalidArgumentError("model-batched training keeps one learning rate for all models: drop --lr-patience or --batch-models")
     preset = get_preset(base.preset)
     if preset.cell not in BATCHABLE_CELLS:
         raise InvalidArgumentError(f"model-batched training supports {', '.join(BATCHABLE_CELLS)} cells, not {preset.cell}")
@@ -119,6 +160,7 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     run = TrainingRun.prepare(base, train_data)  # the split, batch order and batch sizes of train()
     fit = run.fit
     optimiser = torch.optim.Adam(stacked.parameters(), lr=base.lr)
+    rates = PerModelRates(base, len(configs))
     if prefetch_noise if prefetch_noise is not None else prefetch_pays_off():
         shapes = (shape for _ in range(base.epochs) for size in run.batch_sizes for shape in stacked.noise_shapes(size, run.steps))
         noise = PrefetchedGaussian(stacked.sigmas, run.noise, shapes, device=base.device)
@@ -142,31 +184,36 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
 
     bar = tqdm(range(base.epochs), desc=f"{base.preset} ×{len(configs)} σtrain", disable=not progress, unit="epoch")
     try:
+        fit_x, fit_y = fit.x.to(base.device), fit.y.to(base.device)  # (N, T, I), (N,): on the device once
         for epoch in bar:
-            order = torch.randperm(len(fit), generator=run.shuffle)
-            total_loss = torch.zeros(len(configs), dtype=torch.float64)
-            total_correct = torch.zeros(len(configs), dtype=torch.long)
+            order = torch.randperm(len(fit), generator=run.shuffle).to(base.device)
+            # summed on the device: no host synchronisation inside the epoch, so a GPU never waits for Python
+            total_loss = torch.zeros(len(configs), dtype=torch.float64, device=base.device)
+            total_correct = torch.zeros(len(configs), dtype=torch.long, device=base.device)
+            scale = rates.scale()  # (S,) each model's rate / base rate, or None when all are at the base rate
             for b in tqdm(range(len(run.batch_sizes)), leave=False, disable=not progress, unit="batch"):
                 idx = order[b * base.batch_size : (b + 1) * base.batch_size]
-                x, y = fit.x[idx].to(base.device), fit.y[idx].to(base.device)
+                x, y = fit_x[idx], fit_y[idx]  # (B, T, I), (B,)
                 logits = stacked(x, noise)  # (S, B, C)
                 losses = F.cross_entropy(logits.transpose(1, 2), y.expand(len(configs), -1), reduction="none").mean(1)  # (S,)
                 optimiser.zero_grad(set_to_none=True)
                 losses.sum().backward()  # each model's gradient is that of its own mean loss
                 if base.clip_grad_norm:
                     stacked.clip_grad_norm_(base.clip_grad_norm)
-                optimiser.step()
-                total_loss += losses.detach().double().cpu() * len(idx)
-                total_correct += (logits.argmax(-1) == y).sum(1).cpu()
+                stacked.adam_step(optimiser, scale)
+                total_loss += losses.detach().double() * len(idx)
+                total_correct += (logits.argmax(-1) == y).sum(1)
+            total_loss, total_correct = total_loss.cpu(), total_correct.cpu()
             trained = stacked.unstack(configs)
             for s, (m, c) in enumerate(zip(trained, configs)):
                 if bests[s].converged:
                     continue  # this model's result is fixed; it keeps training with the others but is not recorded
-                record = {"epoch": epoch + 1, "train_loss": float(total_loss[s]) / len(fit),
+                record = {"epoch": epoch + 1, "lr": rates.lr[s], "train_loss": float(total_loss[s]) / len(fit),
                           "train_accuracy": int(total_correct[s]) / len(fit), **validation_record(m.to(base.device), run.val, c)}
                 histories[s].append(record)
                 if "val_accuracy" in record:
                     bests[s].update(epoch + 1, record["val_accuracy"], m.state_dict)
+                    rates.step(s, record["val_accuracy"])  # model s's rate for the next epoch
                 if bests[s].converged:
                     finished[s] = finish(s)
                     if on_converged is not None:

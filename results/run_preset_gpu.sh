@@ -21,7 +21,8 @@ out=${OUT:?set OUT to the folder for the results}
 settings=$(grep -o "\b$preset:[^ ;]*" results/run_paper_grid.sh | head -1)
 [ -n "$settings" ] || { echo "no settings for $preset in results/run_paper_grid.sh"; exit 2; }
 IFS=: read -r _ lr epochs patience lr_patience <<< "$settings"
-[ "$lr_patience" = - ] || { echo "$preset halves its learning rate per model (--lr-patience): it cannot be model-batched"; exit 2; }
+schedule=()
+[ "$lr_patience" = - ] || schedule=(--lr-patience "$lr_patience")
 
 if [ "$device" = cuda ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
@@ -39,7 +40,8 @@ started=$SECONDS
 
 sweep() {  # sweep SECONDS SIGMA_TRAIN
   timeout -s INT "$1" python3 -m dni.cli sweep --data "$data" --preset "$preset" --lr "$lr" --sigma-train "$2" \
-    --sigma-val 0:1:0.1 --repeats 40 --epochs "$epochs" --patience "$patience" --device "$device" --batch-models \
+    --sigma-val 0:1:0.1 --repeats 40 --epochs "$epochs" --patience "$patience" ${schedule[@]+"${schedule[@]}"} \
+    --device "$device" --batch-models \
     --out "$out/$preset.nc" --checkpoint-dir "$checkpoints" 2>&1 | tr '\r' '\n' >> "$out/sweep.log"
 }
 

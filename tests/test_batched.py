@@ -27,6 +27,27 @@ def test_batched_training_at_sigma_zero_equals_separate_training(preset, data):
     assert together[0].history[0]["val_accuracy_clean"] == alone.history[0]["val_accuracy_clean"]
 
 
+def test_batched_learning_rate_schedules_are_per_model_and_equal_separate_training(data):
+    """With --lr-patience each stacked model halves its own rate on its own validation accuracy.
+    At σ = 0 a model trained together with another equals the model trained alone, rate by rate."""
+    settings = dict(preset="lstm28", epochs=5, lr=0.005, lr_patience=1)
+    alone = train(TrainConfig(**settings), progress=False, train_data=data)
+    rates = [r["lr"] for r in alone.history]
+    assert min(rates) < 0.005, f"the rate never dropped, nothing to test: {rates}"
+    # the second model learns under noise: other validation accuracies, so other rates
+    together = train_batched([TrainConfig(**settings), TrainConfig(**settings, sigma_train=0.8)], progress=False, train_data=data)
+    assert [r["lr"] for r in together[0].history] == rates
+    assert [r["val_accuracy"] for r in together[0].history] == [r["val_accuracy"] for r in alone.history]
+    for p, q in zip(together[0].model.parameters(), alone.model.parameters()):
+        assert torch.allclose(p, q, atol=1e-5)
+    noisy_rates = [r["lr"] for r in together[1].history]
+    expected, best = [0.005], -1.0  # recomputed from its own validation accuracies
+    for acc in [r["val_accuracy"] for r in together[1].history][:-1]:
+        expected.append(expected[-1] if acc > best else expected[-1] / 2)
+        best = max(best, acc)
+    assert noisy_rates == pytest.approx(expected) and noisy_rates != rates
+
+
 def test_each_stacked_model_computes_its_own_network_with_its_own_noise():
     """Model s of the stack equals the single model s given the same noise tensors."""
     torch.manual_seed(0)

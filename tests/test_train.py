@@ -121,7 +121,3 @@ def test_lr_patience_halves_the_rate_after_epochs_without_a_new_best():
     assert [r["lr"] for r in constant.history] == [0.02, 0.02]
     with pytest.raises(InvalidArgumentError, match="lr_patience must be an integer >= 1"):
         TrainConfig(preset="rnn28", lr_patience=0)
-    from dni.batched import train_batched
-
-    with pytest.raises(InvalidArgumentError, match="model-batched training keeps one learning rate"):
-        train_batched([TrainConfig(preset="rnn28", sigma_train=s, lr_patience=2) for s in (0.0, 0.5)], progress=False, train_data=data)
