@@ -15,7 +15,7 @@ mkdir -p results/sweeps
 # accuracy swings from epoch to epoch, so a short patience stops models that are still learning
 # (results/README.md): the LSTMs start at 2e-3, halve it after 5 epochs without a new best and stop
 # after 10; the vanilla RNN learns slowly and swings more: 5e-4, halved after 10, stop after 20.
-for settings in lstm28:2e-3:100:10:5 rnn28:5e-4:300:20:10 lstm_stroke50:2e-3:100:10:5; do
+for settings in rnn28:5e-4:300:20:10 lstm28:2e-3:100:10:5 lstm_stroke50:2e-3:100:10:5; do
   IFS=: read -r preset lr epochs patience lr_patience <<< "$settings"
   schedule=()
   [ "$lr_patience" = - ] || schedule=(--lr-patience "$lr_patience")
