@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# One preset of the paper's grid (results/run_paper_grid.sh) on a CUDA machine, within a time budget:
-# the 11 σtrain models trained together (--batch-models; same settings as the grid script), then
-# evaluated at 11 σval × 40 repeats on the GPU. Written for the device tool (a bare machine with
-# torch, no network): the result file, the checkpoints (one tar) and the log go to $OUT.
+# Presets of the paper's grid (results/run_paper_grid.sh) on a CUDA machine, within a time budget:
+# per preset, the 11 σtrain models trained together (--batch-models; the grid script's settings),
+# then evaluated at 11 σval × 40 repeats on the GPU. Several presets run at once, one process each:
+# each process is bound by Python launching small kernels, so the GPU has room for all of them.
+# Written for the device tool (a bare machine with torch, no network): the result files, the
+# checkpoints (one tar) and the logs go to $OUT.
 #
-#   results/run_preset_gpu.sh PRESET [BUDGET_SECONDS]
+#   BUDGET=540 results/run_preset_gpu.sh PRESET [PRESET...]
 #
 # Needs, beside the repository: .whl/ with the wheels the machine lacks (h5netcdf, platformdirs)
 # and .gpu/data/MNIST/{raw/*.gz, strokes/*.npz} (MNIST gzipped to fit the transfer, and the
@@ -13,16 +15,14 @@
 # script on the CPU trains and evaluates the rest, reusing both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-preset=${1:?usage: results/run_preset_gpu.sh PRESET [BUDGET_SECONDS]}
-budget=${2:-540}
+[ $# -ge 1 ] || { echo "usage: BUDGET=540 results/run_preset_gpu.sh PRESET [PRESET...]"; exit 2; }
+budget=${BUDGET:-540}
 device=${DNI_DEVICE:-cuda}  # DNI_DEVICE=cpu DNI_DATA=subset: a dry run of this script's steps
 data=${DNI_DATA:-mnist}
 out=${OUT:?set OUT to the folder for the results}
-settings=$(grep -o "\b$preset:[^ ;]*" results/run_paper_grid.sh | head -1)
-[ -n "$settings" ] || { echo "no settings for $preset in results/run_paper_grid.sh"; exit 2; }
-IFS=: read -r _ lr epochs patience lr_patience <<< "$settings"
-schedule=()
-[ "$lr_patience" = - ] || schedule=(--lr-patience "$lr_patience")
+for preset in "$@"; do
+  grep -q "\b$preset:[^ ;]*" results/run_paper_grid.sh || { echo "no settings for $preset in results/run_paper_grid.sh"; exit 2; }
+done
 
 if [ "$device" = cuda ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
@@ -35,28 +35,38 @@ if [ "$device" = cuda ]; then
 fi
 export PYTHONUNBUFFERED=1
 checkpoints=/tmp/dni_gpu_checkpoints
-mkdir -p "$checkpoints"
 started=$SECONDS
 
-sweep() {  # sweep SECONDS SIGMA_TRAIN
-  timeout -s INT "$1" python3 -m dni.cli sweep --data "$data" --preset "$preset" --lr "$lr" --sigma-train "$2" \
-    --sigma-val 0:1:0.1 --repeats 40 --epochs "$epochs" --patience "$patience" ${schedule[@]+"${schedule[@]}"} \
-    --device "$device" --batch-models \
-    --out "$out/$preset.nc" --checkpoint-dir "$checkpoints" 2>&1 | tr '\r' '\n' >> "$out/sweep.log"
+run_preset() {  # run_preset PRESET: the sweep in the budget, then the converged models if time ran out
+  local preset=$1 lr epochs patience lr_patience schedule=() status trained left
+  IFS=: read -r _ lr epochs patience lr_patience <<< "$(grep -o "\b$preset:[^ ;]*" results/run_paper_grid.sh | head -1)"
+  [ "$lr_patience" = - ] || schedule=(--lr-patience "$lr_patience")
+  mkdir -p "$checkpoints/$preset" && rm -f "/tmp/$preset.log"
+  sweep() {  # sweep SECONDS SIGMA_TRAIN
+    timeout -s INT "$1" python3 -m dni.cli sweep --data "$data" --preset "$preset" --lr "$lr" --sigma-train "$2" \
+      --sigma-val 0:1:0.1 --repeats 40 --epochs "$epochs" --patience "$patience" ${schedule[@]+"${schedule[@]}"} \
+      --device "$device" --batch-models --out "$out/$preset.nc" --checkpoint-dir "$checkpoints/$preset" \
+      2>&1 | tr '\r' '\n' >> "/tmp/$preset.log"
+  }
+  sweep $((budget - 60)) 0:1:0.1
+  status=$?
+  echo "$preset, all 11 σtrain: exit $status after $((SECONDS - started)) s"
+  if [ "$status" != 0 ]; then  # out of time: evaluate the models that converged
+    trained=$(ls "$checkpoints/$preset" | sed -n "s/^${preset}_sigma\([0-9.]*\)_seed0\.pt$/\1/p" | paste -sd, -)
+    left=$((budget - (SECONDS - started) - 10))
+    if [ -n "$trained" ] && [ "$left" -gt 10 ]; then
+      sweep "$left" "$trained"
+      echo "$preset, σtrain $trained: exit $? after $((SECONDS - started)) s"
+    fi
+  fi
 }
 
-sweep $((budget - 60)) 0:1:0.1
-status=$?
-echo "all 11 σtrain: exit $status after $((SECONDS - started)) s"
-if [ "$status" != 0 ]; then  # out of time: evaluate the models that converged
-  trained=$(ls "$checkpoints" | sed -n "s/^${preset}_sigma\([0-9.]*\)_seed0\.pt$/\1/p" | paste -sd, -)
-  left=$((budget - (SECONDS - started) - 10))
-  if [ -n "$trained" ] && [ "$left" -gt 10 ]; then
-    sweep "$left" "$trained"
-    echo "σtrain $trained: exit $? after $((SECONDS - started)) s"
-  fi
-fi
+for preset in "$@"; do run_preset "$preset" & done
+wait
 tar cf "$out/checkpoints.tar" -C "$checkpoints" .
-grep -a "reusing\|resuming\|error\|Error" "$out/sweep.log" | tail -5
-grep -a "σtrain\|^evaluate" "$out/sweep.log" | grep -av "batch/s\|s/batch" | tail -4
-ls -la "$checkpoints" "$out"
+for preset in "$@"; do
+  echo "== $preset"; grep -a "reusing\|resuming\|rror" "/tmp/$preset.log" | tail -3
+  grep -a "σtrain:\|^evaluate" "/tmp/$preset.log" | grep -av "batch/s\|s/batch" | tail -2
+  { echo "== $preset"; cat "/tmp/$preset.log"; } >> "$out/sweeps.log"
+done
+tar tvf "$out/checkpoints.tar"; ls -la "$out"
