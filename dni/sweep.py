@@ -4,7 +4,8 @@ This is the paper's experiment (§III: σtrain, σval ∈ {0, 0.1, …, 1.0}, 40
 settings as arguments. Checkpoints go to a folder beside the result file; a model whose
 checkpoint already exists with the same training config is loaded, not retrained (so is one that
 converged before its epoch limit, when only the limit differs: :func:`converged_before_either_limit`;
-and one trained on another device: :func:`same_settings`).
+and one trained on another device: :func:`same_settings`). A model cut off mid-training continues
+from its last finished epoch (``<checkpoint>.partial``, removed once the checkpoint is written).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def parse_sigmas(text: str, name: str = "sigma") -> list[float]:
 
 def checkpoint_path(directory: Path, config: TrainConfig) -> Path:
     return Path(directory) / f"{config.preset}_sigma{config.sigma_train:.2f}_seed{config.seed}.pt"
+
+
+def training_state_path(checkpoint: Path) -> Path:
+    """Where the model of ``checkpoint`` keeps its training state while it trains (:class:`dni.train.TrainingState`)."""
+    return checkpoint.with_name(checkpoint.name + ".partial")
 
 
 def default_checkpoint_dir(out: Path) -> Path:
@@ -169,8 +175,11 @@ def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *
             models[id(c)] = trained
     else:
         for c in todo:
-            trained = train(c, progress=progress, train_data=train_data)
-            save_checkpoint(trained, checkpoint_path(directory, c))  # saved at once: an interrupted sweep keeps it
+            path = checkpoint_path(directory, c)
+            state = training_state_path(path)  # after every epoch: a model cut off mid-training goes on from there
+            trained = train(c, progress=progress, train_data=train_data, state_path=state, log=log)
+            save_checkpoint(trained, path)  # saved at once: an interrupted sweep keeps it
+            state.unlink(missing_ok=True)
             models[id(c)] = trained
     return [models[id(c)] for c in configs]
 

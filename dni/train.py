@@ -167,13 +167,16 @@ def accuracy_and_loss(model, data: SequenceData, noise, generator=None, batch_si
 
 
 def train(config: TrainConfig | None = None, *, progress: bool = True, train_data: SequenceData | None = None,
-          prefetch_noise: bool | None = None, **overrides) -> TrainedModel:
+          prefetch_noise: bool | None = None, state_path=None, log=None, **overrides) -> TrainedModel:
     """Train ``config.preset`` with Deep Noise Injection at ``config.sigma_train``.
 
     Keyword overrides build the config: ``train(preset="rnn28", sigma_train=0.5)``.
     ``train_data`` replaces the training digits of ``config.data`` (tests, custom data).
     ``prefetch_noise`` draws the σtrain noise in a background thread (the same draws); default:
     when a core is spare (:func:`dni.noise.prefetch_pays_off`).
+    ``state_path``: after every epoch the whole training state is saved there, and a training run
+    of the same config that finds it continues from it, bit for bit the run that was cut off
+    (:class:`TrainingState`); the caller deletes it once the model is saved. ``log`` tells of a resume.
     History per epoch: train loss/accuracy (noisy, σtrain), validation accuracy/loss at σtrain
     and clean (σ = 0).
     """
@@ -188,50 +191,69 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     started = datetime.datetime.now()
     if prefetch_noise is None:
         prefetch_noise = prefetch_pays_off()
-    train_noise = _training_noise(model, config, run) if prefetch_noise else model.noise
-    epochs = tqdm(range(config.epochs), desc=f"{config.preset} σtrain={config.sigma_train:g}", disable=not progress, unit="epoch")
     best = BestEpoch(config.patience)
-    try:
-        history = _fit(model, config, run, train_noise, optimiser, epochs, progress, best, schedule)
-    finally:
-        if isinstance(train_noise, PrefetchedGaussian):
-            train_noise.close()
+    history: list[dict] = []
+    earlier_seconds = 0.0  # of the runs this one resumes
+    state = TrainingState.load(state_path, config) if state_path is not None else None
+    if state is not None:
+        earlier_seconds = state.restore(model, optimiser, schedule, best, run, history)
+        if log is not None:
+            log(f"resuming training from {state_path} after epoch {len(history)}")
+    elapsed = lambda: earlier_seconds + (datetime.datetime.now() - started).total_seconds()  # noqa: E731
+
+    def save_state():
+        if state_path is not None:
+            TrainingState.save(state_path, config, model, optimiser, schedule, best, run, history, elapsed())
+
+    epochs = tqdm(range(len(history), config.epochs), desc=f"{config.preset} σtrain={config.sigma_train:g}", disable=not progress,
+                  unit="epoch", initial=len(history), total=config.epochs)
+    if not best.converged:
+        _fit(model, config, run, prefetch_noise, optimiser, epochs, progress, best, schedule, history, save_state)
     if best.state is not None:
         model.load_state_dict(best.state)  # the weights of the best validation epoch
     model.eval()
     meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"),
-            "train_seconds": (datetime.datetime.now() - started).total_seconds(), "train_size": len(run.fit), "val_size": len(run.val),
+            "train_seconds": elapsed(), "train_size": len(run.fit), "val_size": len(run.val),
             "epochs_run": len(history), "best_epoch": best.epoch}
     return TrainedModel(model.cpu(), config, history, meta)
 
 
 def _training_noise(model, config, run: TrainingRun):
-    """σtrain noise for training; drawn ahead in a thread where the fused path makes shapes known."""
+    """σtrain noise for one epoch; drawn ahead in a thread where the fused path makes shapes known.
+
+    One prefetching thread per epoch: at the end of an epoch every draw made has been used, so the
+    generator's state is exactly the next epoch's start (what :class:`TrainingState` saves).
+    """
     if config.sigma_train == 0 or not model.uses_fused_training():
         return model.noise
-    shapes = (shape for _ in range(config.epochs) for size in run.batch_sizes for shape in model.training_noise_shapes(size, run.steps))
+    shapes = (shape for size in run.batch_sizes for shape in model.training_noise_shapes(size, run.steps))
     return PrefetchedGaussian(config.sigma_train, run.noise, shapes, device=config.device)
 
 
-def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progress, best: BestEpoch, schedule=None):
-    history = []
+def _fit(model, config, run: TrainingRun, prefetch_noise: bool, optimiser, epochs, progress, best: BestEpoch, schedule,
+         history: list[dict], end_of_epoch):
     fit = run.fit
     for epoch in epochs:
         model.train()
         order = torch.randperm(len(fit), generator=run.shuffle)
         total_loss, total_correct = 0.0, 0
-        for b in tqdm(range(len(run.batch_sizes)), leave=False, disable=not progress, unit="batch"):
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            x, y = fit.x[idx].to(config.device), fit.y[idx].to(config.device)  # (B, T, I), (B,)
-            logits = model(x, noise=train_noise, generator=run.noise)  # σtrain noise (Deep Noise Injection)
-            loss = F.cross_entropy(logits, y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
-            optimiser.step()
-            total_loss += float(loss.detach()) * len(idx)
-            total_correct += int((logits.argmax(1) == y).sum())
+        train_noise = _training_noise(model, config, run) if prefetch_noise else model.noise
+        try:
+            for b in tqdm(range(len(run.batch_sizes)), leave=False, disable=not progress, unit="batch"):
+                idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+                x, y = fit.x[idx].to(config.device), fit.y[idx].to(config.device)  # (B, T, I), (B,)
+                logits = model(x, noise=train_noise, generator=run.noise)  # σtrain noise (Deep Noise Injection)
+                loss = F.cross_entropy(logits, y)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
+                optimiser.step()
+                total_loss += float(loss.detach()) * len(idx)
+                total_correct += int((logits.argmax(1) == y).sum())
+        finally:
+            if isinstance(train_noise, PrefetchedGaussian):
+                train_noise.close()
         record = {"epoch": epoch + 1, "lr": optimiser.param_groups[0]["lr"], "train_loss": total_loss / len(fit),
                   "train_accuracy": total_correct / len(fit), **validation_record(model, run.val, config)}
         history.append(record)
@@ -240,9 +262,54 @@ def _fit(model, config, run: TrainingRun, train_noise, optimiser, epochs, progre
             best.update(epoch + 1, record["val_accuracy"], model.state_dict)
             if schedule is not None:
                 schedule.step(record["val_accuracy"])  # the next epoch's learning rate
+        end_of_epoch()
         if best.converged:
             break
     return history
+
+
+class TrainingState:
+    """Everything a training run needs to go on after an epoch: weights, Adam's moments, the rate
+    schedule, the best epoch so far (and its weights), the history, and the states of the batch
+    order and noise generators. Resuming from it gives the run that was cut off, bit for bit (tested).
+    """
+
+    @staticmethod
+    def save(path, config: TrainConfig, model, optimiser, schedule, best: BestEpoch, run: TrainingRun, history, seconds: float):
+        payload = {"config": asdict(config), "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                   "schedule": schedule.state_dict() if schedule is not None else None,
+                   "best": {"best": best.best, "epoch": best.epoch, "since": best.since, "state": best.state},
+                   "history": history, "shuffle": run.shuffle.get_state(), "noise": run.noise.get_state(), "seconds": seconds}
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    @staticmethod
+    def load(path, config: TrainConfig) -> "TrainingState | None":
+        """The saved state if ``path`` holds one of exactly ``config`` (device too), else None."""
+        try:
+            payload = torch.load(path, map_location=config.device, weights_only=True)
+            if TrainConfig.from_dict(payload["config"]) != config:
+                return None
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 — a cut-off or foreign file is not resumed from, only overwritten
+            return None
+        state = TrainingState()
+        state.payload = payload
+        return state
+
+    def restore(self, model, optimiser, schedule, best: BestEpoch, run: TrainingRun, history: list) -> float:
+        """Put the saved state into these objects; returns the seconds the earlier runs took."""
+        p = self.payload
+        model.load_state_dict(p["model"])
+        optimiser.load_state_dict(p["optimiser"])
+        if schedule is not None and p["schedule"] is not None:
+            schedule.load_state_dict(p["schedule"])
+        best.best, best.epoch, best.since, best.state = p["best"]["best"], p["best"]["epoch"], p["best"]["since"], p["best"]["state"]
+        history.extend(p["history"])
+        run.shuffle.set_state(p["shuffle"].cpu())
+        run.noise.set_state(p["noise"].cpu())
+        return float(p["seconds"])
 
 
 def save_checkpoint(trained: TrainedModel, path) -> None:

@@ -150,3 +150,30 @@ def test_a_checkpoint_trained_on_another_device_is_reused(tmp_path):
     logs.clear()
     assert cached_model(replace(trained.config, lr=trained.config.lr / 2), tmp_path, logs.append) is None
     assert logs == [f"retraining: {path} was trained with other settings"]
+
+
+def test_sweep_killed_mid_training_continues_from_the_last_epoch(tmp_path):
+    """Killed while a model trains, a sweep goes on from that model's last finished epoch (its
+    ``.partial`` training state) and ends with the models of an uninterrupted sweep."""
+    args = ["--preset", "rnn28", "--epochs", "3", "--sigma-train", "0.5", "--sigma-val", "0,1", "--repeats", "2"]
+    out = tmp_path / "cut.nc"
+    cmd = [sys.executable, "-m", "dni.cli", "--quiet", "sweep", *args, "--out", str(out)]
+    state = tmp_path / "cut_checkpoints" / "rnn28_sigma0.50_seed0.pt.partial"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)  # written after the first epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert state.exists() and not out.exists(), "the kill should land during training"
+
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming training from {state} after epoch" in resumed.stderr
+    assert not state.exists()  # removed once the checkpoint is written
+    reference = run_sweep(preset="rnn28", epochs=3, sigma_train=[0.5], sigma_val=[0, 1], repeats=2,
+                          out=tmp_path / "straight.nc", progress=False, log=lambda m: None)
+    final = load_results(out)
+    for var in ("model_crc", "epochs", "best_epoch"):
+        xr.testing.assert_equal(final[var], reference[var])
+    xr.testing.assert_equal(final.accuracy, reference.accuracy)

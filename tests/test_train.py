@@ -121,3 +121,41 @@ def test_lr_patience_halves_the_rate_after_epochs_without_a_new_best():
     assert [r["lr"] for r in constant.history] == [0.02, 0.02]
     with pytest.raises(InvalidArgumentError, match="lr_patience must be an integer >= 1"):
         TrainConfig(preset="rnn28", lr_patience=0)
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_training_cut_off_after_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, prefetch):
+    """The training state saved after each epoch (weights, Adam, rate schedule, best epoch, generator
+    states) lets a run killed mid-training go on to exactly the model of an uninterrupted run."""
+    from dni.train import TrainingState
+
+    data = small_data(400)
+    config = TrainConfig(preset="rnn28", sigma_train=0.5, epochs=5, lr=0.02, patience=3, lr_patience=1)
+    straight = train(config, progress=False, train_data=data, prefetch_noise=prefetch)
+    assert len(straight.history) >= 3 and min(r["lr"] for r in straight.history) < 0.02, straight.history
+
+    state = tmp_path / "m.pt.partial"
+    real_save = TrainingState.save
+
+    def save_then_die(path, config, model, optimiser, schedule, best, run, history, seconds):
+        real_save(path, config, model, optimiser, schedule, best, run, history, seconds)
+        if len(history) == 2:
+            raise KeyboardInterrupt  # the session ends after epoch 2
+
+    monkeypatch.setattr(TrainingState, "save", staticmethod(save_then_die))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, train_data=data, prefetch_noise=prefetch, state_path=state)
+    monkeypatch.setattr(TrainingState, "save", staticmethod(real_save))
+
+    logs = []
+    other = train(config, progress=False, train_data=data, prefetch_noise=prefetch, state_path=tmp_path / "absent", log=logs.append)
+    assert logs == [] and other.history == straight.history  # no state: trained from the start, the same run
+    foreign = tmp_path / "copy.pt.partial"
+    foreign.write_bytes(state.read_bytes())
+    assert train(TrainConfig(**{**config.__dict__, "lr": 0.01}), progress=False, train_data=data, state_path=foreign,
+                 log=logs.append).history[0]["lr"] == 0.01 and logs == []  # another config's state is not used
+    resumed = train(config, progress=False, train_data=data, prefetch_noise=prefetch, state_path=state, log=logs.append)
+    assert logs == [f"resuming training from {state} after epoch 2"]
+    assert resumed.history == straight.history
+    assert all(torch.equal(p, q) for p, q in zip(resumed.model.parameters(), straight.model.parameters()))
+    assert resumed.meta["best_epoch"] == straight.meta["best_epoch"] and resumed.meta["epochs_run"] == straight.meta["epochs_run"]
