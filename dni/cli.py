@@ -229,10 +229,18 @@ def _run(args, parser, progress) -> int:
     if args.command == "checkpoints":
         from .report import training_table
 
+        from .report import training_states_lines
+        from .train import TrainingState
+
         files = [f for p in args.paths for f in (sorted(p.glob("*.pt")) if p.is_dir() else [p])]
-        if not files:
+        states = [TrainingState.peek(f) for p in args.paths if p.is_dir() for f in sorted(p.glob("*.pt.partial"))]
+        states = [s for s in states if s is not None]
+        if not files and not states:
             raise DniError(f"no checkpoints (*.pt) in {', '.join(map(str, args.paths))}")
-        print(training_table([load_checkpoint(f) for f in files]))
+        if files:
+            print(training_table([load_checkpoint(f) for f in files]))
+        for line in training_states_lines(states):
+            print(line)
         return 0
     if args.command == "reproduction":
         return _reproduction(args, progress)

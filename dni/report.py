@@ -115,21 +115,38 @@ def headlines_dict(ds: xr.Dataset) -> dict:
     return {arch: asdict(headline(ds, arch)) for arch in ds.arch.values.tolist()}
 
 
+def training_states_lines(states) -> list[str]:
+    """One line per model still in training: ``states`` are (config, history) of its saved training state."""
+    lines = []
+    for config, history in sorted(states, key=lambda s: (s[0].preset, s[0].sigma_train)):
+        done = [r for r in history if "val_accuracy" in r]
+        best = max(done, key=lambda r: r["val_accuracy"], default=None)
+        lines.append(f"in training: {config.preset} σtrain {config.sigma_train:.1f}, {len(history)} of at most {config.epochs} epochs"
+                     + (f", best so far {percent(best['val_accuracy'], 2)} at epoch {best['epoch']}" if best else ""))
+    return lines
+
+
 def training_table(models) -> str:
     """A markdown table of trained models: epochs run, best epoch, validation accuracy, train time.
 
     ``models``: :class:`dni.train.TrainedModel` objects (e.g. loaded checkpoints). The last row sums
-    the train time, which is wall time and includes any time the machine spent on other jobs.
+    the train time, which is wall time and includes any time the machine spent on other jobs. Models
+    trained together (``--batch-models``) share their time: each shows the time until it converged,
+    and the sum counts their run once, at its longest.
     """
     rows = ["| preset | σtrain | epochs run | best epoch | val. accuracy at σtrain | clean val. accuracy | train time |",
             "|---|---|---|---|---|---|---|"]
-    total = 0.0
+    runs: dict = {}  # one entry per training run: a model alone, or a batch of models trained together
     for m in sorted(models, key=lambda m: (m.arch, m.sigma_train)):
         best = m.meta.get("best_epoch") or len(m.history)
         record = m.history[best - 1] if m.history else {}
         seconds = float(m.meta.get("train_seconds", float("nan")))
-        total += seconds
+        together = int(m.meta.get("model_batched", 1))
+        run = (m.arch, m.meta.get("trained_at"), m.config.device) if together > 1 else id(m)
+        runs[run] = max(runs.get(run, 0.0), seconds)
+        where = "" if m.config.device == "cpu" else f", {m.config.device}"
+        time = f"{seconds / 60:.1f} min" + (f" ({together} together{where})" if together > 1 else (f" ({m.config.device})" if where else ""))
         rows.append(f"| {m.arch} | {m.sigma_train:.1f} | {m.meta.get('epochs_run', len(m.history))} | {best} | "
-                    f"{percent(record.get('val_accuracy'), 2)} | {percent(record.get('val_accuracy_clean'), 2)} | {seconds / 60:.1f} min |")
-    rows.append(f"| all {len(rows) - 2} | | | | | | {total / 3600:.2f} h |")
+                    f"{percent(record.get('val_accuracy'), 2)} | {percent(record.get('val_accuracy_clean'), 2)} | {time} |")
+    rows.append(f"| all {len(rows) - 2} | | | | | | {sum(runs.values()) / 3600:.2f} h |")
     return "\n".join(rows)

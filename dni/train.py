@@ -298,6 +298,15 @@ class TrainingState:
         state.payload = payload
         return state
 
+    @staticmethod
+    def peek(path) -> "tuple[TrainConfig, list[dict]] | None":
+        """(config, history so far) of the state in ``path``; None if it cannot be read."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            return TrainConfig.from_dict(payload["config"]), payload["history"]
+        except Exception:  # noqa: BLE001 — being written, or not a training state
+            return None
+
     def restore(self, model, optimiser, schedule, best: BestEpoch, run: TrainingRun, history: list) -> float:
         """Put the saved state into these objects; returns the seconds the earlier runs took."""
         p = self.payload

@@ -60,3 +60,49 @@ def test_training_table_lists_each_checkpoint(capsys):
     assert capsys.readouterr().out.strip() == table
     assert main(["checkpoints", str(REPO / "notebooks")]) == 2
     assert "no checkpoints (*.pt) in" in capsys.readouterr().err
+
+
+def test_training_table_counts_a_batched_run_once_and_lists_models_in_training(tmp_path, capsys, monkeypatch):
+    """Models trained together share their wall time: the sum counts their run once, at its longest.
+    `dni checkpoints` also lists the models whose training state (`.pt.partial`) says they are training."""
+    from dataclasses import replace
+
+    from dni.cli import main
+    from dni.data import load_sequences
+    from dni.report import training_table
+    from dni.sweep import checkpoint_path, training_state_path
+    from dni.train import TrainConfig, TrainedModel, TrainingState, save_checkpoint, train
+
+    data = load_sequences("subset", "train").take(slice(0, 200))
+    alone = train(preset="rnn28", sigma_train=0.0, epochs=1, progress=False, train_data=data)
+    batch = {"model_batched": 2, "trained_at": "2026-11-28T16:00:00"}
+    first = TrainedModel(alone.model, replace(alone.config, sigma_train=0.5, device="cuda"), alone.history,
+                         {**alone.meta, **batch, "train_seconds": 600.0})
+    second = TrainedModel(alone.model, replace(alone.config, sigma_train=1.0, device="cuda"), alone.history,
+                          {**alone.meta, **batch, "train_seconds": 900.0})
+    table = training_table([alone, first, second])
+    assert table.splitlines()[-1] == f"| all 3 | | | | | | {(alone.meta['train_seconds'] + 900.0) / 3600:.2f} h |"
+    assert table.splitlines()[3].endswith("| 10.0 min (2 together, cuda) |")
+    assert table.splitlines()[4].endswith("| 15.0 min (2 together, cuda) |")
+
+    for m in (alone, first):
+        save_checkpoint(m, checkpoint_path(tmp_path, m.config))
+    config = TrainConfig(preset="rnn28", sigma_train=0.3, epochs=7)
+    state = training_state_path(checkpoint_path(tmp_path, config))
+    real_save = TrainingState.save
+
+    def save_then_die(path, config, model, optimiser, schedule, best, run, history, seconds):
+        real_save(path, config, model, optimiser, schedule, best, run, history, seconds)
+        if len(history) == 2:
+            raise KeyboardInterrupt  # cut off after its second epoch
+
+    monkeypatch.setattr(TrainingState, "save", staticmethod(save_then_die))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, train_data=data, state_path=state)
+    history = TrainingState.peek(state)[1]
+    best = max(history, key=lambda r: r["val_accuracy"])
+    assert main(["checkpoints", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == (f"in training: rnn28 σtrain 0.3, 2 of at most 7 epochs, "
+                       f"best so far {best['val_accuracy'] * 100:.2f} % at epoch {best['epoch']}")
+    assert out[:-1] == training_table([alone, first]).splitlines()
