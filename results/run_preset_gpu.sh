@@ -8,6 +8,11 @@
 #
 #   BUDGET=540 results/run_preset_gpu.sh PRESET [PRESET...]
 #
+# It starts from the repository's checkpoints and result files (results/dni_paper_checkpoints,
+# results/sweeps): trained models are reused and evaluated points kept, so a preset whose models the
+# CPUs trained is only evaluated here (about 1-2 s per point against a minute or more on 2 cores).
+# Copy what comes back into those folders while no grid script works on the same preset.
+#
 # Needs, beside the repository: .whl/ with the wheels the machine lacks (h5netcdf, platformdirs)
 # and .gpu/data/MNIST/{raw/*.gz, strokes/*.npz} (MNIST gzipped to fit the transfer, and the
 # converted pen strokes); results/README.md says how they were made. If the budget runs out during
@@ -17,6 +22,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: BUDGET=540 results/run_preset_gpu.sh PRESET [PRESET...]"; exit 2; }
 budget=${BUDGET:-540}
+[ "$budget" -ge 120 ] || { echo "BUDGET must be at least 120 seconds, got $budget"; exit 2; }
 device=${DNI_DEVICE:-cuda}  # DNI_DEVICE=cpu DNI_DATA=subset: a dry run of this script's steps
 data=${DNI_DATA:-mnist}
 out=${OUT:?set OUT to the folder for the results}
@@ -42,6 +48,9 @@ run_preset() {  # run_preset PRESET: the sweep in the budget, then the converged
   IFS=: read -r _ lr epochs patience lr_patience <<< "$(grep -o "\b$preset:[^ ;]*" results/run_paper_grid.sh | head -1)"
   [ "$lr_patience" = - ] || schedule=(--lr-patience "$lr_patience")
   mkdir -p "$checkpoints/$preset" && rm -f "/tmp/$preset.log"
+  # start from what the repository holds: its trained models are reused, its evaluated points kept
+  cp results/dni_paper_checkpoints/"$preset"_sigma*_seed0.pt "$checkpoints/$preset/" 2>/dev/null
+  [ ! -f "results/sweeps/$preset.nc" ] || cp "results/sweeps/$preset.nc" "$out/$preset.nc"
   sweep() {  # sweep SECONDS SIGMA_TRAIN
     timeout -s INT "$1" python3 -m dni.cli sweep --data "$data" --preset "$preset" --lr "$lr" --sigma-train "$2" \
       --sigma-val 0:1:0.1 --repeats 40 --epochs "$epochs" --patience "$patience" ${schedule[@]+"${schedule[@]}"} \
