@@ -33,7 +33,7 @@ from .errors import InvalidArgumentError
 from .fused import SEQUENCES, gate_order
 from .models import SequenceClassifier, build_model, get_preset
 from .noise import PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
-from .train import BestEpoch, TrainConfig, TrainedModel, TrainingRun, validation_record
+from .train import BestEpoch, TrainConfig, TrainedModel, TrainingRun, learning_rate_schedule, validation_record
 
 BATCHABLE_CELLS = tuple(SEQUENCES)  # "lstm", "rnn"
 
@@ -114,15 +114,14 @@ class PerModelRates:
     def __init__(self, config: TrainConfig, models: int):
         self.base, self.device = config.lr, config.device
         self.optimisers = [torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr) for _ in range(models)]
-        self.schedules = ([torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=config.lr_patience - 1, threshold=0)
-                           for o in self.optimisers] if config.lr_patience else None)
+        self.schedules = [learning_rate_schedule(o, config) for o in self.optimisers]
 
     @property
     def lr(self) -> list[float]:
         return [o.param_groups[0]["lr"] for o in self.optimisers]
 
     def step(self, s: int, val_accuracy: float) -> None:
-        if self.schedules is not None:
+        if self.schedules[s] is not None:
             self.schedules[s].step(val_accuracy)
 
     def scale(self) -> torch.Tensor | None:

@@ -166,6 +166,15 @@ def accuracy_and_loss(model, data: SequenceData, noise, generator=None, batch_si
     return correct / max(len(data), 1), loss / max(len(data), 1)
 
 
+def learning_rate_schedule(optimiser, config: TrainConfig):
+    """``config.lr_patience``'s schedule for ``optimiser`` (stepped with each epoch's validation
+    accuracy at σtrain): halve the rate after that many epochs without a new best; None if constant."""
+    if not config.lr_patience:
+        return None
+    # torch's patience counts the epochs it waits beyond the first bad one
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, mode="max", factor=0.5, patience=config.lr_patience - 1, threshold=0)
+
+
 def train(config: TrainConfig | None = None, *, progress: bool = True, train_data: SequenceData | None = None,
           prefetch_noise: bool | None = None, state_path=None, log=None, **overrides) -> TrainedModel:
     """Train ``config.preset`` with Deep Noise Injection at ``config.sigma_train``.
@@ -186,8 +195,7 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     model = build_model(preset, config.sigma_train).to(config.device)
     run = TrainingRun.prepare(config, train_data)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    schedule = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, mode="max", factor=0.5, patience=config.lr_patience - 1, threshold=0)
-                if config.lr_patience else None)  # torch's patience counts the epochs it waits beyond the first bad one
+    schedule = learning_rate_schedule(optimiser, config)
     started = datetime.datetime.now()
     if prefetch_noise is None:
         prefetch_noise = prefetch_pays_off()
