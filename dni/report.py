@@ -144,8 +144,8 @@ def training_table(models) -> str:
         together = int(m.meta.get("model_batched", 1))
         run = (m.arch, m.meta.get("trained_at"), m.config.device) if together > 1 else id(m)
         runs[run] = max(runs.get(run, 0.0), seconds)
-        where = "" if m.config.device == "cpu" else f", {m.config.device}"
-        time = f"{seconds / 60:.1f} min" + (f" ({together} together{where})" if together > 1 else (f" ({m.config.device})" if where else ""))
+        how = ([f"{together} together"] if together > 1 else []) + ([m.config.device] if m.config.device != "cpu" else [])
+        time = f"{seconds / 60:.1f} min" + (f" ({', '.join(how)})" if how else "")
         rows.append(f"| {m.arch} | {m.sigma_train:.1f} | {m.meta.get('epochs_run', len(m.history))} | {best} | "
                     f"{percent(record.get('val_accuracy'), 2)} | {percent(record.get('val_accuracy_clean'), 2)} | {time} |")
     rows.append(f"| all {len(rows) - 2} | | | | | | {sum(runs.values()) / 3600:.2f} h |")
