@@ -22,6 +22,7 @@ Adam step at its own rate).
 from __future__ import annotations
 
 import datetime
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -31,9 +32,10 @@ from . import __version__
 from .data import SequenceData
 from .errors import InvalidArgumentError
 from .fused import SEQUENCES, gate_order
+from .io import atomic_path
 from .models import SequenceClassifier, build_model, get_preset
 from .noise import PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
-from .train import BestEpoch, TrainConfig, TrainedModel, TrainingRun, learning_rate_schedule, validation_record
+from .train import BestEpoch, TrainConfig, TrainedModel, TrainingRun, TrainingState, learning_rate_schedule, validation_record
 
 BATCHABLE_CELLS = tuple(SEQUENCES)  # "lstm", "rnn"
 
@@ -131,15 +133,98 @@ class PerModelRates:
             return None
         return torch.tensor([r / self.base for r in lr], device=self.device)
 
+    def state_dict(self) -> dict:
+        return {"optimisers": [o.state_dict() for o in self.optimisers],
+                "schedules": [s.state_dict() if s is not None else None for s in self.schedules]}
+
+    def load_state_dict(self, saved: dict) -> None:
+        for o, state in zip(self.optimisers, saved["optimisers"]):
+            o.load_state_dict(state)
+        for schedule, state in zip(self.schedules, saved["schedules"]):
+            if schedule is not None and state is not None:
+                schedule.load_state_dict(state)
+
+
+class BatchedTrainingState:
+    """The state of a model-batched run after an epoch, as :class:`dni.train.TrainingState` is for one
+    model: the stacked weights, Adam's moments, each model's rate schedule, best epoch (and its
+    weights) and history, which models have converged, and the batch-order and noise generator
+    states. A run cut off after an epoch resumes from it to the run that was not cut off, bit for
+    bit (tested), so a GPU session's time limit (or a session end) does not lose the models in training.
+
+    A run resumes from the state of a run with more models when those extra models have converged:
+    a sweep restarted after a cut asks only for the models it has no checkpoint of.
+    """
+
+    def __init__(self, payload: dict, positions: list[int]):
+        self.payload = payload
+        self.configs = [TrainConfig.from_dict(c) for c in payload["configs"]]  # every model of the saved run
+        self.positions = positions  # the saved run's index of each model asked for
+
+    @staticmethod
+    def save(path, configs, stacked, optimiser, rates: PerModelRates, bests, histories, epochs_done: int, finished_meta,
+             run: TrainingRun, seconds: float) -> None:
+        payload = {"configs": [asdict(c) for c in configs], "epochs_done": epochs_done, "model": stacked.state_dict(),
+                   "optimiser": optimiser.state_dict(), "rates": rates.state_dict(), "bests": [b.state_dict() for b in bests],
+                   "histories": histories, "finished_meta": finished_meta,
+                   "shuffle": run.shuffle.get_state(), "noise": run.noise.get_state(), "seconds": seconds}
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    @staticmethod
+    def load(path, configs: list[TrainConfig]) -> "BatchedTrainingState | None":
+        """The state in ``path`` if its run holds every model of ``configs`` (exactly, device too) and
+        its other models have converged; else None (the run starts from scratch and overwrites it)."""
+        try:
+            payload = torch.load(path, map_location=configs[0].device, weights_only=True)
+            saved = [TrainConfig.from_dict(c) for c in payload["configs"]]
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 — a cut-off or foreign file is not resumed from, only overwritten
+            return None
+        free, positions = list(range(len(saved))), []
+        for c in configs:
+            match = next((i for i in free if saved[i] == c), None)
+            if match is None:
+                return None
+            free.remove(match)
+            positions.append(match)
+        if any(payload["bests"][i]["since"] < (saved[i].patience or float("inf")) for i in free):
+            return None  # a model not asked for is still training: this is another run's state
+        return BatchedTrainingState(payload, positions)
+
+    @staticmethod
+    def peek(path) -> "list[tuple[TrainConfig, list[dict]]] | None":
+        """(config, history so far) of each model of the run in ``path`` that has not converged; None if unreadable."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            configs = [TrainConfig.from_dict(c) for c in payload["configs"]]
+            return [(c, h) for c, h, meta in zip(configs, payload["histories"], payload["finished_meta"]) if meta is None]
+        except Exception:  # noqa: BLE001 — being written, or not a batched training state
+            return None
+
+
+def training_states(path) -> list[tuple[TrainConfig, list[dict]]]:
+    """(config, history so far) of each model in training whose state ``path`` holds: one model's
+    (:class:`dni.train.TrainingState`) or a model-batched run's; [] if it cannot be read."""
+    batched = BatchedTrainingState.peek(path)
+    if batched is not None:
+        return batched
+    one = TrainingState.peek(path)
+    return [one] if one is not None else []
+
 
 def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_data: SequenceData | None = None,
-                  prefetch_noise: bool | None = None, on_converged=None) -> list[TrainedModel]:
+                  prefetch_noise: bool | None = None, on_converged=None, state_path=None, log=None) -> list[TrainedModel]:
     """Train the models of ``configs`` (one preset, settings equal but σtrain) together.
 
     ``prefetch_noise``: draw the noise in a background thread (same draws); default: when a core is spare.
     ``on_converged(s, trained)``: called as soon as model ``s`` meets its convergence criterion, with
     the model it ends as (its best epoch's weights), so a caller can save it before the others finish;
     the returned list holds that same model.
+    ``state_path``: after every epoch the run's state is saved there (:class:`BatchedTrainingState`),
+    and a run that finds a state holding its models continues from it; the caller deletes it once
+    the models are saved. ``log`` tells of a resume.
     """
     if not configs:
         raise InvalidArgumentError("no models to train")
@@ -150,6 +235,12 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     preset = get_preset(base.preset)
     if preset.cell not in BATCHABLE_CELLS:
         raise InvalidArgumentError(f"model-batched training supports {', '.join(BATCHABLE_CELLS)} cells, not {preset.cell}")
+    wanted = list(configs)
+    state = BatchedTrainingState.load(state_path, wanted) if state_path is not None else None
+    positions = list(range(len(wanted)))  # each asked-for model's index in the stack
+    if state is not None:
+        configs, positions = state.configs, state.positions  # the saved run: these models and others that converged
+    asked = {s: k for k, s in enumerate(positions)}  # stack index → index in ``wanted``
     models = []
     for c in configs:
         torch.manual_seed(c.seed)  # the same initial weights as train() gives each model
@@ -160,36 +251,68 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     fit = run.fit
     optimiser = torch.optim.Adam(stacked.parameters(), lr=base.lr)
     rates = PerModelRates(base, len(configs))
-    if prefetch_noise if prefetch_noise is not None else prefetch_pays_off():
-        shapes = (shape for _ in range(base.epochs) for size in run.batch_sizes for shape in stacked.noise_shapes(size, run.steps))
-        noise = PrefetchedGaussian(stacked.sigmas, run.noise, shapes, device=base.device)
-    else:
-        noise = PerModelGaussian(stacked.sigmas, run.noise)
+    prefetch = prefetch_noise if prefetch_noise is not None else prefetch_pays_off()
     histories: list[list[dict]] = [[] for _ in configs]
     bests = [BestEpoch(c.patience) for c in configs]
+    finished_meta: list[dict | None] = [None] * len(configs)  # a converged model's metadata, fixed when it converged
     finished: dict[int, TrainedModel] = {}
-    started = datetime.datetime.now()
+    started, earlier_seconds, first_epoch = datetime.datetime.now(), 0.0, 0
+    elapsed = lambda: earlier_seconds + (datetime.datetime.now() - started).total_seconds()  # noqa: E731
 
     def finish(s: int) -> TrainedModel:
         """Model ``s`` as it ends: its best validation epoch's weights, its history, when it was done."""
         m = stacked.unstack_one(s, configs[s])
         if bests[s].state is not None:
             m.load_state_dict(bests[s].state)
-        meta = {"dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"),
-                "train_seconds": (datetime.datetime.now() - started).total_seconds(),  # shared with the other models
-                "train_size": len(fit), "val_size": len(run.val), "model_batched": len(configs),
-                "epochs_run": len(histories[s]), "best_epoch": bests[s].epoch}
+        meta = finished_meta[s] or {
+            "dni_version": __version__, "trained_at": started.isoformat(timespec="seconds"),
+            "train_seconds": elapsed(),  # shared with the other models
+            "train_size": len(fit), "val_size": len(run.val), "model_batched": len(configs),
+            "epochs_run": len(histories[s]), "best_epoch": bests[s].epoch}
         return TrainedModel(m.cpu(), configs[s], histories[s], meta)
 
-    bar = tqdm(range(base.epochs), desc=f"{base.preset} ×{len(configs)} σtrain", disable=not progress, unit="epoch")
-    try:
-        fit_x, fit_y = fit.x.to(base.device), fit.y.to(base.device)  # (N, T, I), (N,): on the device once
-        for epoch in bar:
-            order = torch.randperm(len(fit), generator=run.shuffle).to(base.device)
-            # summed on the device: no host synchronisation inside the epoch, so a GPU never waits for Python
-            total_loss = torch.zeros(len(configs), dtype=torch.float64, device=base.device)
-            total_correct = torch.zeros(len(configs), dtype=torch.long, device=base.device)
-            scale = rates.scale()  # (S,) each model's rate / base rate, or None when all are at the base rate
+    def converge(newly: list[int]) -> None:
+        for s in newly:
+            finished[s] = finish(s)
+            if on_converged is not None and s in asked:
+                on_converged(asked[s], finished[s])
+
+    if state is not None:
+        p = state.payload
+        stacked.load_state_dict(p["model"])
+        optimiser.load_state_dict(p["optimiser"])
+        rates.load_state_dict(p["rates"])
+        for b, saved in zip(bests, p["bests"]):
+            b.load_state_dict(saved)
+        histories, finished_meta = p["histories"], p["finished_meta"]
+        run.shuffle.set_state(p["shuffle"].cpu())
+        run.noise.set_state(p["noise"].cpu())
+        earlier_seconds, first_epoch = float(p["seconds"]), int(p["epochs_done"])
+        if log is not None:
+            log(f"resuming batched training from {state_path} after epoch {first_epoch}")
+        converge([s for s in range(len(configs)) if finished_meta[s] is not None])  # a cut before their checkpoints were saved
+
+    def epoch_noise():
+        """The σtrain noise of one epoch. One prefetching thread per epoch: at its end every draw made
+        has been used, so the generator's state is exactly the next epoch's start (what the state saves)."""
+        if not prefetch:
+            return PerModelGaussian(stacked.sigmas, run.noise)
+        shapes = (shape for size in run.batch_sizes for shape in stacked.noise_shapes(size, run.steps))
+        return PrefetchedGaussian(stacked.sigmas, run.noise, shapes, device=base.device)
+
+    bar = tqdm(range(first_epoch, base.epochs), desc=f"{base.preset} ×{len(configs)} σtrain", disable=not progress, unit="epoch",
+               initial=first_epoch, total=base.epochs)
+    fit_x, fit_y = fit.x.to(base.device), fit.y.to(base.device)  # (N, T, I), (N,): on the device once
+    for epoch in bar:
+        if all(b.converged for b in bests):
+            break
+        order = torch.randperm(len(fit), generator=run.shuffle).to(base.device)
+        # summed on the device: no host synchronisation inside the epoch, so a GPU never waits for Python
+        total_loss = torch.zeros(len(configs), dtype=torch.float64, device=base.device)
+        total_correct = torch.zeros(len(configs), dtype=torch.long, device=base.device)
+        scale = rates.scale()  # (S,) each model's rate / base rate, or None when all are at the base rate
+        noise = epoch_noise()
+        try:
             for b in tqdm(range(len(run.batch_sizes)), leave=False, disable=not progress, unit="batch"):
                 idx = order[b * base.batch_size : (b + 1) * base.batch_size]
                 x, y = fit_x[idx], fit_y[idx]  # (B, T, I), (B,)
@@ -202,24 +325,26 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
                 stacked.adam_step(optimiser, scale)
                 total_loss += losses.detach().double() * len(idx)
                 total_correct += (logits.argmax(-1) == y).sum(1)
-            total_loss, total_correct = total_loss.cpu(), total_correct.cpu()
-            trained = stacked.unstack(configs)
-            for s, (m, c) in enumerate(zip(trained, configs)):
-                if bests[s].converged:
-                    continue  # this model's result is fixed; it keeps training with the others but is not recorded
-                record = {"epoch": epoch + 1, "lr": rates.lr[s], "train_loss": float(total_loss[s]) / len(fit),
-                          "train_accuracy": int(total_correct[s]) / len(fit), **validation_record(m.to(base.device), run.val, c)}
-                histories[s].append(record)
-                if "val_accuracy" in record:
-                    bests[s].update(epoch + 1, record["val_accuracy"], m.state_dict)
-                    rates.step(s, record["val_accuracy"])  # model s's rate for the next epoch
-                if bests[s].converged:
-                    finished[s] = finish(s)
-                    if on_converged is not None:
-                        on_converged(s, finished[s])
-            if all(b.converged for b in bests):
-                break
-    finally:
-        if isinstance(noise, PrefetchedGaussian):
-            noise.close()
-    return [finished[s] if s in finished else finish(s) for s in range(len(configs))]
+        finally:
+            if isinstance(noise, PrefetchedGaussian):
+                noise.close()
+        total_loss, total_correct = total_loss.cpu(), total_correct.cpu()
+        trained = stacked.unstack(configs)
+        newly = []
+        for s, (m, c) in enumerate(zip(trained, configs)):
+            if bests[s].converged:
+                continue  # this model's result is fixed; it keeps training with the others but is not recorded
+            record = {"epoch": epoch + 1, "lr": rates.lr[s], "train_loss": float(total_loss[s]) / len(fit),
+                      "train_accuracy": int(total_correct[s]) / len(fit), **validation_record(m.to(base.device), run.val, c)}
+            histories[s].append(record)
+            if "val_accuracy" in record:
+                bests[s].update(epoch + 1, record["val_accuracy"], m.state_dict)
+                rates.step(s, record["val_accuracy"])  # model s's rate for the next epoch
+            if bests[s].converged:
+                newly.append(s)
+                finished_meta[s] = finish(s).meta
+        if state_path is not None:  # before the converged models are handed out: a cut in between still finds them here
+            BatchedTrainingState.save(state_path, configs, stacked, optimiser, rates, bests, histories, epoch + 1,
+                                      finished_meta, run, elapsed())
+        converge(newly)
+    return [finished[s] if s in finished else finish(s) for s in positions]

@@ -229,12 +229,11 @@ def _run(args, parser, progress) -> int:
     if args.command == "checkpoints":
         from .report import training_table
 
+        from .batched import training_states
         from .report import training_states_lines
-        from .train import TrainingState
 
         files = [f for p in args.paths for f in (sorted(p.glob("*.pt")) if p.is_dir() else [p])]
-        states = [TrainingState.peek(f) for p in args.paths if p.is_dir() for f in sorted(p.glob("*.pt.partial"))]
-        states = [s for s in states if s is not None]
+        states = [s for p in args.paths if p.is_dir() for f in sorted(p.glob("*.pt.partial")) for s in training_states(f)]
         if not files and not states:
             raise DniError(f"no checkpoints (*.pt) in {', '.join(map(str, args.paths))}")
         if files:

@@ -5,7 +5,8 @@ settings as arguments. Checkpoints go to a folder beside the result file; a mode
 checkpoint already exists with the same training config is loaded, not retrained (so is one that
 converged before its epoch limit, when only the limit differs: :func:`converged_before_either_limit`;
 and one trained on another device: :func:`same_settings`). A model cut off mid-training continues
-from its last finished epoch (``<checkpoint>.partial``, removed once the checkpoint is written).
+from its last finished epoch (``<checkpoint>.partial``, removed once the checkpoint is written);
+so does a model-batched run (``<preset>_batched_seed<seed>.pt.partial``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def checkpoint_path(directory: Path, config: TrainConfig) -> Path:
 def training_state_path(checkpoint: Path) -> Path:
     """Where the model of ``checkpoint`` keeps its training state while it trains (:class:`dni.train.TrainingState`)."""
     return checkpoint.with_name(checkpoint.name + ".partial")
+
+
+def batched_state_path(directory: Path, config: TrainConfig) -> Path:
+    """Where a model-batched run of ``config.preset`` keeps its state (:class:`dni.batched.BatchedTrainingState`)."""
+    return Path(directory) / f"{config.preset}_batched_seed{config.seed}.pt.partial"
 
 
 def default_checkpoint_dir(out: Path) -> Path:
@@ -169,10 +175,13 @@ def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *
             save_checkpoint(trained, checkpoint_path(directory, todo[s]))
             saved.add(s)
 
-        for s, (c, trained) in enumerate(zip(todo, train_batched(todo, progress=progress, train_data=train_data, on_converged=save))):
+        state = batched_state_path(directory, todo[0])  # after every epoch: a run cut off goes on from there
+        together = train_batched(todo, progress=progress, train_data=train_data, on_converged=save, state_path=state, log=log)
+        for s, (c, trained) in enumerate(zip(todo, together)):
             if s not in saved:
                 save_checkpoint(trained, checkpoint_path(directory, c))
             models[id(c)] = trained
+        state.unlink(missing_ok=True)
     else:
         for c in todo:
             path = checkpoint_path(directory, c)

@@ -140,6 +140,12 @@ class BestEpoch:
     def converged(self) -> bool:
         return self.patience is not None and self.since >= self.patience
 
+    def state_dict(self) -> dict:
+        return {"best": self.best, "epoch": self.epoch, "since": self.since, "state": self.state}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.best, self.epoch, self.since, self.state = saved["best"], saved["epoch"], saved["since"], saved["state"]
+
 
 def validation_record(model, val: SequenceData, config: "TrainConfig") -> dict:
     """Validation accuracy/loss at σtrain (a fixed noise seed, comparable across epochs) and clean."""
@@ -286,7 +292,7 @@ class TrainingState:
     def save(path, config: TrainConfig, model, optimiser, schedule, best: BestEpoch, run: TrainingRun, history, seconds: float):
         payload = {"config": asdict(config), "model": model.state_dict(), "optimiser": optimiser.state_dict(),
                    "schedule": schedule.state_dict() if schedule is not None else None,
-                   "best": {"best": best.best, "epoch": best.epoch, "since": best.since, "state": best.state},
+                   "best": best.state_dict(),
                    "history": history, "shuffle": run.shuffle.get_state(), "noise": run.noise.get_state(), "seconds": seconds}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
@@ -322,7 +328,7 @@ class TrainingState:
         optimiser.load_state_dict(p["optimiser"])
         if schedule is not None and p["schedule"] is not None:
             schedule.load_state_dict(p["schedule"])
-        best.best, best.epoch, best.since, best.state = p["best"]["best"], p["best"]["epoch"], p["best"]["since"], p["best"]["state"]
+        best.load_state_dict(p["best"])
         history.extend(p["history"])
         run.shuffle.set_state(p["shuffle"].cpu())
         run.noise.set_state(p["noise"].cpu())

@@ -16,8 +16,9 @@
 # Needs, beside the repository: .whl/ with the wheels the machine lacks (h5netcdf, platformdirs)
 # and .gpu/data/MNIST/{raw/*.gz, strokes/*.npz} (MNIST gzipped to fit the transfer, and the
 # converted pen strokes); results/README.md says how they were made. If the budget runs out during
-# training, the models that converged are kept (saved as each converges) and evaluated; the grid
-# script on the CPU trains and evaluates the rest, reusing both.
+# training, the models that converged are kept (saved as each converges) and evaluated, and the run's
+# state after its last epoch comes back in checkpoints.tar (PRESET_batched_seed0.pt.partial): put it in
+# results/dni_paper_checkpoints and carry it to the next call, which continues the training from there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: BUDGET=540 results/run_preset_gpu.sh PRESET [PRESET...]"; exit 2; }
@@ -50,6 +51,8 @@ run_preset() {  # run_preset PRESET: the sweep in the budget, then the converged
   mkdir -p "$checkpoints/$preset" && rm -f "/tmp/$preset.log"
   # start from what the repository holds: its trained models are reused, its evaluated points kept
   cp results/dni_paper_checkpoints/"$preset"_sigma*_seed0.pt "$checkpoints/$preset/" 2>/dev/null
+  # and a batched run cut off by an earlier call's budget goes on from its last epoch (when carried here)
+  cp results/dni_paper_checkpoints/"$preset"_batched_seed0.pt.partial "$checkpoints/$preset/" 2>/dev/null
   [ ! -f "results/sweeps/$preset.nc" ] || cp "results/sweeps/$preset.nc" "$out/$preset.nc"
   sweep() {  # sweep SECONDS SIGMA_TRAIN
     timeout -s INT "$1" python3 -m dni.cli sweep --data "$data" --preset "$preset" --lr "$lr" --sigma-train "$2" \

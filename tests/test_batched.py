@@ -129,10 +129,11 @@ def test_inline_and_prefetched_per_model_noise_train_identically(data):
 
 def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypatch, data):
     """A model that meets its convergence criterion is saved at once, so a batched run killed while
-    the others still train keeps it; started again, the run reuses it and trains only the others."""
+    the others still train keeps it; started again, the run reuses it and the others continue from
+    the run's saved state, to the models of the run that was not killed."""
     import dni.sweep
     from dni.results import model_crc
-    from dni.sweep import checkpoint_path, train_models
+    from dni.sweep import batched_state_path, checkpoint_path, train_models
     from dni.train import load_checkpoint
 
     configs = [TrainConfig(preset="rnn28", sigma_train=s, epochs=8, lr=0.02, patience=1) for s in (0.0, 0.5, 1.0)]
@@ -150,15 +151,63 @@ def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypat
     monkeypatch.setattr(dni.sweep, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_models(configs, tmp_path, data, batch=True, progress=False, log=lambda _: None)
-    saved = sorted(p.name for p in tmp_path.iterdir())
-    assert saved == [checkpoint_path(tmp_path, configs[first]).name]
-    kept = load_checkpoint(tmp_path / saved[0])
+    state = batched_state_path(tmp_path, configs[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([checkpoint_path(tmp_path, configs[first]).name, state.name])
+    kept = load_checkpoint(checkpoint_path(tmp_path, configs[first]))
     assert kept.history == complete[first].history and model_crc(kept.model) == model_crc(complete[first].model)
     assert kept.meta["epochs_run"] == runs[first] and kept.meta["best_epoch"] == complete[first].meta["best_epoch"]
 
+    # started again: the saved model is reused, the others go on from the run's state after that epoch
     monkeypatch.setattr(dni.sweep, "save_checkpoint", real_save)
     logs = []
     again = train_models(configs, tmp_path, data, batch=True, progress=False, log=logs.append)
-    assert logs == [f"reusing {tmp_path / saved[0]}"]
-    assert model_crc(again[first].model) == model_crc(complete[first].model)
+    assert logs == [f"reusing {checkpoint_path(tmp_path, configs[first])}",
+                    f"resuming batched training from {state} after epoch {runs[first]}"]
+    for m, n in zip(again, complete):
+        assert model_crc(m.model) == model_crc(n.model) and m.history == n.history
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(checkpoint_path(tmp_path, c).name for c in configs)
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_batched_training_cut_off_after_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, capsys, data, prefetch):
+    """The state saved after each epoch of a model-batched run (stacked weights, Adam, each model's
+    rate schedule and best epoch, generator states) lets a run cut off mid-training (a GPU session's
+    time limit) go on to exactly the models of the run that was not cut off."""
+    from dni.batched import BatchedTrainingState, training_states
+    from dni.cli import main
+
+    configs = [TrainConfig(preset="rnn28", sigma_train=s, epochs=6, lr=0.02, patience=2, lr_patience=1) for s in (0.0, 0.5, 1.0)]
+    straight = train_batched(configs, progress=False, train_data=data, prefetch_noise=prefetch)
+    assert any(min(r["lr"] for r in m.history) < 0.02 for m in straight), "no rate dropped, nothing to test"
+
+    state = tmp_path / "rnn28_batched_seed0.pt.partial"
+    real_save = BatchedTrainingState.save
+
+    def save_then_die(path, configs, stacked, optimiser, rates, bests, histories, epochs_done, *rest):
+        real_save(path, configs, stacked, optimiser, rates, bests, histories, epochs_done, *rest)
+        if epochs_done == 2:
+            raise KeyboardInterrupt  # the time limit hits after epoch 2
+
+    monkeypatch.setattr(BatchedTrainingState, "save", staticmethod(save_then_die))
+    with pytest.raises(KeyboardInterrupt):
+        train_batched(configs, progress=False, train_data=data, prefetch_noise=prefetch, state_path=state)
+    monkeypatch.setattr(BatchedTrainingState, "save", staticmethod(real_save))
+
+    # `dni checkpoints` lists the models in training
+    assert [(c.sigma_train, len(h)) for c, h in training_states(state)] == [(0.0, 2), (0.5, 2), (1.0, 2)]
+    assert main(["checkpoints", str(tmp_path)]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("in training: rnn28")]
+    assert len(listed) == 3 and all(", 2 of at most 6 epochs, best so far" in line for line in listed), listed
+
+    # not resumed from: a state of other settings, or one whose model not asked for is still training
+    assert BatchedTrainingState.load(state, [TrainConfig(**{**c.__dict__, "lr": 0.01}) for c in configs]) is None
+    assert BatchedTrainingState.load(state, configs[:2]) is None
+    assert BatchedTrainingState.load(state, configs[::-1]).positions == [2, 1, 0]  # the same models, asked in another order
+
+    logs = []
+    resumed = train_batched(configs, progress=False, train_data=data, prefetch_noise=prefetch, state_path=state, log=logs.append)
+    assert logs == [f"resuming batched training from {state} after epoch 2"]
+    for m, n in zip(resumed, straight):
+        assert m.history == n.history
+        assert all(torch.equal(p, q) for p, q in zip(m.model.parameters(), n.model.parameters()))
+        assert (m.meta["epochs_run"], m.meta["best_epoch"]) == (n.meta["epochs_run"], n.meta["best_epoch"])
