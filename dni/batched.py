@@ -271,9 +271,9 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
             "epochs_run": len(histories[s]), "best_epoch": bests[s].epoch}
         return TrainedModel(m.cpu(), configs[s], histories[s], meta)
 
-    def converge(newly: list[int]) -> None:
+    def hand_out(newly: list[int]) -> None:
+        """Give the caller the models that have just converged (those it asked for)."""
         for s in newly:
-            finished[s] = finish(s)
             if on_converged is not None and s in asked:
                 on_converged(asked[s], finished[s])
 
@@ -290,7 +290,9 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
         earlier_seconds, first_epoch = float(p["seconds"]), int(p["epochs_done"])
         if log is not None:
             log(f"resuming batched training from {state_path} after epoch {first_epoch}")
-        converge([s for s in range(len(configs)) if finished_meta[s] is not None])  # a cut before their checkpoints were saved
+        converged = [s for s in range(len(configs)) if finished_meta[s] is not None]
+        finished.update({s: finish(s) for s in converged})
+        hand_out(converged)  # again: the run may have been cut before the caller saved them
 
     def epoch_noise():
         """The σtrain noise of one epoch. One prefetching thread per epoch: at its end every draw made
@@ -342,9 +344,10 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
                 rates.step(s, record["val_accuracy"])  # model s's rate for the next epoch
             if bests[s].converged:
                 newly.append(s)
-                finished_meta[s] = finish(s).meta
+                finished[s] = finish(s)
+                finished_meta[s] = finished[s].meta
         if state_path is not None:  # before the converged models are handed out: a cut in between still finds them here
             BatchedTrainingState.save(state_path, configs, stacked, optimiser, rates, bests, histories, epoch + 1,
                                       finished_meta, run, elapsed())
-        converge(newly)
+        hand_out(newly)
     return [finished[s] if s in finished else finish(s) for s in positions]
