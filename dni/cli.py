@@ -227,10 +227,8 @@ def _run(args, parser, progress) -> int:
         print(headline_table(load_results(args.result)))
         return 0
     if args.command == "checkpoints":
-        from .report import training_table
-
         from .batched import training_states
-        from .report import training_states_lines
+        from .report import training_states_lines, training_table
 
         files = [f for p in args.paths for f in (sorted(p.glob("*.pt")) if p.is_dir() else [p])]
         states = [s for p in args.paths if p.is_dir() for f in sorted(p.glob("*.pt.partial")) for s in training_states(f)]
