@@ -14,7 +14,7 @@ from . import __version__
 from .errors import DniError
 from .models import PRESETS
 from .results import accuracy_table, load_results, merge_results, save_results
-from .sweep import DEFAULT_SIGMA_TRAIN, SweepConfig, parse_sigmas, run_sweep
+from .sweep import DEFAULT_SIGMA_TRAIN, SweepConfig, parse_sigmas, run_sweep, train_sweep_models
 from .train import TrainConfig, load_checkpoint, save_checkpoint, train
 
 EPILOG = """\
@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-dir", type=Path, default=None, help="where models are kept (default: <out>_checkpoints/)")
     p.add_argument("--batch-models", action="store_true",
                    help="train the σtrain models together in one pass over the data (LSTM/RNN presets)")
+    p.add_argument("--train-only", action="store_true",
+                   help="only train the models into the checkpoint folder, evaluate nothing: e.g. a second process "
+                        "that splits the training with a sweep sharing the folder (one core each: OMP_NUM_THREADS=1)")
 
     p = sub.add_parser("notebook-sweep", help="a sweep as papermill jobs (one train_evaluate notebook per σtrain), merged",
                        description="Run notebooks/train_evaluate.ipynb with papermill once per σtrain (executed notebooks and "
@@ -293,6 +296,11 @@ def _run(args, parser, progress) -> int:
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, data=args.data,
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
                              patience=args.patience, lr_patience=args.lr_patience)
+        if args.train_only:
+            models = train_sweep_models(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
+            sigmas = ", ".join(f"{m.config.sigma_train:g}" for m in models)
+            print(f"{config.preset} σtrain {sigmas}: trained, in {config.checkpoint_dir}/ ({time.perf_counter() - started:.0f} s)")
+            return 0
         ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
         print(accuracy_table(ds))
         print(f"wrote {config.out} (checkpoints in {config.checkpoint_dir}/) in {time.perf_counter() - started:.0f} s")

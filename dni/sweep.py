@@ -6,23 +6,35 @@ checkpoint already exists with the same training config is loaded, not retrained
 converged before its epoch limit, when only the limit differs: :func:`converged_before_either_limit`;
 and one trained on another device: :func:`same_settings`). A model cut off mid-training continues
 from its last finished epoch (``<checkpoint>.partial``, removed once the checkpoint is written);
-so does a model-batched run (``<preset>_batched_seed<seed>.pt.partial``).
+so does a model-batched run (``<preset>_batched_seed<seed>.pt.partial``). Sweeps that share the
+folder split the training: a process locks each model it trains (:func:`model_lock`).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import xarray as xr
+from filelock import FileLock, Timeout
 
+from .batched import BATCHABLE_CELLS, train_batched
 from .data import load_sequences
 from .errors import CheckpointError, InvalidArgumentError
 from .evaluate import evaluate, validate_repeats, validate_sigmas
 from .io import check_writable
 from .models import get_preset
-from .results import MODEL_VARIABLES, complete_points, load_results, merge_results, model_crc, save_results, with_model_variables
+from .results import (
+    MODEL_VARIABLES,
+    complete_points,
+    load_results,
+    merge_results,
+    model_crc,
+    save_results,
+    with_model_variables,
+)
 from .train import TrainConfig, TrainedModel, load_checkpoint, save_checkpoint, train
 
 DEFAULT_SIGMA_TRAIN = (0.0, 0.5, 1.0)
@@ -162,35 +174,107 @@ def converged_before_either_limit(cached: TrainedModel, config: TrainConfig) -> 
             and run < cached.config.epochs and run < config.epochs)
 
 
-def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print):
-    """Trained models for ``configs``: reused from checkpoints, else trained (together if ``batch``) and saved."""
-    from .batched import BATCHABLE_CELLS, train_batched
+def model_lock(checkpoint: Path) -> FileLock:
+    """The lock a process holds while it trains the model of ``checkpoint`` (``.locks/<checkpoint>.lock``
+    in its folder; the lock files stay, as removing one could let two processes hold it).
 
+    Sweeps that share a checkpoint folder (e.g. one per core, ``OMP_NUM_THREADS=1``) thereby split
+    the models between them instead of training one twice. The operating system releases the lock
+    when its process ends, however it ends, so a killed process never blocks the others.
+    """
+    folder = checkpoint.parent / ".locks"
+    folder.mkdir(exist_ok=True)
+    return FileLock(folder / (checkpoint.name + ".lock"))
+
+
+def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print):
+    """Trained models for ``configs``: reused from checkpoints, else trained (together if ``batch``) and saved.
+
+    A model another process is training (its :func:`model_lock` is held) is left to it: the others
+    are trained first, then this waits for that checkpoint and loads it, or, if that process died,
+    goes on from its last finished epoch.
+    """
     models = {id(c): cached_model(c, directory, log) for c in configs}
     todo = [c for c in configs if models[id(c)] is None]
     if batch and len(todo) > 1 and get_preset(todo[0].preset).cell in BATCHABLE_CELLS:
-        saved = set()
+        for c, trained in _train_batched(todo, directory, train_data, progress, log):
+            models[id(c)] = trained
+        todo = [c for c in todo if models[id(c)] is None]  # those other processes are training
+    busy = []
+    for c in todo:
+        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=False)
+        if models[id(c)] is None:
+            busy.append(c)
+            log(f"left to the process training it: {checkpoint_path(directory, c)}")
+    for c in busy:
+        log(f"waiting for {checkpoint_path(directory, c)}: another process is training it")
+        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=True)
+    return [models[id(c)] for c in configs]
+
+
+def _train_one(config: TrainConfig, directory: Path, train_data, progress, log, *, wait: bool) -> TrainedModel | None:
+    """Train and save the model of ``config`` holding its lock; None if another process holds it and not ``wait``."""
+    path = checkpoint_path(directory, config)
+    with ExitStack() as held:
+        if not _try_lock(held, model_lock(path), wait):
+            return None
+        if (finished := _finished_meanwhile(config, directory, log)) is not None:
+            return finished
+        partial = training_state_path(path)  # after every epoch: a model cut off mid-training goes on from there
+        trained = train(config, progress=progress, train_data=train_data, state_path=partial, log=log)
+        save_checkpoint(trained, path)  # saved at once: an interrupted sweep keeps it
+        partial.unlink(missing_ok=True)
+        return trained
+
+
+def _train_batched(configs: list[TrainConfig], directory: Path, train_data, progress, log) -> list[tuple[TrainConfig, TrainedModel]]:
+    """Train together those of ``configs`` no other process is training (:mod:`dni.batched`), saving
+    each as soon as it converges; [] if another batched run of this preset holds the folder."""
+    state = batched_state_path(directory, configs[0])  # after every epoch: a run cut off goes on from there
+    with ExitStack() as held:
+        if not _try_lock(held, model_lock(state)):
+            return []
+        locks = {}
+        for c in configs:
+            lock = model_lock(checkpoint_path(directory, c))
+            if _try_lock(held, lock):
+                locks[id(c)] = lock
+        done = [(c, m) for c in configs if id(c) in locks and (m := _finished_meanwhile(c, directory, log)) is not None]
+        mine = [c for c in configs if id(c) in locks and all(c is not d for d, _ in done)]
+        if not mine:
+            return done
 
         def save(s: int, trained: TrainedModel) -> None:  # each model as soon as it converges: an interrupted run keeps it
-            save_checkpoint(trained, checkpoint_path(directory, todo[s]))
+            save_checkpoint(trained, checkpoint_path(directory, mine[s]))
             saved.add(s)
+            locks[id(mine[s])].release()
 
-        state = batched_state_path(directory, todo[0])  # after every epoch: a run cut off goes on from there
-        together = train_batched(todo, progress=progress, train_data=train_data, on_converged=save, state_path=state, log=log)
-        for s, (c, trained) in enumerate(zip(todo, together)):
+        saved = set()
+        together = train_batched(mine, progress=progress, train_data=train_data, on_converged=save, state_path=state, log=log)
+        for s, trained in enumerate(together):
             if s not in saved:
-                save_checkpoint(trained, checkpoint_path(directory, c))
-            models[id(c)] = trained
+                save(s, trained)
         state.unlink(missing_ok=True)
-    else:
-        for c in todo:
-            path = checkpoint_path(directory, c)
-            state = training_state_path(path)  # after every epoch: a model cut off mid-training goes on from there
-            trained = train(c, progress=progress, train_data=train_data, state_path=state, log=log)
-            save_checkpoint(trained, path)  # saved at once: an interrupted sweep keeps it
-            state.unlink(missing_ok=True)
-            models[id(c)] = trained
-    return [models[id(c)] for c in configs]
+        return done + list(zip(mine, together))
+
+
+def _try_lock(held: ExitStack, lock: FileLock, wait: bool = False) -> bool:
+    """Take ``lock`` (waiting for it if ``wait``), released when ``held`` closes; False if another process holds it."""
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout:
+        return False
+    held.callback(lock.release)
+    return True
+
+
+def _finished_meanwhile(config: TrainConfig, directory: Path, log) -> TrainedModel | None:
+    """The checkpoint of ``config`` if another process saved it since :func:`train_models` first looked."""
+    path = checkpoint_path(directory, config)
+    finished = cached_model(config, directory, log=lambda _: None) if path.exists() else None
+    if finished is not None:
+        log(f"reusing {path}: another process trained it")
+    return finished
 
 
 def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) -> xr.Dataset | None:
@@ -231,6 +315,14 @@ def _read_existing(path: Path, log) -> xr.Dataset | None:
         return None
 
 
+def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print) -> list[TrainedModel]:
+    """The sweep's model per σtrain, reused from ``config.checkpoint_dir`` or trained there (:func:`train_models`)."""
+    train_data = load_sequences(config.data, "train", get_preset(config.preset).data)
+    config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    return train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
+                        batch=config.batch_models, progress=progress, log=log)
+
+
 def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, **overrides) -> xr.Dataset:
     """Train one model per σtrain, evaluate all at every σval × repeats, save the NetCDF file.
 
@@ -239,13 +331,9 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     the same settings reuses both, so an interrupted run continues where it stopped.
     """
     config = config or SweepConfig(**overrides)
-    preset = get_preset(config.preset)
     started = time.perf_counter()
-    train_data = load_sequences(config.data, "train", preset.data)  # fails early on missing data
-    test_data = load_sequences(config.data, "test", preset.data)
-    config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    models = train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
-                          batch=config.batch_models, progress=progress, log=log)
+    test_data = load_sequences(config.data, "test", get_preset(config.preset).data)  # fails early on missing data
+    models = train_sweep_models(config, progress=progress, log=log)
     existing = _read_existing(config.out, log)
     kept = reusable_points(existing, config, models)
     skip = set()

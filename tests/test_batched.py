@@ -152,7 +152,7 @@ def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         train_models(configs, tmp_path, data, batch=True, progress=False, log=lambda _: None)
     state = batched_state_path(tmp_path, configs[0])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([checkpoint_path(tmp_path, configs[first]).name, state.name])
+    assert sorted(p.name for p in tmp_path.glob("*.pt*")) == sorted([checkpoint_path(tmp_path, configs[first]).name, state.name])
     kept = load_checkpoint(checkpoint_path(tmp_path, configs[first]))
     assert kept.history == complete[first].history and model_crc(kept.model) == model_crc(complete[first].model)
     assert kept.meta["epochs_run"] == runs[first] and kept.meta["best_epoch"] == complete[first].meta["best_epoch"]
@@ -165,7 +165,7 @@ def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypat
                     f"resuming batched training from {state} after epoch {runs[first]}"]
     for m, n in zip(again, complete):
         assert model_crc(m.model) == model_crc(n.model) and m.history == n.history
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(checkpoint_path(tmp_path, c).name for c in configs)
+    assert sorted(p.name for p in tmp_path.glob("*.pt*")) == sorted(checkpoint_path(tmp_path, c).name for c in configs)
 
 
 @pytest.mark.parametrize("prefetch", [False, True])
