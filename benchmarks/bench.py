@@ -1,12 +1,14 @@
 """Throughput of dni's noisy recurrences against fused, noise-free torch.nn — ratios from one run.
 
-    python benchmarks/bench.py [--seconds 5] [--device cpu|cuda] [--skip-batched]
+    python benchmarks/bench.py [--seconds 5] [--device cpu|cuda] [--skip-batched] [--batch-size 128]
 
-Training: samples/s of one optimiser step (forward, backward, Adam) at batch 128 for
+Training: samples/s of one optimiser step (forward, backward, Adam) at batch 128 (--batch-size) for
   * plain:   the readable noisy cell stepped in Python with autograd (dni.cells),
   * dni:     the default path (fused BPTT, dni.fused, noise drawn ahead in a thread),
   * torch:   torch.nn.LSTM / nn.RNN (noise-free, fused), same batch and hidden size,
-  * batched: the 11 σtrain models trained together (dni.batched) vs the 11 one after another.
+  * batched: the 11 σtrain models trained together (dni.batched) vs the 11 one after another,
+  * processes: dni's step in one process per core, one torch thread each, side by side (sweeps
+    sharing a checkpoint folder under OMP_NUM_THREADS=1), summed, vs one process using every core.
 Evaluation: noisy sequence forwards/s of lstm28 at σval = 0.5 with 40 repeats batched
 (dni.evaluate.noisy_accuracy) vs torch.nn.LSTM inference at batch 1024, with GFLOP/s.
 """
@@ -14,6 +16,7 @@ Evaluation: noisy sequence forwards/s of lstm28 at σval = 0.5 with 40 repeats b
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import time
@@ -27,7 +30,7 @@ from dni.evaluate import noisy_accuracy
 from dni.models import build_model
 from dni.noise import AdditiveGaussian, PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
 
-B, T, I, H, C = 128, 28, 28, 128, 10
+T, I, H, C = 28, 28, 128, 10
 
 
 def rate(step, items_per_step: int, seconds: float) -> float:
@@ -51,9 +54,9 @@ def endless(shapes_of_one_step):
         yield from shapes_of_one_step
 
 
-def training_rates(preset: str, seconds: float, device: str, batched: bool) -> dict:
-    x = torch.rand(B, T, I, device=device)
-    y = torch.randint(0, C, (B,), device=device)
+def training_rates(preset: str, seconds: float, device: str, batched: bool, batch: int) -> dict:
+    x = torch.rand(batch, T, I, device=device)
+    y = torch.randint(0, C, (batch,), device=device)
     results = {}
 
     TorchRNN = torch.nn.LSTM if preset == "lstm28" else torch.nn.RNN
@@ -67,7 +70,7 @@ def training_rates(preset: str, seconds: float, device: str, batched: bool) -> d
         loss.backward()
         opt.step()
 
-    results["torch"] = rate(torch_step, B, seconds)
+    results["torch"] = rate(torch_step, batch, seconds)
 
     model = build_model(preset, 0.5).to(device)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -79,27 +82,16 @@ def training_rates(preset: str, seconds: float, device: str, batched: bool) -> d
         loss.backward()
         opt_m.step()
 
-    results["plain"] = rate(plain_step, B, seconds)
+    results["plain"] = rate(plain_step, batch, seconds)
 
+    results["dni"] = dni_training_rate(preset, seconds, device, batch)
     prefetch = prefetch_pays_off()  # what train() does on this machine
-    noise = PrefetchedGaussian(0.5, gen, endless(model.training_noise_shapes(B, T)), device=device) if prefetch else AdditiveGaussian(0.5)
-
-    def dni_step():
-        loss = F.cross_entropy(model(x, noise=noise, generator=gen), y)
-        opt_m.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt_m.step()
-
-    results["dni"] = rate(dni_step, B, seconds)
-    if prefetch:
-        noise.close()
 
     if batched:
         sigmas = [round(0.1 * i, 1) for i in range(11)]
         stacked = StackedClassifier([build_model(preset, s) for s in sigmas], sigmas).to(device)
         opt_s = torch.optim.Adam(stacked.parameters())
-        noise_s = (PrefetchedGaussian(stacked.sigmas, gen, endless(stacked.noise_shapes(B, T)), device=device) if prefetch
+        noise_s = (PrefetchedGaussian(stacked.sigmas, gen, endless(stacked.noise_shapes(batch, T)), device=device) if prefetch
                    else PerModelGaussian(stacked.sigmas, gen))
 
         def batched_step():
@@ -110,10 +102,55 @@ def training_rates(preset: str, seconds: float, device: str, batched: bool) -> d
             stacked.clip_grad_norm_(5.0)
             opt_s.step()
 
-        results["batched"] = rate(batched_step, B * len(sigmas), seconds)  # model-samples/s
+        results["batched"] = rate(batched_step, batch * len(sigmas), seconds)  # model-samples/s
         if prefetch:
             noise_s.close()
     return results
+
+
+def dni_training_rate(preset: str, seconds: float, device: str, batch: int, barrier=None) -> float:
+    """Samples/s of dni's default training step (fused BPTT, noise drawn as train() draws it) at σ = 0.5."""
+    x = torch.rand(batch, T, I, device=device)
+    y = torch.randint(0, C, (batch,), device=device)
+    model = build_model(preset, 0.5).to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    opt = torch.optim.Adam(model.parameters())
+    prefetch = prefetch_pays_off()  # what train() does here
+    noise = PrefetchedGaussian(0.5, gen, endless(model.training_noise_shapes(batch, T)), device=device) if prefetch else AdditiveGaussian(0.5)
+
+    def dni_step():
+        loss = F.cross_entropy(model(x, noise=noise, generator=gen), y)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+
+    if barrier is not None:  # processes measured side by side start together
+        dni_step()
+        barrier.wait()
+    result = rate(dni_step, batch, seconds)
+    if prefetch:
+        noise.close()
+    return result
+
+
+def _one_thread_worker(preset, seconds, batch, barrier, results):
+    torch.set_num_threads(1)
+    results.put(dni_training_rate(preset, seconds, "cpu", batch, barrier))
+
+
+def one_thread_processes_rate(preset: str, seconds: float, processes: int, batch: int) -> float:
+    """Samples/s summed over ``processes`` side-by-side training processes of one torch thread each
+    (as sweeps sharing a checkpoint folder under OMP_NUM_THREADS=1 run)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    workers = [ctx.Process(target=_one_thread_worker, args=(preset, seconds, batch, barrier, results)) for _ in range(processes)]
+    for w in workers:
+        w.start()
+    total = sum(results.get() for _ in workers)
+    for w in workers:
+        w.join()
+    return total
 
 
 def evaluation_rates(seconds: float, device: str) -> dict:
@@ -138,17 +175,22 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per entry")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-batched", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=128, help="training batch (dni sweep's default is 64)")
     args = parser.parse_args()
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
     print(f"machine: {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), {dev}, torch {torch.__version__}, "
           f"device {args.device}; noise drawn {'ahead in a thread' if prefetch_pays_off() else 'inline'}")
-    print(f"{'training, batch 128':38s} {'samples/s':>10s} {'× torch':>8s}")
+    print(f"{f'training, batch {args.batch_size}':38s} {'samples/s':>10s} {'× torch':>8s}")
     for preset in ("lstm28", "rnn28"):
-        r = training_rates(preset, args.seconds, args.device, not args.skip_batched)
+        r = training_rates(preset, args.seconds, args.device, not args.skip_batched, args.batch_size)
         name = "nn.LSTM" if preset == "lstm28" else "nn.RNN"
         print(f"  {preset}: torch {name} (noise-free, fused)  {r['torch']:10.0f} {1:8.2f}")
         print(f"  {preset}: plain noisy cell, σ=0.5       {r['plain']:10.0f} {r['plain'] / r['torch']:8.2f}")
         print(f"  {preset}: dni fast path, σ=0.5          {r['dni']:10.0f} {r['dni'] / r['torch']:8.2f}")
+        if args.device == "cpu" and (cores := len(os.sched_getaffinity(0))) > 1:
+            r["processes"] = one_thread_processes_rate(preset, args.seconds, cores, args.batch_size)
+            print(f"  {preset}: {cores} processes × 1 thread, summed  {r['processes']:10.0f} {r['processes'] / r['torch']:8.2f}"
+                  f"   = {r['processes'] / r['dni']:.2f}× one process")
         if "batched" in r:
             print(f"  {preset}: 11 models batched (model-samples/s) {r['batched']:6.0f} {r['batched'] / r['torch']:8.2f}"
                   f"   = {r['batched'] / r['dni']:.2f}× the 11 trained one after another")
