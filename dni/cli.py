@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-models", action="store_true",
                    help="train the σtrain models together in one pass over the data (LSTM/RNN presets)")
     p.add_argument("--train-only", action="store_true",
-                   help="only train the models into the checkpoint folder, evaluate nothing: e.g. a second process "
-                        "that splits the training with a sweep sharing the folder (one core each: OMP_NUM_THREADS=1)")
+                   help="only train the models into the checkpoint folder, evaluate nothing, and leave models that "
+                        "another process is training to it: e.g. a second process that splits the training with a "
+                        "sweep sharing the folder (one core each: OMP_NUM_THREADS=1)")
 
     p = sub.add_parser("notebook-sweep", help="a sweep as papermill jobs (one train_evaluate notebook per σtrain), merged",
                        description="Run notebooks/train_evaluate.ipynb with papermill once per σtrain (executed notebooks and "
@@ -297,9 +298,13 @@ def _run(args, parser, progress) -> int:
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
                              patience=args.patience, lr_patience=args.lr_patience)
         if args.train_only:
-            models = train_sweep_models(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
-            sigmas = ", ".join(f"{m.config.sigma_train:g}" for m in models)
-            print(f"{config.preset} σtrain {sigmas}: trained, in {config.checkpoint_dir}/ ({time.perf_counter() - started:.0f} s)")
+            # a model another process is training is left to it: that process, or the evaluating sweep, waits for it
+            models = train_sweep_models(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr), wait=False)
+            done = ", ".join(f"{s:g}" for s, m in zip(config.sigma_train, models) if m is not None)
+            others = ", ".join(f"{s:g}" for s, m in zip(config.sigma_train, models) if m is None)
+            print(f"{config.preset} σtrain {done or 'none'}: trained, in {config.checkpoint_dir}/"
+                  + (f"; σtrain {others}: left to the processes training them" if others else "")
+                  + f" ({time.perf_counter() - started:.0f} s)")
             return 0
         ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
         print(accuracy_table(ds))

@@ -187,12 +187,13 @@ def model_lock(checkpoint: Path) -> FileLock:
     return FileLock(folder / (checkpoint.name + ".lock"))
 
 
-def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print):
+def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print,
+                 wait: bool = True) -> list[TrainedModel | None]:
     """Trained models for ``configs``: reused from checkpoints, else trained (together if ``batch``) and saved.
 
     A model another process is training (its :func:`model_lock` is held) is left to it: the others
     are trained first, then this waits for that checkpoint and loads it, or, if that process died,
-    goes on from its last finished epoch.
+    goes on from its last finished epoch. With ``wait=False`` it is not waited for (None in its place).
     """
     models = {id(c): cached_model(c, directory, log) for c in configs}
     todo = [c for c in configs if models[id(c)] is None]
@@ -206,7 +207,7 @@ def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *
         if models[id(c)] is None:
             busy.append(c)
             log(f"left to the process training it: {checkpoint_path(directory, c)}")
-    for c in busy:
+    for c in busy if wait else ():
         log(f"waiting for {checkpoint_path(directory, c)}: another process is training it")
         models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=True)
     return [models[id(c)] for c in configs]
@@ -315,12 +316,13 @@ def _read_existing(path: Path, log) -> xr.Dataset | None:
         return None
 
 
-def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print) -> list[TrainedModel]:
-    """The sweep's model per σtrain, reused from ``config.checkpoint_dir`` or trained there (:func:`train_models`)."""
+def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print, wait: bool = True) -> list[TrainedModel | None]:
+    """The sweep's model per σtrain, reused from ``config.checkpoint_dir`` or trained there (:func:`train_models`;
+    ``wait=False``: None for a model another process is training)."""
     train_data = load_sequences(config.data, "train", get_preset(config.preset).data)
     config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     return train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
-                        batch=config.batch_models, progress=progress, log=log)
+                        batch=config.batch_models, progress=progress, log=log, wait=wait)
 
 
 def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, **overrides) -> xr.Dataset:

@@ -96,15 +96,25 @@ def test_a_model_whose_process_died_is_taken_over_from_its_last_epoch(tmp_path):
     assert same_weights(load_checkpoint(checkpoint_path(tmp_path, config)).model, straight.model)
 
 
-def test_train_only_sweep_trains_the_checkpoints_and_evaluates_nothing(tmp_path):
+def test_train_only_sweep_trains_the_free_checkpoints_and_evaluates_nothing(tmp_path):
+    """``dni sweep --train-only`` (a helper process) trains what no other process is training, and returns."""
     out = tmp_path / "grid.nc"
-    cmd = [sys.executable, "-m", "dni.cli", "--quiet", "sweep", "--train-only", "--preset", "rnn28", "--epochs", "1",
-           "--sigma-train", "0,1", "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert done.returncode == 0, done.stderr
     folder = tmp_path / "grid_checkpoints"
-    assert done.stdout.startswith(f"rnn28 σtrain 0, 1: trained, in {folder}/")
-    assert sorted(p.name for p in folder.glob("*.pt")) == ["rnn28_sigma0.00_seed0.pt", "rnn28_sigma1.00_seed0.pt"]
+    folder.mkdir()
+    cmd = [sys.executable, "-m", "dni.cli", "--quiet", "sweep", "--train-only", "--preset", "rnn28", "--epochs", "1",
+           "--sigma-train", "0,0.5,1", "--out", str(out)]
+    other = start_other_process(folder, epochs=1)  # holds σtrain 0.5 and never trains it
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    finally:
+        other.kill()
+        other.wait()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"rnn28 σtrain 0, 1: trained, in {folder}/; σtrain 0.5: left to the processes training them (")
+    assert sorted(p.name for p in folder.glob("*.pt*")) == ["rnn28_sigma0.00_seed0.pt", "rnn28_sigma1.00_seed0.pt"]
     assert not out.exists()
-    again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)  # its process is gone
     assert again.stderr.count("reusing") == 2
+    assert again.stdout.startswith(f"rnn28 σtrain 0, 0.5, 1: trained, in {folder}/ (")
+    assert (folder / "rnn28_sigma0.50_seed0.pt").exists() and not out.exists()
