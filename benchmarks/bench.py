@@ -187,7 +187,8 @@ def main():
         print(f"  {preset}: torch {name} (noise-free, fused)  {r['torch']:10.0f} {1:8.2f}")
         print(f"  {preset}: plain noisy cell, σ=0.5       {r['plain']:10.0f} {r['plain'] / r['torch']:8.2f}")
         print(f"  {preset}: dni fast path, σ=0.5          {r['dni']:10.0f} {r['dni'] / r['torch']:8.2f}")
-        if args.device == "cpu" and (cores := len(os.sched_getaffinity(0))) > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # (not on macOS)
+        if args.device == "cpu" and cores > 1:
             r["processes"] = one_thread_processes_rate(preset, args.seconds, cores, args.batch_size)
             print(f"  {preset}: {cores} processes × 1 thread, summed  {r['processes']:10.0f} {r['processes'] / r['torch']:8.2f}"
                   f"   = {r['processes'] / r['dni']:.2f}× one process")
