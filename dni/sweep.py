@@ -235,13 +235,17 @@ def _train_batched(configs: list[TrainConfig], directory: Path, train_data, prog
     with ExitStack() as held:
         if not _try_lock(held, model_lock(state)):
             return []
-        locks = {}
+        locks, mine, done = {}, [], []
         for c in configs:
             lock = model_lock(checkpoint_path(directory, c))
-            if _try_lock(held, lock):
-                locks[id(c)] = lock
-        done = [(c, m) for c in configs if id(c) in locks and (m := _finished_meanwhile(c, directory, log)) is not None]
-        mine = [c for c in configs if id(c) in locks and all(c is not d for d, _ in done)]
+            if not _try_lock(held, lock):
+                continue  # another process is training it
+            locks[id(c)] = lock
+            finished = _finished_meanwhile(c, directory, log)
+            if finished is None:
+                mine.append(c)
+            else:
+                done.append((c, finished))
         if not mine:
             return done
 
