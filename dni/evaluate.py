@@ -98,7 +98,7 @@ def noisy_accuracy(model, data: SequenceData, sigma_val: float, generators: list
 
 def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), repeats: int = 1, *,
              data: str | SequenceData = "subset", seed: int = 0, device: str = "cpu", progress: bool = True,
-             skip=frozenset(), on_point=None):
+             skip=frozenset(), on_point=None, bar=None):
     """Evaluate trained models at every σval with ``repeats`` noisy repeats on the test set.
 
     Returns an ``xarray.Dataset`` (schema in :mod:`dni.results`) with ``accuracy`` and ``loss``
@@ -107,6 +107,8 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
 
     Resuming: points ``(arch, σtrain, σval)`` in ``skip`` are not evaluated (NaN in the result);
     ``on_point(partial)`` is called with the dataset of the points finished so far after each.
+    ``bar``: an open tqdm bar to advance by one per point, instead of a bar of its own (a caller
+    that evaluates in parts).
     """
     if isinstance(models, TrainedModel):
         models = [models]
@@ -128,7 +130,7 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
         return make_results(results, sigmas, repeats, dataset=source, eval_seed=seed,
                             test_size=len(known) if known is not None else None)  # None: every point skipped
 
-    for m, s in tqdm(cells, desc="evaluate", disable=not progress, unit="point"):
+    for m, s in cells if bar is not None else tqdm(cells, desc="evaluate", disable=not progress, unit="point"):
         if (m.arch, m.sigma_train, s) in skip:
             continue
         kind = get_preset(m.arch).data
@@ -137,6 +139,8 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
         gens = [torch.Generator(device=device).manual_seed(repeat_seed(seed, m.arch, m.sigma_train, s, r)) for r in range(repeats)]
         acc, loss = noisy_accuracy(m.model.to(device), test_sets[kind], s, gens, repeats, device)
         results.append((m, s, acc, loss))
+        if bar is not None:
+            bar.update(1)
         if on_point is not None:
             on_point(assemble())
     return assemble()

@@ -7,7 +7,9 @@ converged before its epoch limit, when only the limit differs: :func:`converged_
 and one trained on another device: :func:`same_settings`). A model cut off mid-training continues
 from its last finished epoch (``<checkpoint>.partial``, removed once the checkpoint is written);
 so does a model-batched run (``<preset>_batched_seed<seed>.pt.partial``). Sweeps that share the
-folder split the training: a process locks each model it trains (:func:`model_lock`).
+folder split the training: a process locks each model it trains (:func:`model_lock`). The same
+sweep in several processes also splits the evaluation, model by model (:func:`result_lock`), into
+one result file (:class:`SharedResultFile`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import xarray as xr
 from filelock import FileLock, Timeout
+from tqdm.auto import tqdm
 
 from .batched import BATCHABLE_CELLS, train_batched
 from .data import load_sequences
@@ -329,41 +332,129 @@ def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print,
                         batch=config.batch_models, progress=progress, log=log, wait=wait)
 
 
+def result_lock(out: Path, model: str | None = None) -> FileLock:
+    """The lock on the result file ``out`` a process holds while it rewrites it, or, with ``model`` (a
+    checkpoint's name), while it evaluates that model's points; in ``.locks/`` beside ``out``, as
+    :func:`model_lock`'s."""
+    folder = out.parent / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder / (out.name + (f".{model}" if model else "") + ".lock"))
+
+
+class SharedResultFile:
+    """A sweep's result file, which the processes running the same sweep write together.
+
+    Every write takes the file's :func:`result_lock`, reads what is there now (other processes'
+    points too, as far as :func:`reusable_points` keeps them: same data, eval seed and weights),
+    adds the points this process evaluated and replaces the file atomically. ``models`` holds None
+    for a model another process is still training; it is loaded once its checkpoint exists, so the
+    points that process evaluates are kept.
+    """
+
+    def __init__(self, config: SweepConfig, models: list[TrainedModel | None], started: float, log):
+        self.config, self.models, self.started, self.log = config, models, started, log
+        self.configs = [config.train_config(s) for s in config.sigma_train]
+        self.lock = result_lock(config.out)
+        self.mine: xr.Dataset | None = None  # the points this process evaluated
+        with self.lock:
+            self.existing = _read_existing(config.out, log)
+        kept = reusable_points(self.existing, config, self.ready())
+        self.earlier = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # the runs this one resumes
+
+    def ready(self) -> list[TrainedModel]:
+        """The sweep's trained models, loading those other processes have finished since."""
+        for i, m in enumerate(self.models):
+            if m is None and checkpoint_path(self.config.checkpoint_dir, self.configs[i]).exists():
+                self.models[i] = cached_model(self.configs[i], self.config.checkpoint_dir, log=lambda _: None)
+        return [m for m in self.models if m is not None]
+
+    def points(self) -> set[tuple[str, float, float]]:
+        """The (arch, σtrain, σval) points the file holds now with all repeats, for this sweep's models."""
+        with self.lock:
+            kept = self._kept()
+        return complete_points(kept, self.config.repeats) if kept is not None else set()
+
+    def add(self, new: xr.Dataset) -> None:
+        """Write ``new`` (points this process evaluated) into the file, beside what it holds now."""
+        new.attrs["dataset"] = self.config.data  # evaluate() calls data it was handed "custom"
+        self.mine = new if self.mine is None else merge_results([self.mine, new])
+        with self.lock:
+            save_results(self._combined(), self.config.out)
+
+    def finish(self) -> xr.Dataset:
+        """The whole sweep, written unless the file already holds exactly it."""
+        with self.lock:
+            ds = self._combined()
+            if self.existing is not None and _same_results(self.existing, ds):  # a finished sweep run again
+                self.log(f"{self.config.out} already holds this sweep; left as it was")
+                return self.existing
+            save_results(ds, self.config.out)
+        return ds
+
+    def _kept(self) -> xr.Dataset | None:
+        return reusable_points(_read_existing(self.config.out, self.log), self.config, self.ready())
+
+    def _combined(self) -> xr.Dataset:
+        kept = self._kept()
+        ds = merge_results([p for p in (kept, self.mine) if p is not None])
+        ds = ds.reindex(sigma_train=sorted(self.config.sigma_train), sigma_val=sorted(self.config.sigma_val))
+        elapsed = self.earlier + time.perf_counter() - self.started
+        others = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # processes alongside this one
+        ds.attrs["sweep_seconds"] = round(max(elapsed, others), 1)  # wall time so far, summed over resumes
+        return with_model_variables(ds, self.ready())  # every model's, also of those with no point evaluated yet
+
+
 def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, **overrides) -> xr.Dataset:
     """Train one model per σtrain, evaluate all at every σval × repeats, save the NetCDF file.
 
     Resumable: trained models are kept as checkpoints as soon as they finish, and the result
     file is rewritten (atomically) after every (model, σval) point; a sweep started again with
     the same settings reuses both, so an interrupted run continues where it stopped.
+
+    Sweeps with the same settings started in several processes share the work: each trains the
+    models no other is training (:func:`train_models`), evaluates, model by model, those no other
+    is evaluating (each under its :func:`result_lock`), and writes its points into the one result
+    file (:class:`SharedResultFile`). A process that runs out of models of its own waits for the
+    others' and takes over any whose process died.
     """
     config = config or SweepConfig(**overrides)
     started = time.perf_counter()
     test_data = load_sequences(config.data, "test", get_preset(config.preset).data)  # fails early on missing data
-    models = train_sweep_models(config, progress=progress, log=log)
-    existing = _read_existing(config.out, log)
-    kept = reusable_points(existing, config, models)
-    skip = set()
-    if kept is not None:
-        skip = complete_points(kept, config.repeats)
-        log(f"resuming {config.out}: {len(skip)} of {len(models) * len(config.sigma_val)} points already evaluated")
+    models = train_sweep_models(config, progress=progress, log=log, wait=False)  # None: another process is training it
+    result = SharedResultFile(config, models, started, log)
+    done = result.points()
+    total = len(models) * len(config.sigma_val)
+    if done:
+        log(f"resuming {config.out}: {len(done)} of {total} points already evaluated")
 
-    earlier = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # the runs this one resumes
+    def evaluate_model(i: int, *, wait: bool) -> bool:
+        """Evaluate model ``i``'s points the file lacks, holding its lock; False if another process holds it."""
+        with ExitStack() as held:
+            if not _try_lock(held, result_lock(config.out, checkpoint_path(config.checkpoint_dir, result.configs[i]).name), wait):
+                return False
+            if models[i] is None:  # trained by another process: wait for it (or take it over, if that process died)
+                models[i] = train_models([result.configs[i]], config.checkpoint_dir, progress=progress, log=log)[0]
+            done = result.points()
+            bar.n = len(done)
+            bar.refresh()
+            m = models[i]
+            todo = [s for s in config.sigma_val if (m.arch, m.sigma_train, s) not in done]
+            if todo:
+                evaluate([m], todo, config.repeats, data=test_data, seed=config.seed, device=config.device, bar=bar, on_point=result.add)
+        return True
 
-    def combine(new: xr.Dataset) -> xr.Dataset:
-        new.attrs["dataset"] = config.data
-        ds = new if kept is None else merge_results([kept, new])
-        ds = ds.reindex(sigma_train=sorted(config.sigma_train), sigma_val=sorted(config.sigma_val))
-        ds.attrs["sweep_seconds"] = round(earlier + time.perf_counter() - started, 1)  # so far, summed over resumes
-        return with_model_variables(ds, models)  # every model's, also of those with no point evaluated yet
-
-    ds = evaluate(models, config.sigma_val, config.repeats, data=test_data, seed=config.seed, device=config.device,
-                  progress=progress, skip=skip, on_point=lambda partial: save_results(combine(partial), config.out))
-    ds = combine(ds)
-    if existing is not None and _same_results(existing, ds):  # a finished sweep run again: nothing new to write
-        log(f"{config.out} already holds this sweep; left as it was")
-        return existing
-    save_results(ds, config.out)
-    return ds
+    with tqdm(total=total, initial=len(done), desc="evaluate", disable=not progress, unit="point") as bar:
+        left = []  # models other processes are training or evaluating
+        for i in range(len(models)):
+            result.ready()
+            if models[i] is None or not evaluate_model(i, wait=False):
+                left.append(i)
+        for i in left:
+            path = checkpoint_path(config.checkpoint_dir, result.configs[i])
+            log(f"waiting for {path}: another process is training it" if models[i] is None else
+                f"waiting for the process evaluating {path}")
+            evaluate_model(i, wait=True)
+    return result.finish()
 
 
 def _same_results(a: xr.Dataset, b: xr.Dataset) -> bool:
