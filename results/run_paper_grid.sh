@@ -29,12 +29,13 @@ sweep() {  # sweep SETTINGS [extra dni sweep arguments]
 }
 
 # One process per core, one torch thread each: on 2 cores this trains more per hour than one
-# process on both (README, Speed). A helper only trains, preset after preset; the main loop trains
-# (the models the helper has not taken: the processes lock the model they train) and evaluates.
+# process on both (README, Speed). A second process runs the same sweeps: the two split each
+# preset's training and then its evaluation (each locks the model it trains or evaluates, and both
+# write their points into the one result file).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 helper=
 if [ "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" -ge 2 ]; then  # (nproc itself obeys OMP_NUM_THREADS)
-  (quiet=(--quiet); for settings in "${GRID[@]}"; do sweep "$settings" --train-only; done) &
+  (quiet=(--quiet); for settings in "${GRID[@]}"; do sweep "$settings"; done) &
   helper=$!
   trap 'pkill -P "$helper" 2>/dev/null; kill "$helper" 2>/dev/null || true' EXIT  # the helper ends with the script
 fi
