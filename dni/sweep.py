@@ -185,9 +185,14 @@ def model_lock(checkpoint: Path) -> FileLock:
     the models between them instead of training one twice. The operating system releases the lock
     when its process ends, however it ends, so a killed process never blocks the others.
     """
-    folder = checkpoint.parent / ".locks"
-    folder.mkdir(exist_ok=True)
-    return FileLock(folder / (checkpoint.name + ".lock"))
+    return _lock_in(checkpoint.parent, checkpoint.name)
+
+
+def _lock_in(folder: Path, name: str) -> FileLock:
+    """The lock ``name`` in ``folder/.locks/`` (the lock files stay: removing one could let two processes hold it)."""
+    locks = folder / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(locks / (name + ".lock"))
 
 
 def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print,
@@ -336,9 +341,7 @@ def result_lock(out: Path, model: str | None = None) -> FileLock:
     """The lock on the result file ``out`` a process holds while it rewrites it, or, with ``model`` (a
     checkpoint's name), while it evaluates that model's points; in ``.locks/`` beside ``out``, as
     :func:`model_lock`'s."""
-    folder = out.parent / ".locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(folder / (out.name + (f".{model}" if model else "") + ".lock"))
+    return _lock_in(out.parent, out.name + (f".{model}" if model else ""))
 
 
 class SharedResultFile:
