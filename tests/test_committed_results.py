@@ -1,0 +1,124 @@
+"""The committed reproduction (issue 6): results/dni_paper.nc, its checkpoints, and REPRODUCTION.md.
+
+These tests read committed files only (no training, no full MNIST): the result set must hold the
+paper's full grid with no gap, come from the committed checkpoints, and every number in
+REPRODUCTION.md must equal one recomputed from it.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from dni.reproduction import document_blocks, load_training_length, render_blocks
+from dni.results import load_results, merge_results, model_crc
+from dni.sweep import find_checkpoints
+from dni.train import load_checkpoint
+
+RESULTS = REPO / "results"
+DOC = REPO / "REPRODUCTION.md"
+# The presets whose grids are complete. lstm_stroke50 joins when its grid is done (issue 6).
+PRESETS_DONE = ["lstm28", "rnn28"]
+GRID = np.round(np.arange(0, 1.01, 0.1), 1)  # σtrain and σval: 0.0, 0.1, …, 1.0 (paper Figs 2, 10)
+PATIENCE = {"lstm28": 10, "lstm_stroke50": 10, "rnn28": 20}  # results/run_paper_grid.sh
+EPOCH_LIMIT = {"lstm28": 100, "lstm_stroke50": 100, "rnn28": 300}
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return load_results(RESULTS / "dni_paper.nc")
+
+
+def test_the_dataset_holds_the_full_grid_without_gaps(paper):
+    assert sorted(paper.arch.values.tolist()) == sorted(PRESETS_DONE)
+    np.testing.assert_allclose(paper.sigma_train.values, GRID)
+    np.testing.assert_allclose(paper.sigma_val.values, GRID)
+    assert paper.sizes["seed"] == 40
+    assert paper.attrs["dataset"] == "mnist" and int(paper.attrs["test_size"]) == 10_000
+    for name in ("accuracy", "loss", "weight_power", "epochs", "best_epoch", "model_crc"):
+        assert int(paper[name].isnull().sum()) == 0, f"{name} has missing values"
+    acc = paper.accuracy.values  # (arch, σtrain, σval, seed)
+    assert ((acc >= 0) & (acc <= 1)).all()
+    # σval 0 draws no noise: its 40 repeats are one deterministic evaluation ...
+    clean = paper.accuracy.sel(sigma_val=0.0).values  # (arch, σtrain, seed)
+    assert (clean == clean[..., :1]).all()
+    # ... while noisy repeats draw their own noise, so they differ
+    assert (paper.accuracy.sel(sigma_val=1.0).std("seed") > 0).all()
+    # accuracies are counts of 10,000 test digits
+    np.testing.assert_allclose(acc * 10_000, np.round(acc * 10_000), atol=1e-6)
+
+
+def test_every_model_stopped_by_the_convergence_criterion(paper):
+    """No model hit the epoch limit: each ran exactly PATIENCE epochs past its best (results/README.md)."""
+    for arch in PRESETS_DONE:
+        epochs = paper.epochs.sel(arch=arch).values
+        best = paper.best_epoch.sel(arch=arch).values
+        np.testing.assert_array_equal(epochs - best, PATIENCE[arch], err_msg=arch)
+        assert (epochs < EPOCH_LIMIT[arch]).all(), arch
+
+
+def test_the_dataset_is_the_merge_of_the_committed_sweeps(paper):
+    merged = merge_results(load_results(RESULTS / "sweeps" / f"{arch}.nc") for arch in PRESETS_DONE)
+    for name in ("accuracy", "loss", "weight_power", "epochs", "model_crc"):
+        np.testing.assert_array_equal(merged[name].sel(arch=paper.arch).values, paper[name].values, err_msg=name)
+
+
+def test_the_results_come_from_the_committed_checkpoints(paper):
+    found = find_checkpoints(paper, RESULTS / "dni_paper_checkpoints")
+    assert len(found) == len(PRESETS_DONE) * len(GRID)
+    for (arch, sigma_train), path in found.items():
+        model = load_checkpoint(path)
+        assert model_crc(model.model) == int(paper.model_crc.sel(arch=arch, sigma_train=sigma_train)), path.name
+        assert model.meta["epochs_run"] == int(paper.epochs.sel(arch=arch, sigma_train=sigma_train)), path.name
+
+
+def test_reproduction_md_blocks_equal_the_ones_rendered_from_the_dataset(paper):
+    text = DOC.read_text(encoding="utf-8")
+    expected = render_blocks(paper, RESULTS / "figures", DOC.parent, load_training_length(RESULTS / "training_length"))
+    assert document_blocks(text) == expected
+    for link in re.findall(r"\]\((results/figures/[^)]+\.png)\)", text):
+        assert (REPO / link).is_file(), f"{link} is linked but missing: run dni reproduction"
+
+
+def _row(text: str, start: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(start))
+
+
+def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
+    """The headline numbers, recomputed with numpy from the raw accuracies (not through dni.report)."""
+    text = DOC.read_text(encoding="utf-8")
+    st, sv = paper.sigma_train.values, paper.sigma_val.values
+    for arch in PRESETS_DONE:
+        acc = paper.accuracy.sel(arch=arch).values.mean(axis=-1)  # (σtrain, σval)
+        clean, at_1 = acc[st == 0, sv == 0].item(), acc[st == 0, sv == 1].item()
+        worst = acc.min(axis=1)  # (σtrain,)
+        best = int(np.argmax(worst))
+        power = paper.weight_power.sel(arch=arch).values  # (σtrain,)
+        above = int((acc[:, sv > 0] > clean).sum())
+        row = _row(text, f"| {arch} (ours) |")
+        assert row.startswith(f"| {arch} (ours) | {clean * 100:.1f} % | {at_1 * 100:.1f} % | "
+                              f"σtrain {st[best]:.1f}: {worst[best] * 100:.1f} % | {power[0]:.4f} → {power[-1]:.4f} | "
+                              f"{above} of {acc[:, sv > 0].size} |"), row
+        # the full table carries every mean, one decimal
+        table = text.split(f"{arch}: test accuracy (%), mean of 40 repeat(s) on mnist")[1]
+        first = table.splitlines()[2].split()  # σtrain 0's row: label, then 11 values
+        np.testing.assert_allclose([float(v) for v in first[1:]], np.round(acc[0] * 100, 1), atol=1e-9)
+
+
+def test_the_prose_quotes_the_numbers_it_discusses(paper):
+    """Numbers written by hand in REPRODUCTION.md's prose that must follow the data."""
+    text = DOC.read_text(encoding="utf-8")
+    prose = re.sub(r"<!-- dni:begin ([\w-]+) -->.*?<!-- dni:end \1 -->", "", text, flags=re.S)
+    lstm = paper.accuracy.sel(arch="lstm28").mean("seed")  # (σtrain, σval)
+    rnn = paper.accuracy.sel(arch="rnn28").mean("seed")
+    quoted = {
+        "lstm28 clean": f"{float(lstm.sel(sigma_train=0, sigma_val=0)) * 100:.1f} %",
+        "lstm28 σtrain 0 at σval 1": f"{float(lstm.sel(sigma_train=0, sigma_val=1)) * 100:.1f} %",
+        "lstm28 σtrain 1.0 worst case": f"{float(lstm.sel(sigma_train=1.0).min()) * 100:.1f} %",
+        "rnn28 σtrain 0 at σval 1": f"{float(rnn.sel(sigma_train=0, sigma_val=1)) * 100:.1f} %",
+        "rnn28 best worst case": f"{float(rnn.min('sigma_val').max()) * 100:.1f} %",
+        "lstm28 σtrain 0.8 weight power": f"{float(paper.weight_power.sel(arch='lstm28', sigma_train=0.8)):.4f}",
+    }
+    for what, number in quoted.items():
+        assert number in prose, f"the prose should quote {what}, {number}"
