@@ -122,3 +122,30 @@ def test_the_prose_quotes_the_numbers_it_discusses(paper):
     }
     for what, number in quoted.items():
         assert number in prose, f"the prose should quote {what}, {number}"
+
+
+def test_paper_figures_notebook_opens_the_committed_results(tmp_path):
+    import json
+
+    import papermill as pm
+
+    out = tmp_path / "paper_figures.out.ipynb"
+    pm.execute_notebook(str(REPO / "notebooks" / "paper_figures.ipynb"), str(out), cwd=str(tmp_path), progress_bar=False,
+                        parameters={"result": str(RESULTS / "dni_paper.nc"), "digits": 50})
+    nb = json.loads(out.read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "lstm28: test accuracy (%), mean of 40 repeat(s) on mnist" in text
+    assert "rnn28: test accuracy (%), mean of 40 repeat(s) on mnist" in text
+
+
+def test_the_explorer_opens_the_committed_results(paper):
+    from dni_widgets.explorer import Explorer
+
+    explorer = Explorer.open(RESULTS / "dni_paper.nc", digits=32)
+    assert list(explorer.arch.options) == paper.arch.values.tolist()
+    explorer.arch.value = "rnn28"
+    explorer.sigma_train.value, explorer.sigma_val.value = 0.0, 1.0
+    expected = paper.accuracy.sel(arch="rnn28", sigma_train=0.0, sigma_val=1.0).mean().item() * 100
+    assert explorer.selected_point.data["y"] == [pytest.approx(expected)]
+    weights = load_checkpoint(RESULTS / "dni_paper_checkpoints" / "rnn28_sigma0.00_seed0.pt").model
+    assert f"{float((weights.weights() ** 2).mean()):.4f}" in explorer.fig_weights.title.text
