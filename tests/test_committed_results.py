@@ -18,8 +18,7 @@ from dni.train import load_checkpoint
 
 RESULTS = REPO / "results"
 DOC = REPO / "REPRODUCTION.md"
-# The presets whose grids are complete. lstm_stroke50 joins when its grid is done (issue 6).
-PRESETS_DONE = ["lstm28", "rnn28"]
+PRESETS = ["lstm28", "lstm_stroke50", "rnn28"]  # the paper's three networks (Tables I, II, III)
 GRID = np.round(np.arange(0, 1.01, 0.1), 1)  # σtrain and σval: 0.0, 0.1, …, 1.0 (paper Figs 2, 10)
 PATIENCE = {"lstm28": 10, "lstm_stroke50": 10, "rnn28": 20}  # results/run_paper_grid.sh
 EPOCH_LIMIT = {"lstm28": 100, "lstm_stroke50": 100, "rnn28": 300}
@@ -31,7 +30,7 @@ def paper():
 
 
 def test_the_dataset_holds_the_full_grid_without_gaps(paper):
-    assert sorted(paper.arch.values.tolist()) == sorted(PRESETS_DONE)
+    assert sorted(paper.arch.values.tolist()) == sorted(PRESETS)
     np.testing.assert_allclose(paper.sigma_train.values, GRID)
     np.testing.assert_allclose(paper.sigma_val.values, GRID)
     assert paper.sizes["seed"] == 40
@@ -51,7 +50,7 @@ def test_the_dataset_holds_the_full_grid_without_gaps(paper):
 
 def test_every_model_stopped_by_the_convergence_criterion(paper):
     """No model hit the epoch limit: each ran exactly PATIENCE epochs past its best (results/README.md)."""
-    for arch in PRESETS_DONE:
+    for arch in PRESETS:
         epochs = paper.epochs.sel(arch=arch).values
         best = paper.best_epoch.sel(arch=arch).values
         np.testing.assert_array_equal(epochs - best, PATIENCE[arch], err_msg=arch)
@@ -59,14 +58,14 @@ def test_every_model_stopped_by_the_convergence_criterion(paper):
 
 
 def test_the_dataset_is_the_merge_of_the_committed_sweeps(paper):
-    merged = merge_results(load_results(RESULTS / "sweeps" / f"{arch}.nc") for arch in PRESETS_DONE)
+    merged = merge_results(load_results(RESULTS / "sweeps" / f"{arch}.nc") for arch in PRESETS)
     for name in ("accuracy", "loss", "weight_power", "epochs", "model_crc"):
         np.testing.assert_array_equal(merged[name].sel(arch=paper.arch).values, paper[name].values, err_msg=name)
 
 
 def test_the_results_come_from_the_committed_checkpoints(paper):
     found = find_checkpoints(paper, RESULTS / "dni_paper_checkpoints")
-    assert len(found) == len(PRESETS_DONE) * len(GRID)
+    assert len(found) == len(PRESETS) * len(GRID)
     for (arch, sigma_train), path in found.items():
         model = load_checkpoint(path)
         assert model_crc(model.model) == int(paper.model_crc.sel(arch=arch, sigma_train=sigma_train)), path.name
@@ -89,7 +88,7 @@ def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
     """The headline numbers, recomputed with numpy from the raw accuracies (not through dni.report)."""
     text = DOC.read_text(encoding="utf-8")
     st, sv = paper.sigma_train.values, paper.sigma_val.values
-    for arch in PRESETS_DONE:
+    for arch in PRESETS:
         acc = paper.accuracy.sel(arch=arch).values.mean(axis=-1)  # (σtrain, σval)
         clean, at_1 = acc[st == 0, sv == 0].item(), acc[st == 0, sv == 1].item()
         worst = acc.min(axis=1)  # (σtrain,)
@@ -112,6 +111,7 @@ def test_the_prose_quotes_the_numbers_it_discusses(paper):
     prose = re.sub(r"<!-- dni:begin ([\w-]+) -->.*?<!-- dni:end \1 -->", "", text, flags=re.S)
     lstm = paper.accuracy.sel(arch="lstm28").mean("seed")  # (σtrain, σval)
     rnn = paper.accuracy.sel(arch="rnn28").mean("seed")
+    strokes = paper.accuracy.sel(arch="lstm_stroke50").mean("seed")
     quoted = {
         "lstm28 clean": f"{float(lstm.sel(sigma_train=0, sigma_val=0)) * 100:.1f} %",
         "lstm28 σtrain 0 at σval 1": f"{float(lstm.sel(sigma_train=0, sigma_val=1)) * 100:.1f} %",
@@ -119,9 +119,27 @@ def test_the_prose_quotes_the_numbers_it_discusses(paper):
         "rnn28 σtrain 0 at σval 1": f"{float(rnn.sel(sigma_train=0, sigma_val=1)) * 100:.1f} %",
         "rnn28 best worst case": f"{float(rnn.min('sigma_val').max()) * 100:.1f} %",
         "lstm28 σtrain 0.8 weight power": f"{float(paper.weight_power.sel(arch='lstm28', sigma_train=0.8)):.4f}",
+        "lstm_stroke50 clean": f"{float(strokes.sel(sigma_train=0, sigma_val=0)) * 100:.1f} %",
+        "lstm_stroke50 σtrain 0 at σval 1": f"{float(strokes.sel(sigma_train=0, sigma_val=1)) * 100:.1f} %",
+        "lstm_stroke50 σtrain 0.9 worst case": f"{float(strokes.sel(sigma_train=0.9).min()) * 100:.1f} %",
+        "lstm_stroke50 best worst case": f"{float(strokes.min('sigma_val').max()) * 100:.1f} %",
+        "lstm_stroke50 σtrain 0.8 weight power":
+            f"{float(paper.weight_power.sel(arch='lstm_stroke50', sigma_train=0.8)):.4f}",
     }
+    clean = float(strokes.sel(sigma_train=0, sigma_val=0))
+    better_at_0 = int((strokes.sel(sigma_val=0) > clean).sum())  # noise-trained models above the conventional one
+    above = int((strokes.sel(sigma_val=slice(0.1, None)) > clean).sum())
+    quoted["lstm_stroke50 models better at σval 0"] = f"{better_at_0} of the 10 are above its {clean * 100:.2f} %"
+    quoted["lstm_stroke50 noisy points above clean"] = f"{above} of 110 points are above the clean baseline"
     for what, number in quoted.items():
         assert number in prose, f"the prose should quote {what}, {number}"
+
+    # "the noisy points above their own model's noiseless accuracy … are so by 0.05 points at most, at σval ≤ 0.6"
+    acc = paper.accuracy.mean("seed")  # (arch, σtrain, σval)
+    gain = acc.sel(sigma_val=slice(0.1, None)) - acc.sel(sigma_val=0)  # inference noise's own effect
+    assert float(gain.max()) * 100 <= 0.05
+    assert float(gain.sigma_val.where(gain > 0).max()) <= 0.6
+    assert "0.05 points at most, at σval ≤ 0.6" in prose
 
 
 def test_paper_figures_notebook_opens_the_committed_results(tmp_path):
@@ -134,8 +152,8 @@ def test_paper_figures_notebook_opens_the_committed_results(tmp_path):
                         parameters={"result": str(RESULTS / "dni_paper.nc"), "digits": 50})
     nb = json.loads(out.read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
-    assert "lstm28: test accuracy (%), mean of 40 repeat(s) on mnist" in text
-    assert "rnn28: test accuracy (%), mean of 40 repeat(s) on mnist" in text
+    for arch in PRESETS:
+        assert f"{arch}: test accuracy (%), mean of 40 repeat(s) on mnist" in text
 
 
 def test_the_explorer_opens_the_committed_results(paper):
