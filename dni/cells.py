@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .noise import NoiseModel, as_noise_model
+from .noise_spec import commutes
 
 
 class _NoisyModule(nn.Module):
@@ -32,8 +33,9 @@ class _NoisyModule(nn.Module):
         super().__init__()
         self.noise: NoiseModel = as_noise_model(noise)
 
-    def _noise(self, noise) -> NoiseModel:
-        return self.noise if noise is None else as_noise_model(noise)
+    def _noise(self, noise, generator=None) -> NoiseModel:
+        """The noise of this call; a noise spec becomes a session of its own (see :class:`dni.noise_spec.NoiseSession`)."""
+        return as_noise_model(self.noise if noise is None else noise, generator)
 
 
 class NoisyLinear(_NoisyModule):
@@ -52,7 +54,7 @@ class NoisyLinear(_NoisyModule):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x, *, noise=None, generator=None):
-        return self._noise(noise).add(F.linear(x, self.weight, self.bias), generator)
+        return self._noise(noise, generator).product("fc", self.weight, self.bias, x, generator)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, noise={self.noise}"
@@ -104,8 +106,8 @@ class NoisyRNNCell(_NoisyRecurrentCell):
     def forward(self, x, h=None, *, noise=None, generator=None):
         if h is None:
             h = self.initial_state(x.shape[0], x)
-        pre = F.linear(torch.cat([h, x], dim=1), self.weight_on_concat(), self.bias)  # (B, H)
-        return torch.tanh(self._noise(noise).add(pre, generator))
+        pre = self._noise(noise, generator).product("cell", self.weight_on_concat(), self.bias, torch.cat([h, x], dim=1), generator)  # (B, H)
+        return torch.tanh(pre)
 
 
 class NoisyLSTMCell(_NoisyRecurrentCell):
@@ -127,8 +129,8 @@ class NoisyLSTMCell(_NoisyRecurrentCell):
 
     def forward(self, x, state=None, *, noise=None, generator=None):
         h, c = self.initial_state(x.shape[0], x) if state is None else state
-        pre = F.linear(torch.cat([h, x], dim=1), self.weight_on_concat(), self.bias)  # (B, 4H)
-        i, f, g, o = self._noise(noise).add(pre, generator).chunk(4, dim=1)  # each (B, H)
+        pre = self._noise(noise, generator).product("cell", self.weight_on_concat(), self.bias, torch.cat([h, x], dim=1), generator)  # (B, 4H)
+        i, f, g, o = pre.chunk(4, dim=1)  # each (B, H)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
@@ -148,7 +150,9 @@ class NoisyGRUCell(_NoisyRecurrentCell):
     Noise per step: z_1 of size 3H then z_2 of size H (that order). Parameters: ``weight_ih``
     (3H, I), ``weight_hh`` (3H, H), ``bias`` (3H: b_r, b_z, b_in) and ``bias_hn`` (H) — one bias
     per product unit, matching ``nn.GRU`` with ``b_r = b_ir + b_hr``, ``b_z = b_iz + b_hz``.
-    ``cell(x, h) -> h``.
+    ``cell(x, h) -> h``. As products of an analog tile (:mod:`dni.noise_spec`): product 1 is
+    ``W_1·[h, x]`` with ``W_1 = [[W_hr, W_ir], [W_hz, W_iz], [0, W_in]]`` (3H × (H + I),
+    :meth:`gate_weight`), product 2 is ``W_hn·h``.
     """
 
     gates = 3
@@ -158,15 +162,25 @@ class NoisyGRUCell(_NoisyRecurrentCell):
             self.bias_hn = nn.Parameter(torch.empty(self.hidden_size))
         super().reset_parameters()
 
+    def gate_weight(self) -> torch.Tensor:
+        """``W_1`` of product 1 on ``[h, x]``: (3H, H + I), the candidate's input part with a zero h block."""
+        H = self.hidden_size
+        top = self.weight_on_concat()[: 2 * H]  # (2H, H + I)
+        bottom = torch.cat([self.weight_hh.new_zeros(H, H), self.weight_ih[2 * H :]], dim=1)  # (H, H + I)
+        return torch.cat([top, bottom], dim=0)
+
     def forward(self, x, h=None, *, noise=None, generator=None):
         if h is None:
             h = self.initial_state(x.shape[0], x)
         H = self.hidden_size
-        noise = self._noise(noise)
-        rz = F.linear(torch.cat([h, x], dim=1), self.weight_on_concat()[: 2 * H], self.bias[: 2 * H])
-        a = F.linear(x, self.weight_ih[2 * H :], self.bias[2 * H :])
-        rz, a = noise.add(torch.cat([rz, a], dim=1), generator).split([2 * H, H], dim=1)
-        u = noise.add(F.linear(h, self.weight_hh[2 * H :], self.bias_hn), generator)  # (B, H)
+        noise = self._noise(noise, generator)
+        if commutes(noise):  # the paper's additive noise: the two parts of product 1 computed apart (same values)
+            rz = F.linear(torch.cat([h, x], dim=1), self.weight_on_concat()[: 2 * H], self.bias[: 2 * H])
+            a = F.linear(x, self.weight_ih[2 * H :], self.bias[2 * H :])
+            rz, a = noise.add(torch.cat([rz, a], dim=1), generator).split([2 * H, H], dim=1)
+        else:
+            rz, a = noise.product("cell", self.gate_weight(), self.bias, torch.cat([h, x], dim=1), generator).split([2 * H, H], dim=1)
+        u = noise.product("cell_hn", self.weight_hh[2 * H :], self.bias_hn, h, generator)  # (B, H)
         r, z = torch.sigmoid(rz).chunk(2, dim=1)
         n = torch.tanh(a + r * u)
         return (1 - z) * n + z * h

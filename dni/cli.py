@@ -6,27 +6,39 @@ Every :class:`dni.errors.DniError` becomes one line ``dni: error: ...`` and exit
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
 from .errors import DniError
-from .models import PRESETS
+from .models import INITS, PRESETS
+from .noise import validate_sigma
 from .results import accuracy_table, load_results, merge_results, save_results
 from .sweep import DEFAULT_SIGMA_TRAIN, SweepConfig, parse_sigmas, run_sweep, train_sweep_models
-from .train import TrainConfig, load_checkpoint, save_checkpoint, train
+from .train import OPTIMISERS, TrainConfig, load_checkpoint, save_checkpoint, train
 
 EPILOG = """\
 examples:
   dni sweep                                  # the default run: lstm28 on the embedded subset, a few minutes
-  dni sweep --data mnist --sigma-train 0:1:0.1 --repeats 40 --epochs 30 --out lstm28.nc   # the paper's grid
+  dni sweep --data mnist --preset lstm28 --sigma-train 0:1:0.1 --sigma-val 0:1:0.1 --repeats 40 \\
+            --epochs 100 --patience 10 --lr-patience 5 --out lstm28.nc   # the paper's grid, one preset (README)
   dni train --preset rnn28 --sigma-train 0.5 --out rnn28_s0.5.pt
   dni evaluate rnn28_s0.5.pt --sigma-val 0:1:0.1 --repeats 40 --out rnn28.nc
   dni merge lstm28.nc rnn28.nc --out all.nc
 
 Full MNIST (--data mnist) is read from $DNI_DATA_DIR/MNIST/raw, or downloaded into the user cache.
 """
+
+
+def _sigma(name):
+    def parse(text):
+        try:
+            return validate_sigma(text, name)
+        except DniError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
 
 
 def _sigmas(name):
@@ -38,13 +50,24 @@ def _sigmas(name):
     return parse
 
 
+def _add_global_args(p, top: bool = False):
+    """Flags every command takes, before or after its name (``dni --quiet sweep`` = ``dni sweep --quiet``)."""
+    p.add_argument("--quiet", action="store_true", default=False if top else argparse.SUPPRESS, help="no progress bars")
+
+
+def _add_retrain_arg(p):
+    p.add_argument("--retrain", action="store_true",
+                   help="replace a checkpoint (or training state) trained with other settings, keeping the old file as "
+                        "<name>.bak-<time>; without it such a file stops the command and is left as it is")
+
+
 def _add_training_args(p, defaults=TrainConfig):
     p.add_argument("--preset", default="lstm28", help=f"architecture: {', '.join(PRESETS)} (default lstm28)")
     p.add_argument("--data", default="subset", choices=["subset", "mnist"],
                    help="subset: the small real MNIST subset shipped with dni (default); mnist: full MNIST")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs (default {defaults.epochs})")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
-    p.add_argument("--lr", type=float, default=defaults.lr, help=f"Adam learning rate (default {defaults.lr:g})")
+    p.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate of --optimiser (default {defaults.lr:g})")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and noise (default 0)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--patience", type=int, default=None,
@@ -53,6 +76,17 @@ def _add_training_args(p, defaults=TrainConfig):
     p.add_argument("--lr-patience", type=int, default=None,
                    help="halve the learning rate once validation accuracy at σtrain has not improved for this many epochs "
                         "(default: a constant learning rate)")
+    # the recipe options (issue 26: how the paper's conventional models may have been trained)
+    p.add_argument("--optimiser", "--optimizer", default=defaults.optimiser, choices=list(OPTIMISERS),
+                   help=f"adam, sgd (plain, no momentum) or rmsprop (TF 1.x defaults) (default {defaults.optimiser})")
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
+                   help=f"L2 weight decay λ on all weights and biases: λ·w added to the gradient (default {defaults.weight_decay:g})")
+    p.add_argument("--init", default=defaults.init, choices=list(INITS),
+                   help="torch: U(±1/√H) (default); glorot: TF 1.x BasicLSTMCell's Glorot-uniform gates, forget bias 1, "
+                        "other biases 0; tf_example: glorot, but FC weights and biases N(0, 1)")
+    p.add_argument("--input-scale", type=float, default=defaults.input_scale,
+                   help=f"multiply every input by this in the model, training and evaluation (255: raw 0-255 pixels) "
+                        f"(default {defaults.input_scale:g})")
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -68,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep Noise Injection: train recurrent networks with Gaussian noise after every "
                     "matrix-vector product, and measure their accuracy under noisy (analog) inference.")
     parser.add_argument("--version", action="version", version=f"dni {__version__}")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_global_args(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineErrorParser)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_args(common)
+    sub.add_parser = functools.partial(sub.add_parser, parents=[common])
 
     p = sub.add_parser("sweep", help="train one model per σtrain, evaluate at every σval, write NetCDF, print a table",
                        description="Train one model per σtrain (reusing checkpoints already trained with the same "
@@ -90,25 +127,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only train the models into the checkpoint folder, evaluate nothing, and leave models that "
                         "another process is training to it: e.g. a second process that splits the training with a "
                         "sweep sharing the folder (one core each: OMP_NUM_THREADS=1)")
+    _add_retrain_arg(p)
 
     p = sub.add_parser("notebook-sweep", help="a sweep as papermill jobs (one train_evaluate notebook per σtrain), merged",
                        description="Run notebooks/train_evaluate.ipynb with papermill once per σtrain (executed notebooks and "
                                    "per-job results in <out>_jobs/), then merge the results into --out. Jobs already "
-                                   "finished are reused.")
+                                   "finished with the same settings are reused; a job finished with other settings stops "
+                                   "the run (--retrain: run it again, keeping the old files).")
     p.add_argument("--preset", default="lstm28", help=f"architecture: {', '.join(PRESETS)} (default lstm28)")
     p.add_argument("--sigma-train", default="0,0.5,1", help="list 0,0.5,1 or range 0:1:0.1 (default 0,0.5,1)")
-    p.add_argument("--sigma-val", default="0:1:0.1", help="default 0:1:0.1")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", default="subset", choices=["subset", "mnist"])
+    p.add_argument("--sigma-val", default="0:1:0.1", help="inference noise levels (default 0:1:0.1)")
+    p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per (σtrain, σval) point (default 5; paper 40)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help=f"training epochs (default {TrainConfig.epochs})")
+    p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation noise (default 0)")
+    p.add_argument("--data", default="subset", choices=["subset", "mnist"], help="subset (default) or full MNIST")
     p.add_argument("--notebook", type=Path, default=None, help="default: the repository's notebooks/train_evaluate.ipynb")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="merged result file (required); jobs go to <out>_jobs/")
+    _add_retrain_arg(p)
 
-    p = sub.add_parser("train", help="train one model with Deep Noise Injection and save a checkpoint")
+    p = sub.add_parser("train", help="train one model with Deep Noise Injection and save a checkpoint",
+                       description="Train one model of --preset with Gaussian noise of std --sigma-train after every "
+                                   "matrix-vector product (the paper's Deep Noise Injection) and save it as a checkpoint. "
+                                   "The training state is saved after every epoch (<out>.partial): the same command run "
+                                   "again continues an interrupted run. An existing --out trained with the same settings "
+                                   "is kept as it is; one trained with other settings is never replaced unless --retrain.")
     _add_training_args(p)
-    p.add_argument("--sigma-train", type=float, default=0.0, help="training noise σtrain (default 0)")
+    p.add_argument("--sigma-train", type=_sigma("sigma_train"), default=0.0, help="training noise σtrain (default 0)")
     p.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.pt)")
+    _add_retrain_arg(p)
 
     p = sub.add_parser("evaluate", help="evaluate checkpoints at σval × repeats on the test set, write NetCDF")
     p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint files written by `dni train` or `dni sweep`")
@@ -118,11 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help="refuse checkpoints of any other preset")
     p.add_argument("--seed", type=int, default=0, help="evaluation noise seed (default 0)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, required=True, help="result file to write (.nc)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="result file (.nc); an existing one is extended (points already there are kept, not recomputed), "
+                        "or refused if it holds results of other data, eval seed or weights")
 
-    p = sub.add_parser("merge", help="merge result files of separate runs into one")
+    p = sub.add_parser("merge", help="merge result files of separate runs into one",
+                       description="Merge result files over other presets, σtrain, σval or repeats into one. Points present "
+                                   "in several files must agree. --out must be new, or one of the inputs (which is then extended).")
     p.add_argument("inputs", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--allow-different-eval-seeds", action="store_true",
+                   help="merge results evaluated with different --seed values (eval_seed is then recorded as 'mixed')")
 
     sub.add_parser("presets", help="list the architectures")
 
@@ -177,10 +229,16 @@ def _reproduction(args, progress) -> int:
     from .io import atomic_path
     from .reproduction import FIGURE_KINDS, document_blocks, figure_path, load_training_length, render_blocks, update_document
 
+    from .io import check_writable, check_writable_dir
+
     if not args.doc.is_file():
         raise DniError(f"no document {args.doc}: give the REPRODUCTION.md to update with --doc")
-    ds = load_results(args.result)
+    ds = load_results(args.result, need=("accuracy", "weight_power"))
     figures_dir = args.figures_dir or args.result.parent / "figures"
+    if not args.check:  # before any work: every path it will write
+        check_writable(args.doc)
+        if not args.no_figures:
+            check_writable_dir(figures_dir)
     text = args.doc.read_text(encoding="utf-8")
     runs_dir = args.training_length or args.result.parent / "training_length"
     runs = load_training_length(runs_dir)
@@ -213,6 +271,33 @@ def _reproduction(args, progress) -> int:
     return 0
 
 
+def _train(args, progress) -> int:
+    """``dni train``: one model → checkpoint; an existing checkpoint is reused or refused, never silently replaced."""
+    from .devices import validate_device
+    from .io import check_writable
+    from .sweep import cached_model, guard_training_state, training_state_path
+    from .train import TrainingState
+
+    config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
+                         lr=args.lr, seed=args.seed, data=args.data, device=validate_device(args.device), patience=args.patience,
+                         lr_patience=args.lr_patience, input_scale=args.input_scale, init=args.init,
+                         weight_decay=args.weight_decay, optimiser=args.optimiser)
+    out = check_writable(args.out)
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if cached_model(config, out, lambda m: None, args.retrain, path=out, elsewhere="another --out") is not None:
+        print(f"{out} already holds this model (trained with the same settings); left as it was")
+        return 0
+    partial = training_state_path(out)
+    peeked = TrainingState.peek(partial) if partial.exists() else None
+    guard_training_state(partial, TrainingState.load(partial, config) is not None, peeked and peeked[0], config, args.retrain, log)
+    trained = train(config, progress=progress, state_path=partial, log=log)
+    save_checkpoint(trained, out)
+    partial.unlink(missing_ok=True)
+    last = trained.history[-1]
+    print(f"wrote {out}: clean validation accuracy {last.get('val_accuracy_clean', float('nan')):.4f}")
+    return 0
+
+
 def _run(args, parser, progress) -> int:
     if args.command is None:
         parser.print_help()
@@ -228,7 +313,7 @@ def _run(args, parser, progress) -> int:
     if args.command == "report":
         from .report import headline_table
 
-        print(headline_table(load_results(args.result)))
+        print(headline_table(load_results(args.result, need=("accuracy", "weight_power"))))
         return 0
     if args.command == "checkpoints":
         from .batched import training_states
@@ -252,7 +337,7 @@ def _run(args, parser, progress) -> int:
         ds = notebook_sweep(preset=args.preset, sigma_train=parse_sigmas(args.sigma_train, "sigma_train"), out=args.out,
                             notebook=args.notebook, progress=progress, log=lambda m: print(m, file=sys.stderr),
                             sigma_val=args.sigma_val, repeats=args.repeats, epochs=args.epochs, seed=args.seed,
-                            full_mnist=args.data == "mnist")
+                            full_mnist=args.data == "mnist", retrain=args.retrain)
         print(accuracy_table(ds))
         print(f"wrote {args.out}")
         return 0
@@ -265,29 +350,29 @@ def _run(args, parser, progress) -> int:
         print(f"wrote {args.out}")
         return 0
     if args.command == "merge":
-        merged = merge_results(load_results(p) for p in args.inputs)
+        from .io import check_writable
+
+        check_writable(args.out)
+        if args.out.exists() and not any(args.out.resolve() == p.resolve() for p in args.inputs if p.exists()):
+            raise DniError(f"{args.out} exists and is not one of the inputs; it is not replaced: give a new --out, "
+                           f"or list {args.out} among the inputs to extend it")
+        merged = merge_results((load_results(p) for p in args.inputs), allow_different_eval_seeds=args.allow_different_eval_seeds)
         save_results(merged, args.out)
         print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in merged.sizes.items()))
         return 0
     if args.command == "train":
-        from .io import check_writable
-        check_writable(args.out)
-        config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, seed=args.seed, data=args.data, device=args.device, patience=args.patience,
-                             lr_patience=args.lr_patience)
-        trained = train(config, progress=progress)
-        save_checkpoint(trained, args.out)
-        last = trained.history[-1]
-        print(f"wrote {args.out}: clean validation accuracy {last.get('val_accuracy_clean', float('nan')):.4f}")
-        return 0
+        return _train(args, progress)
     if args.command == "evaluate":
-        from .evaluate import evaluate
+        from .devices import validate_device
+        from .evaluate import evaluate_into, validate_repeats
         from .io import check_writable
+        validate_repeats(args.repeats)
+        device = validate_device(args.device)
         check_writable(args.out)
         models = [load_checkpoint(p, args.preset) for p in args.checkpoints]
         data = args.data or models[0].config.data
-        ds = evaluate(models, args.sigma_val, args.repeats, data=data, seed=args.seed, device=args.device, progress=progress)
-        save_results(ds, args.out)
+        ds = evaluate_into(args.out, models, args.sigma_val, args.repeats, data=data, seed=args.seed, device=device,
+                           progress=progress, log=lambda m: print(m, file=sys.stderr))
         print(accuracy_table(ds))
         print(f"wrote {args.out}")
         return 0
@@ -296,7 +381,8 @@ def _run(args, parser, progress) -> int:
         config = SweepConfig(preset=args.preset, sigma_train=args.sigma_train, sigma_val=args.sigma_val, repeats=args.repeats,
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, data=args.data,
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
-                             patience=args.patience, lr_patience=args.lr_patience)
+                             patience=args.patience, lr_patience=args.lr_patience, retrain=args.retrain,
+                             input_scale=args.input_scale, init=args.init, weight_decay=args.weight_decay, optimiser=args.optimiser)
         if args.train_only:
             # a model another process is training is left to it: that process, or the evaluating sweep, waits for it
             models = train_sweep_models(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr), wait=False)

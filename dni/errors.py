@@ -33,3 +33,15 @@ class OutputPathError(DniError, OSError):
 
 class InvalidArgumentError(DniError, ValueError):
     """Any other bad argument (empty σ list, repeats < 1, epochs < 1, ...)."""
+
+
+class CheckpointConflictError(CheckpointError):
+    """An existing checkpoint (or training state) of other settings that dni will not replace unasked."""
+
+
+class ResultConflictError(DniError, ValueError):
+    """An existing result file that the results of this run cannot join (other data, eval seed or weights)."""
+
+
+class ResultSchemaError(DniError, ValueError):
+    """A NetCDF file that lacks what a dni command needs (dims, variables); the message names them."""

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import SequenceData, load_sequences
-from .errors import InvalidArgumentError
+from .errors import DniError, InvalidArgumentError, ResultConflictError
 from .models import get_preset
 from .noise import AdditiveGaussian, PrefetchedGaussian, prefetch_pays_off, validate_sigma
 from .results import make_results
@@ -144,3 +144,45 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
         if on_point is not None:
             on_point(assemble())
     return assemble()
+
+
+def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int, *, data: str = "subset", seed: int = 0,
+                  device: str = "cpu", progress: bool = True, log=print):
+    """:func:`evaluate` into the result file ``path``, extending what it holds (``dni evaluate --out``).
+
+    An existing file is resumed like a sweep's: its points of these very models (same weights,
+    data and eval seed, :func:`dni.results.check_joinable`) with all repeats are not evaluated
+    again, and everything else in it is kept. A file they cannot join is refused, never replaced.
+    The file is rewritten (atomically) after every point.
+    """
+    from pathlib import Path
+
+    from .results import check_joinable, complete_points, load_results, merge_results, save_results, without_incomplete_points
+
+    path = Path(path)
+    existing = None
+    if path.exists():
+        try:
+            existing = load_results(path)
+        except DniError as err:
+            raise ResultConflictError(f"{path} exists but is not a dni result file ({err}); it is not replaced: "
+                                      "write to another --out, or move it away") from None
+    check_joinable(existing, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=models)
+    ours = {(m.arch, m.sigma_train) for m in models}
+    if existing is not None:
+        existing = without_incomplete_points(existing, ours, repeats)
+    sigmas = validate_sigmas(sigma_val)
+    skip = {p for p in complete_points(existing, repeats) if p[:2] in ours and p[2] in sigmas} if existing is not None else set()
+    if skip:
+        log(f"resuming {path}: {len(skip)} of {len(models) * len(sigmas)} points already evaluated")
+
+    def write(partial):
+        save_results(merge_results([existing, partial]) if existing is not None else partial, path)
+
+    new = evaluate(models, sigma_val, repeats, data=data, seed=seed, device=device, progress=progress, skip=skip,
+                   on_point=write)
+    if existing is None:
+        return new
+    merged = merge_results([existing, new])
+    save_results(merged, path)
+    return merged

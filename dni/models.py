@@ -7,6 +7,7 @@ softmax belongs to the loss. Noise defaults to the model's σtrain; evaluation p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -14,8 +15,9 @@ from torch import nn
 
 from . import fused
 from .cells import CELLS, NoisyGRUCell, NoisyLinear, NoisyLSTMCell, NoisyRNNCell
-from .errors import UnknownPresetError
+from .errors import InvalidArgumentError, UnknownPresetError
 from .noise import as_noise_model
+from .noise_spec import commutes
 from .recurrence import Trace, unroll
 
 
@@ -60,33 +62,46 @@ class SequenceClassifier(nn.Module):
     :class:`dni.noise.NoiseModel`) overrides the training noise for this call, ``generator`` is
     the noise generator (or one per repeat), ``repeats=R`` returns (R·B, C): R independent noisy
     passes of the batch, repeat r in rows r·B … (r+1)·B - 1.
+
+    ``input_scale``: every call multiplies x by it first (training, evaluation, probes alike), e.g.
+    255 for raw 0–255 pixels from dni's [0, 1] images (issue 26's recipe factor). Not a weight:
+    it comes from the training config (:func:`build_model`), not the state dict.
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int = 10, noise=None):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int = 10, noise=None,
+                 input_scale: float = 1.0):
         super().__init__()
         self.noise = as_noise_model(noise)
         self.cell = CELLS[cell](input_size, hidden_size)
         self.fc = NoisyLinear(hidden_size, num_classes)
         self.preset: Preset | None = None
+        self.input_scale = float(input_scale)
 
-    def _noise(self, noise):
-        return self.noise if noise is None else as_noise_model(noise)
+    def _scaled(self, x):
+        return x if self.input_scale == 1.0 else x * self.input_scale  # (B, T, I)
+
+    def _noise(self, noise, generator=None, repeats: int = 1):
+        """The noise of one forward pass: a σ or noise model as given, a noise spec as a fresh
+        session (:class:`dni.noise_spec.NoiseSession`: one chip per pass, or per repeat)."""
+        return as_noise_model(self.noise if noise is None else noise, generator, repeats)
 
     def forward(self, x, *, noise=None, generator=None, repeats: int = 1):
-        noise = self._noise(noise)
-        if self.uses_fused_training(repeats):
+        noise, x = self._noise(noise, generator, repeats), self._scaled(x)
+        if self.uses_fused_training(repeats, noise):
             h_last = _FUSED[type(self.cell)](self.cell, x, noise, generator)  # (B, H)
         else:
             h_last = unroll(self.cell, x, noise, generator, repeats)  # (R·B, H)
         return self.fc(h_last, noise=noise, generator=generator)  # (R·B, C)
 
-    def uses_fused_training(self, repeats: int = 1) -> bool:
-        """True when ``forward`` takes the fused BPTT path (:mod:`dni.fused`): LSTM/RNN with grad on.
+    def uses_fused_training(self, repeats: int = 1, noise=None) -> bool:
+        """True when ``forward`` takes the fused BPTT path (:mod:`dni.fused`): LSTM/RNN with grad on,
+        under the paper's additive noise (other kinds take the readable step with autograd).
 
         That path draws each batch's cell noise as one (T, B, G) block, then the FC noise (B, C).
         Inference (no grad) takes :func:`dni.recurrence.unroll`, drawing per step.
         """
-        return torch.is_grad_enabled() and repeats == 1 and type(self.cell) in _FUSED
+        noise = self.noise if noise is None else noise
+        return torch.is_grad_enabled() and repeats == 1 and type(self.cell) in _FUSED and commutes(as_noise_model(noise))
 
     def inference_noise_shapes(self, batch: int, steps: int, repeats: int = 1) -> list[tuple[int, ...]]:
         """Shapes of the noise draws of one :func:`dni.recurrence.unroll` pass (R repeats of B sequences), in order."""
@@ -101,7 +116,7 @@ class SequenceClassifier(nn.Module):
 
     def forward_reference(self, x, *, noise=None, generator=None):
         """Same as ``forward`` (repeats = 1) but stepping the readable cell; for tests."""
-        noise = self._noise(noise)
+        noise, x = self._noise(noise), self._scaled(x)
         state = None
         for t in range(x.shape[1]):
             state = self.cell(x[:, t], state, noise=noise, generator=generator)
@@ -111,7 +126,7 @@ class SequenceClassifier(nn.Module):
     @torch.no_grad()
     def trace(self, x, *, noise=None, generator=None) -> tuple[torch.Tensor, Trace]:
         """Logits (B, C) and the per-step :class:`Trace` (h, c, pre-activations)."""
-        noise = self._noise(noise)
+        noise, x = self._noise(noise), self._scaled(x)
         h_last, tr = unroll(self.cell, x, noise, generator, trace=True)
         return self.fc(h_last, noise=noise, generator=generator), tr
 
@@ -123,12 +138,68 @@ class SequenceClassifier(nn.Module):
 _FUSED = {NoisyLSTMCell: fused.lstm_last_hidden, NoisyRNNCell: fused.rnn_last_hidden}
 
 
-def build_model(preset: str | Preset, sigma_train: float = 0.0) -> SequenceClassifier:
-    """A freshly initialised classifier for ``preset`` whose training noise is σtrain."""
-    p = preset if isinstance(preset, Preset) else get_preset(preset)
-    model = SequenceClassifier(p.cell, p.input_size, p.hidden_size, p.num_classes, noise=sigma_train)
-    model.preset = p
+INITS = {
+    "torch": "every weight and bias U(-1/√H, 1/√H) like torch.nn's LSTM/RNN cells, the FC layer like nn.Linear (dni's default)",
+    "glorot": "TF 1.x era: gate kernel W on [h, x] Glorot-uniform U(±√(6/(fan_in+fan_out))) over the whole (H+I)×G matrix "
+              "as BasicLSTMCell/BasicRNNCell's default glorot_uniform initializer, biases 0 but the LSTM forget gate's 1.0 "
+              "(BasicLSTMCell's forget_bias=1.0); FC layer Glorot-uniform, bias 0 (tf.layers.dense)",
+    "tf_example": "'glorot' for the cell, but the FC weights and biases N(0, 1) (tf.random_normal), as TensorFlow-Examples' "
+                  "recurrent_network.py (A. Damien, 2017), a common template of LSTM-28 on MNIST rows",
+}
+"""Parameter initialisations (``dni train --init``), each citing what it reproduces."""
+
+
+def check_init(init: str, cell: str) -> str:
+    """``init`` if :data:`INITS` has it and it fits the ``cell`` kind, else :class:`InvalidArgumentError`."""
+    if init not in INITS:
+        raise InvalidArgumentError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+    if init != "torch" and cell not in ("lstm", "rnn"):
+        raise InvalidArgumentError(f"init {init!r} is defined for lstm and rnn cells (TF 1.x BasicLSTMCell/BasicRNNCell), "
+                                   f"not {cell}; use init 'torch'")
+    return init
+
+
+@torch.no_grad()
+def initialise(model: SequenceClassifier, init: str) -> SequenceClassifier:
+    """Re-initialise ``model``'s parameters as :data:`INITS` ``[init]`` says (``"torch"``: left as built).
+
+    Glorot & Bengio (2010) uniform: U(-a, a), a = √(6 / (fan_in + fan_out)); TF 1.x's
+    BasicLSTMCell holds one kernel of shape (I + H, 4H) on [x, h], so fan_in = I + H, fan_out = G = 4H
+    (BasicRNNCell: G = H). dni's ``weight_ih`` and ``weight_hh`` are the two column blocks of that one
+    matrix, so both are drawn with the same a. Gate order in dni is i, f, g, o (:mod:`dni.cells`), so
+    the forget gate's bias is ``bias[H:2H]``. TF adds its forget_bias as a constant in the cell; here it
+    is the trainable bias's starting value, which computes the same function at initialisation.
+    """
+    check_init(init, next(k for k, c in CELLS.items() if type(model.cell) is c))
+    if init == "torch":
+        return model
+    cell, fc = model.cell, model.fc
+    G, H = cell.weight_ih.shape[0], cell.hidden_size
+    a = math.sqrt(6.0 / (cell.input_size + H + G))  # fan_in = I + H, fan_out = G
+    nn.init.uniform_(cell.weight_ih, -a, a)
+    nn.init.uniform_(cell.weight_hh, -a, a)
+    nn.init.zeros_(cell.bias)
+    if cell.has_cell_state:  # LSTM: i, f, g, o
+        cell.bias[H : 2 * H] = 1.0
+    if init == "glorot":
+        nn.init.xavier_uniform_(fc.weight)  # fan_in H, fan_out C
+        nn.init.zeros_(fc.bias)
+    else:  # tf_example: tf.Variable(tf.random_normal([num_hidden, num_classes])), likewise the bias
+        nn.init.normal_(fc.weight)
+        nn.init.normal_(fc.bias)
     return model
+
+
+def build_model(preset: str | Preset, sigma_train: float = 0.0, *, init: str = "torch", input_scale: float = 1.0) -> SequenceClassifier:
+    """A freshly initialised classifier for ``preset`` whose training noise is σtrain.
+
+    ``init``: one of :data:`INITS` (drawn from torch's global generator; ``"torch"`` draws exactly
+    what it always did). ``input_scale``: :class:`SequenceClassifier`'s factor on x.
+    """
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    model = SequenceClassifier(p.cell, p.input_size, p.hidden_size, p.num_classes, noise=sigma_train, input_scale=input_scale)
+    model.preset = p
+    return initialise(model, init)
 
 
 def count_parameters(model: nn.Module) -> int:

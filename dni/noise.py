@@ -46,11 +46,23 @@ def validate_sigma(value, name: str = "sigma") -> float:
         raise InvalidSigmaError(f"{name} must be a finite number >= 0, got {value}")
     if value < 0:
         raise InvalidSigmaError(f"{name} must be >= 0 (it is a standard deviation), got {value}")
+    if value != 0 and round(value, SIGMA_DECIMALS) == 0:
+        raise InvalidSigmaError(f"{name} {value:g} is below dni's σ precision of 1e-{SIGMA_DECIMALS} (it would be stored as 0); "
+                                f"give 0 or a value >= 1e-{SIGMA_DECIMALS}")
     return round(value, SIGMA_DECIMALS)
 
 
 class NoiseModel:
-    """Interface of a noise model: perturb a pre-activation ``W·x + b``."""
+    """Interface of a noise model: the noisy product ``W·x + b`` (:meth:`product`); the paper's
+    additive models perturb the pre-activation (:meth:`add`), which commutes with the recurrence.
+    The other kinds of analog noise live in :mod:`dni.noise_spec`."""
+
+    commutes_with_recurrence: bool = True
+    """Whether the noise may be added to a precomputed input projection before ``h·W_hhᵀ`` (the fast paths)."""
+
+    def product(self, name: str, weight: torch.Tensor, bias, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """The noisy ``weight·x + bias`` of the product called ``name`` (e.g. "cell", "fc"): x (N, M) → (N, G)."""
+        return self.add(torch.nn.functional.linear(x, weight, bias), generator)
 
     def add(self, preactivation: torch.Tensor, generator=None) -> torch.Tensor:
         """Return the noisy pre-activation (a new tensor; the input is not modified).
@@ -126,12 +138,17 @@ class ReplayNoise(NoiseModel):
         return preactivation + z.to(preactivation)
 
 
-def as_noise_model(noise) -> NoiseModel:
-    """Accept a :class:`NoiseModel`, a σ (number) or ``None`` (noiseless)."""
+def as_noise_model(noise, generator=None, repeats: int = 1) -> NoiseModel:
+    """Accept a :class:`NoiseModel`, a σ (number: the paper's additive noise), ``None`` (noiseless),
+    or a :class:`dni.noise_spec.NoiseSpec` at a fixed strength (a fresh session: new chips)."""
     if noise is None:
         return NOISELESS
     if isinstance(noise, NoiseModel):
         return noise
+    from .noise_spec import NoiseSession, NoiseSpec
+
+    if isinstance(noise, NoiseSpec):
+        return NoiseSession(noise, generator, repeats)
     return AdditiveGaussian(validate_sigma(noise))
 
 

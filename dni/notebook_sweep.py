@@ -3,7 +3,10 @@
 Each job trains and evaluates one model and writes its own NetCDF file and executed notebook
 (a record of the run); the per-job results merge into one dataset. Evaluation noise is seeded
 per (seed, arch, σtrain, σval, repeat), so the merged file equals a single ``dni sweep`` with the
-same settings. Finished jobs (their result file exists) are not run again.
+same settings. Finished jobs (their result file exists, and their executed notebook records the
+same parameters) are not run again; a job finished with other parameters stops the run unless
+``retrain`` (its files are then kept as backups, :func:`dni.io.move_aside`). An existing ``out`` is
+extended, never replaced by a file that lacks what it held.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import DniError, InvalidArgumentError
-from .io import check_writable
+from .io import check_writable, check_writable_dir, move_aside
 from .results import load_results, merge_results, save_results
 
 DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "train_evaluate.ipynb"
 
 
-def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=None, progress: bool = True, log=print, **parameters):
+def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=None, progress: bool = True, log=print,
+                   retrain: bool = False, **parameters):
     """Run the train/evaluate notebook once per σtrain with papermill, merge and save to ``out``.
 
     ``parameters`` go to every job (sigma_val, repeats, epochs, seed, full_mnist, batch_size, lr).
@@ -26,7 +30,7 @@ def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=Non
 
     from .evaluate import validate_repeats, validate_sigmas
     from .models import get_preset
-    from .sweep import parse_sigmas
+    from .sweep import parse_sigmas, sigma_label
 
     get_preset(preset)  # fail before any job starts
     sigmas = parse_sigmas(sigma_train, "sigma_train") if isinstance(sigma_train, str) else validate_sigmas(sigma_train, "sigma_train")
@@ -41,22 +45,63 @@ def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=Non
     if not notebook.is_file():
         raise InvalidArgumentError(f"notebook {notebook} not found; pass --notebook path/to/train_evaluate.ipynb")
     out = check_writable(out)
-    jobs_dir = Path(jobs_dir) if jobs_dir else out.with_name(out.stem + "_jobs")
+    jobs_dir = check_writable_dir(Path(jobs_dir) if jobs_dir else out.with_name(out.stem + "_jobs"))
+    existing = _existing_output(out, "mnist" if parameters.get("full_mnist") else "subset", int(parameters.get("seed", 0)))
     jobs_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for st in sigmas:
-        name = f"{preset}_sigma{st:.2f}"
-        job_result = jobs_dir / f"{name}.nc"
+        name = f"{preset}_sigma{sigma_label(st)}"
+        job_result, job_notebook = jobs_dir / f"{name}.nc", jobs_dir / f"{name}.ipynb"
+        job_parameters = {**parameters, "preset": preset, "sigma_train": str(st), "out": str(job_result),
+                          "checkpoint_dir": str(jobs_dir / "checkpoints")}
+        if job_result.exists() and not _same_job(job_notebook, job_parameters, retrain, log):
+            log(f"running {name} again: its files are kept as backups ({move_aside(job_result).name}"
+                + (f", {move_aside(job_notebook).name})" if job_notebook.exists() else ")"))
         if job_result.exists():
             log(f"reusing {job_result}")
         else:
             try:
-                pm.execute_notebook(str(notebook), str(jobs_dir / f"{name}.ipynb"), progress_bar=progress,
-                                    parameters={**parameters, "preset": preset, "sigma_train": str(st), "out": str(job_result),
-                                                "checkpoint_dir": str(jobs_dir / "checkpoints")})
+                pm.execute_notebook(str(notebook), str(job_notebook), progress_bar=progress,
+                                    parameters={**job_parameters, "retrain": bool(retrain)})
             except pm.PapermillExecutionError as err:
-                raise DniError(f"job {name} failed ({err.ename}: {err.evalue}); see {jobs_dir / (name + '.ipynb')}") from None
+                raise DniError(f"job {name} failed ({err.ename}: {err.evalue}); see {job_notebook}") from None
         results.append(load_results(job_result))
-    merged = merge_results(results)
+    merged = merge_results(([existing] if existing is not None else []) + results)
     save_results(merged, out)
     return merged
+
+
+def _existing_output(out: Path, dataset: str, seed: int):
+    """The merged file already at ``out`` (extended, not replaced), after checking the jobs can join it."""
+    from .results import check_joinable
+
+    if not out.exists():
+        return None
+    try:
+        existing = load_results(out)
+    except DniError as err:
+        raise DniError(f"{out} exists but is not a dni result file ({err}); it is not replaced: give another --out") from None
+    check_joinable(existing, out, dataset=dataset, eval_seed=seed, models=[])
+    return existing
+
+
+def _same_job(job_notebook: Path, parameters: dict, retrain: bool, log) -> bool:
+    """Whether the finished job recorded in ``job_notebook`` ran with ``parameters`` (else refuse, unless ``retrain``)."""
+    import nbformat
+
+    try:
+        recorded = nbformat.read(job_notebook, as_version=4).metadata["papermill"]["parameters"]
+    except Exception:  # noqa: BLE001 — missing or unreadable record: the job's settings are unknown
+        recorded = None
+    recorded = None if recorded is None else {k: v for k, v in recorded.items() if k != "retrain"}
+    if recorded == parameters:
+        return True
+    if recorded is None:
+        why = f"has no readable record of its parameters ({job_notebook})"
+    else:
+        why = "ran with other parameters (" + ", ".join(f"{k} {recorded.get(k)!r} → {parameters.get(k)!r}"
+                                                        for k in sorted({*recorded, *parameters}) if recorded.get(k) != parameters.get(k)) + ")"
+    if not retrain:
+        raise DniError(f"job {job_notebook.with_suffix('.nc')} {why}; it is not replaced: give another --out, "
+                       "or pass --retrain to keep its files as backups and run it again")
+    return False

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
 from .noise import NoiseModel
+from .noise_spec import commutes
 
 
 @dataclass
@@ -43,6 +44,8 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
     Rows ``r·B … (r+1)·B - 1`` of the result are repeat r. ``generator`` is one generator or a
     list of ``repeats`` generators (one per repeat, see :meth:`dni.noise.AdditiveGaussian.sample`).
     """
+    if not commutes(noise):  # other kinds of noise do not commute with h·W_hhᵀ: step the readable cell
+        return _unroll_cell(cell, x, noise, generator, repeats, trace)
     B, T, _ = x.shape
     proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G): input part of all T products
     state = cell.initial_state(repeats * B, x)
@@ -64,6 +67,50 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
         return h_last
     stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
     return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
+
+
+def _unroll_cell(cell, x, noise, generator, repeats: int, trace: bool):
+    """The general path: the readable cell stepped T times on R·B rows (repeat r in block r), with
+    the noise's products (:meth:`dni.noise.NoiseModel.product`) — any kind of noise; autograd for training."""
+    B, T, I = x.shape
+    state = cell.initial_state(repeats * B, x)
+    h_steps, c_steps, pre_steps = [], [], []
+    recorder = _Recorder(noise) if trace else noise
+    for t in range(T):
+        xt = x[:, t] if repeats == 1 else x[:, t].expand(repeats, B, I).reshape(repeats * B, I)  # (R·B, I)
+        state = cell(xt, state, noise=recorder, generator=generator)
+        if trace:
+            h, c = state if cell.has_cell_state else (state, None)
+            h_steps.append(h)
+            c_steps.append(c)
+            pre_steps.append(torch.cat(recorder.take(), dim=1))
+    h_last = state[0] if cell.has_cell_state else state
+    if not trace:
+        return h_last
+    stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
+    return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
+
+
+class _Recorder(NoiseModel):
+    """Passes products to ``inner`` and keeps their noisy outputs (the trace's pre-activations)."""
+
+    commutes_with_recurrence = False
+
+    def __init__(self, inner):
+        self.inner, self.outputs = inner, []
+
+    @property
+    def is_noiseless(self):
+        return self.inner.is_noiseless
+
+    def product(self, name, weight, bias, x, generator=None):
+        y = self.inner.product(name, weight, bias, x, generator)
+        self.outputs.append(y)
+        return y
+
+    def take(self):
+        out, self.outputs = self.outputs, []
+        return out
 
 
 def _rnn_step(cell, p, h, noise, generator, trace):

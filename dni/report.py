@@ -28,14 +28,20 @@ class Headline:
     """The numbers REPRODUCTION.md reports for one preset (accuracies are fractions)."""
 
     arch: str
-    clean: float  # σtrain = σval = 0
-    conventional_at_1: float  # σtrain = 0 at the largest σval (1.0 in the paper's grid)
+    clean: float | None  # σtrain = σval = 0 (None: the result has no such point)
+    conventional_at_1: float | None  # σtrain = 0 at the largest σval (1.0 in the paper's grid)
     best_sigma_train: float  # the σtrain whose worst accuracy over σval is highest
     worst_case: float  # that worst accuracy
-    weight_power_0: float
-    weight_power_1: float  # at the largest σtrain
-    noisy_beats_clean: int  # (σtrain, σval > 0) points above the clean baseline
+    weight_power_0: float | None  # at σtrain 0 (None: no such model, or a file without weight_power)
+    weight_power_1: float | None  # at the largest σtrain
+    noisy_beats_clean: int | None  # (σtrain, σval > 0) points above the clean baseline (None: no baseline)
     points: int  # how many (σtrain, σval > 0) points there are
+
+    def missing(self) -> list[str]:
+        """What the result lacks for the paper's comparison, in words."""
+        return ([] if self.clean is not None else ["the clean baseline (σtrain = σval = 0)"]) + \
+               ([] if self.conventional_at_1 is not None or self.clean is None else ["σtrain = 0 at noisy σval"]) + \
+               ([] if self.weight_power_0 is not None else ["the weight power of a σtrain = 0 model"])
 
 
 def headline(ds: xr.Dataset, arch: str) -> Headline:
@@ -44,14 +50,28 @@ def headline(ds: xr.Dataset, arch: str) -> Headline:
     st = ds.sigma_train.values[~np.isnan(acc.values).all(axis=1)]
     acc = acc.sel(sigma_train=st)
     top_val, top_train = float(ds.sigma_val.max()), float(st.max())
-    clean = float(acc.sel(sigma_train=0.0, sigma_val=0.0))
+
+    def value(da, **at):
+        try:
+            v = float(da.sel(**at))
+        except KeyError:
+            return None
+        return None if v != v else v
+
+    clean = value(acc, sigma_train=0.0, sigma_val=0.0)
     worst = acc.min("sigma_val")  # (sigma_train,)
     best = float(worst.idxmax("sigma_train"))
     noisy = acc.sel(sigma_val=ds.sigma_val.values[ds.sigma_val.values > 0])
-    power = ds.weight_power.sel(arch=arch)
-    return Headline(arch, clean, float(acc.sel(sigma_train=0.0, sigma_val=top_val)), best, float(worst.sel(sigma_train=best)),
-                    float(power.sel(sigma_train=0.0)), float(power.sel(sigma_train=top_train)),
-                    int((noisy > clean).sum()), int(noisy.notnull().sum()))
+    power = ds.weight_power.sel(arch=arch) if "weight_power" in ds else None
+    return Headline(arch, clean, value(acc, sigma_train=0.0, sigma_val=top_val) if top_val > 0 else None, best,
+                    float(worst.sel(sigma_train=best)),
+                    value(power, sigma_train=0.0) if power is not None else None,
+                    value(power, sigma_train=top_train) if power is not None else None,
+                    int((noisy > clean).sum()) if clean is not None else None, int(noisy.notnull().sum()))
+
+
+def _power(x) -> str:
+    return "–" if x is None else f"{x:.4f}"
 
 
 def percent(x, digits: int = 1):
@@ -63,14 +83,18 @@ def headline_table(ds: xr.Dataset) -> str:
     """A markdown table: ours next to the paper's, preset by preset."""
     rows = ["| preset | clean (σtrain = σval = 0) | σtrain 0 at σval 1 | best worst-case σtrain: worst accuracy | mean(w²) σtrain 0 → max | noisy points above clean |",
             "|---|---|---|---|---|---|"]
+    notes = []
     for arch in ds.arch.values.tolist():
         h, p = headline(ds, arch), PAPER.get(arch, {})
-        rows.append(f"| {arch} (ours) | {percent(h.clean)} | {percent(h.conventional_at_1)} | σtrain {h.best_sigma_train:.1f}: {percent(h.worst_case)} | "
-                    f"{h.weight_power_0:.4f} → {h.weight_power_1:.4f} | {h.noisy_beats_clean} of {h.points} |")
+        beats = "–" if h.noisy_beats_clean is None else f"{h.noisy_beats_clean} of {h.points}"
+        rows.append(f"| {arch} (ours) | {percent(h.clean)} | {percent(h.conventional_at_1)} | σtrain {h.best_sigma_train:g}: {percent(h.worst_case)} | "
+                    f"{_power(h.weight_power_0)} → {_power(h.weight_power_1)} | {beats} |")
+        if h.missing():
+            notes.append(f"{arch}: the result lacks {', '.join(h.missing())}; those cells show –")
         if p:
             wp = f"{p['weight_power_0']} → {p['weight_power_1']}" if p["weight_power_0"] else "–"
             rows.append(f"| {arch} (paper) | {percent(p['clean'])} | {percent(p['conventional_at_1'])} | σtrain {p['best_sigma_train']:.1f}: {p['worst_case']} | {wp} | some (Figs 2, 10) |")
-    return "\n".join(rows)
+    return "\n".join(rows + ([""] + notes if notes else []))
 
 
 def difference_table(ds: xr.Dataset) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .errors import DniError, InvalidArgumentError
+from .errors import DniError, InvalidArgumentError, ResultConflictError, ResultSchemaError
 from .io import atomic_path
 
 DIMS = ("arch", "sigma_train", "sigma_val", "seed")
@@ -79,9 +79,13 @@ MODEL_VARIABLES = ("weight_power", "epochs", "best_epoch", "train_seconds", "tra
 def with_model_variables(ds: xr.Dataset, models) -> xr.Dataset:
     """``ds`` with the per-model variables (:data:`MODEL_VARIABLES`) set from ``models`` (TrainedModel objects).
 
-    Models outside ``ds``'s (arch, sigma_train) grid are ignored; grid cells without a model are NaN.
+    Models outside ``ds``'s (arch, sigma_train) grid are ignored; grid cells without a model keep the
+    values ``ds`` has there (NaN if none).
     """
-    values = {k: np.full((ds.sizes["arch"], ds.sizes["sigma_train"]), np.nan) for k in MODEL_VARIABLES}
+    shape = (ds.sizes["arch"], ds.sizes["sigma_train"])
+    # models not given keep the values ds has for them (a result file holds other runs' models too)
+    values = {k: ds[k].transpose(*DIMS[:2]).values.astype(float).copy() if k in ds and ds[k].dims == DIMS[:2] else np.full(shape, np.nan)
+              for k in MODEL_VARIABLES}
     archs, sigma_train = ds.arch.values.tolist(), ds.sigma_train.values.tolist()
     for m in models:
         if m.arch not in archs or m.sigma_train not in sigma_train:
@@ -119,6 +123,32 @@ def complete_points(ds: xr.Dataset, repeats: int) -> set[tuple[str, float, float
             if bool(finite.sel(arch=a, sigma_train=st, sigma_val=sv))}
 
 
+def without_incomplete_points(existing: xr.Dataset, models: set[tuple[str, float]], repeats: int) -> xr.Dataset:
+    """``existing`` with the points of ``models`` ((arch, σtrain) pairs) that lack some of ``repeats``
+    repeats set to NaN (they are evaluated again); every other point is kept as it is."""
+    points = complete_points(existing, repeats)
+    mask = xr.DataArray([[[(a, st) not in models or (a, st, sv) in points for sv in existing.sigma_val.values.tolist()]
+                          for st in existing.sigma_train.values.tolist()] for a in existing.arch.values.tolist()],
+                        dims=("arch", "sigma_train", "sigma_val"), coords={k: existing[k] for k in ("arch", "sigma_train", "sigma_val")})
+    kept = existing.copy()
+    for var in ("accuracy", "loss"):
+        if var in kept:
+            kept[var] = kept[var].where(mask)
+    return kept
+
+
+def forget_models(ds: xr.Dataset, models: set[tuple[str, float]], points: bool = False) -> xr.Dataset:
+    """``ds`` with the per-model variables of ``models`` ((arch, σtrain) pairs) set to NaN, to be set
+    afresh from the models themselves; with ``points`` their accuracy and loss too."""
+    ds = ds.copy(deep=True)  # the caller's dataset stays as it was
+    names = [v for v in (*MODEL_VARIABLES, *(("accuracy", "loss") if points else ())) if v in ds]
+    for arch, st in models:
+        if arch in ds.arch.values and st in ds.sigma_train.values:
+            for v in names:
+                ds[v].loc[{"arch": arch, "sigma_train": st}] = np.nan
+    return ds
+
+
 def save_results(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to NetCDF at ``path`` atomically (temporary file, then rename)."""
     with atomic_path(path) as tmp:
@@ -128,32 +158,100 @@ def save_results(ds: xr.Dataset, path) -> Path:
     return Path(path)
 
 
-def load_results(path) -> xr.Dataset:
-    """Read a result file fully into memory (the file is closed afterwards)."""
+def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
+    """Read a result file fully into memory (the file is closed afterwards).
+
+    ``need``: the variables the caller uses; a file that lacks them, or the dims of the schema,
+    fails as one line naming what is missing (:func:`require_schema`).
+    """
     try:
-        return xr.load_dataset(path).drop_encoding()
+        ds = xr.load_dataset(path).drop_encoding()
     except FileNotFoundError:
         raise DniError(f"result file {path} does not exist; create one with `dni sweep` or `dni evaluate`") from None
     except (OSError, ValueError) as err:
-        raise DniError(f"{path} is not a readable NetCDF result file ({err})") from None
+        raise DniError(f"{path} is not a readable NetCDF result file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    require_schema(ds, path, need)
+    return ds
 
 
-def merge_results(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
+def require_schema(ds: xr.Dataset, path, need: Iterable[str] = ("accuracy",)) -> None:
+    """Raise :class:`ResultSchemaError` naming the dims and variables of dni's schema that ``ds`` lacks."""
+    need = list(need)
+    missing_dims = [d for d in DIMS if d not in ds.dims]
+    missing_vars = [v for v in need if v not in ds.data_vars]
+    wrong = [v for v in need if v in ds.data_vars and v in ("accuracy", "loss") and tuple(ds[v].dims) != DIMS]
+    if missing_dims or missing_vars or wrong:
+        parts = ([f"dims {', '.join(missing_dims)}"] if missing_dims else []) + \
+                ([f"variables {', '.join(missing_vars)}"] if missing_vars else []) + \
+                [f"{v} over {tuple(ds[v].dims)} instead of {DIMS}" for v in wrong]
+        raise ResultSchemaError(f"{path} is not a dni result file: it lacks {'; '.join(parts)} "
+                                "(dni writes them with `dni sweep` / `dni evaluate`)")
+
+
+def conflicts_with(existing: xr.Dataset, *, dataset: str, eval_seed: int, models) -> list[str]:
+    """Why results of ``models`` evaluated on ``dataset`` with ``eval_seed`` cannot join ``existing`` ([] if they can).
+
+    They can when the data and evaluation seed agree and every one of ``models`` that ``existing``
+    already holds points of has the very weights those points were computed with (``model_crc``).
+    """
+    problems = []
+    if existing.attrs.get("dataset") != dataset:
+        problems.append(f"data {existing.attrs.get('dataset')!r}, not {dataset!r}")
+    if str(existing.attrs.get("eval_seed")) != str(int(eval_seed)):
+        problems.append(f"eval seed {existing.attrs.get('eval_seed')}, not {eval_seed}")
+    problems += [f"{m.arch} σtrain {m.sigma_train:g} evaluated with other weights" for m in evaluated_with_other_weights(existing, models)]
+    return problems
+
+
+def evaluated_with_other_weights(existing: xr.Dataset, models) -> list:
+    """Those of ``models`` whose points in ``existing`` were computed with other weights (or with unknown ones)."""
+    stale = []
+    for m in models:
+        if m.arch not in existing.arch.values or m.sigma_train not in existing.sigma_train.values:
+            continue
+        if not bool(existing.accuracy.sel(arch=m.arch, sigma_train=m.sigma_train).notnull().any()):
+            continue
+        crc = existing.model_crc.sel(arch=m.arch, sigma_train=m.sigma_train).item() if "model_crc" in existing else np.nan
+        if crc != crc or int(crc) != model_crc(m.model):
+            stale.append(m)
+    return stale
+
+
+def check_joinable(existing: xr.Dataset | None, path, *, dataset: str, eval_seed: int, models, hint: str = "") -> None:
+    """:class:`ResultConflictError` if :func:`conflicts_with` finds a reason; the message says what to do."""
+    if existing is None:
+        return
+    problems = conflicts_with(existing, dataset=dataset, eval_seed=eval_seed, models=models)
+    if problems:
+        raise ResultConflictError(f"{path} holds other results ({'; '.join(problems)}); it is not replaced: "
+                                  f"write to another --out{hint}")
+
+
+def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bool = False) -> xr.Dataset:
     """Merge runs over other presets / σtrain / σval / repeats into one dataset.
 
     Grid points present in several runs must agree exactly; all runs must be on the same data
-    set. attrs are kept where they agree; ``created`` becomes the merge time.
+    set and, unless ``allow_different_eval_seeds``, made with the same evaluation seed. attrs are
+    kept where they agree; ``created`` becomes the merge time.
     """
     datasets = list(datasets)
     if not datasets:
         raise InvalidArgumentError("nothing to merge; give at least one result file")
+    for i, ds in enumerate(datasets):
+        require_schema(ds, f"input {i + 1}")
     sources = {ds.attrs.get("dataset") for ds in datasets}
     if len(sources) > 1:
         raise InvalidArgumentError(f"cannot merge results of different data sets: {sorted(map(str, sources))}")
+    seeds = {ds.attrs.get("eval_seed") for ds in datasets}
+    if len(seeds) > 1 and not allow_different_eval_seeds:
+        raise InvalidArgumentError(f"cannot merge results of different evaluation seeds {sorted(map(str, seeds))}: their noise draws differ; "
+                                   "re-evaluate with one --seed, or pass --allow-different-eval-seeds (the merged file then records eval_seed 'mixed')")
     try:
         merged = xr.merge(datasets, compat="no_conflicts", join="outer", combine_attrs="drop_conflicts")
     except xr.MergeError as err:
         raise InvalidArgumentError(f"results disagree where they overlap; re-run one of them ({str(err).splitlines()[0]})") from None
+    if len(seeds) > 1:
+        merged.attrs["eval_seed"] = "mixed: " + ", ".join(sorted(map(str, seeds)))
     merged.attrs["created"] = datetime.datetime.now().isoformat(timespec="seconds")
     merged.attrs["dni_version"] = __version__
     return merged

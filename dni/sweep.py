@@ -16,32 +16,38 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import xarray as xr
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .batched import BATCHABLE_CELLS, train_batched
+from .batched import BATCHABLE_CELLS, BatchedTrainingState, train_batched
 from .data import load_sequences
-from .errors import CheckpointError, InvalidArgumentError
+from .devices import validate_device
+from .errors import CheckpointConflictError, CheckpointError, DniError, InvalidArgumentError, ResultConflictError
 from .evaluate import evaluate, validate_repeats, validate_sigmas
-from .io import check_writable
+from .io import check_writable, check_writable_dir, move_aside
 from .models import get_preset
 from .results import (
-    MODEL_VARIABLES,
+    check_joinable,
     complete_points,
+    conflicts_with,
+    evaluated_with_other_weights,
+    forget_models,
     load_results,
     merge_results,
-    model_crc,
     save_results,
     with_model_variables,
+    without_incomplete_points,
 )
-from .train import TrainConfig, TrainedModel, load_checkpoint, save_checkpoint, train
+from .train import TrainConfig, TrainedModel, TrainingState, load_checkpoint, save_checkpoint, train
 
 DEFAULT_SIGMA_TRAIN = (0.0, 0.5, 1.0)
 PAPER_SIGMAS = tuple(round(0.1 * i, 1) for i in range(11))
+MAX_GRID_POINTS = 10_000
+"""A σ range with more points is refused: it is a typo (a step of 1e-6, say), not a sweep."""
 
 
 def parse_sigmas(text: str, name: str = "sigma") -> list[float]:
@@ -59,12 +65,21 @@ def parse_sigmas(text: str, name: str = "sigma") -> list[float]:
         n = int(round((stop - start) / step))
         if start + n * step > stop + 1e-9:
             n -= 1
+        if n + 1 > MAX_GRID_POINTS:
+            raise InvalidArgumentError(f"{name} range {text!r} has {n + 1:,} points, more than dni's limit of {MAX_GRID_POINTS:,}; "
+                                       "use a larger step")
         return validate_sigmas([start + i * step for i in range(n + 1)], name)
     return validate_sigmas([p for p in text.split(",") if p.strip()] or [""], name)
 
 
+def sigma_label(sigma: float) -> str:
+    """σ as it appears in file names: two decimals (``0.50``), or as many as it needs (``0.125``),
+    so that two σ never share a file."""
+    return f"{sigma:.2f}" if round(sigma, 2) == sigma else f"{sigma:.6f}".rstrip("0")
+
+
 def checkpoint_path(directory: Path, config: TrainConfig) -> Path:
-    return Path(directory) / f"{config.preset}_sigma{config.sigma_train:.2f}_seed{config.seed}.pt"
+    return Path(directory) / f"{config.preset}_sigma{sigma_label(config.sigma_train)}_seed{config.seed}.pt"
 
 
 def training_state_path(checkpoint: Path) -> Path:
@@ -117,6 +132,14 @@ class SweepConfig:
     """Convergence criterion of :class:`dni.train.TrainConfig` (``epochs`` is then the maximum)."""
     lr_patience: int | None = None
     """Learning-rate schedule of :class:`dni.train.TrainConfig` (halve after this many epochs without a new best)."""
+    input_scale: float = TrainConfig.input_scale
+    init: str = TrainConfig.init
+    weight_decay: float = TrainConfig.weight_decay
+    optimiser: str = TrainConfig.optimiser
+    """These four: the recipe options of :class:`dni.train.TrainConfig` (issue 26), passed to every model."""
+    retrain: bool = False
+    """Replace checkpoints (and training states) of other settings, keeping each old file as a backup
+    (:func:`dni.io.move_aside`); without it such a file stops the sweep (:func:`cached_model`)."""
 
     def __post_init__(self):
         get_preset(self.preset)
@@ -124,25 +147,35 @@ class SweepConfig:
         self.sigma_train = parse_sigmas(self.sigma_train, "sigma_train") if isinstance(self.sigma_train, str) else validate_sigmas(self.sigma_train, "sigma_train")
         self.sigma_val = parse_sigmas(self.sigma_val, "sigma_val") if isinstance(self.sigma_val, str) else validate_sigmas(self.sigma_val, "sigma_val")
         self.repeats = validate_repeats(self.repeats)
+        self.device = validate_device(self.device)
+        for s in self.sigma_train:
+            self.train_config(s)  # bad training settings fail here, before anything is written
         self.out = check_writable(self.out)
-        self.checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else default_checkpoint_dir(self.out)
+        self.checkpoint_dir = check_writable_dir(Path(self.checkpoint_dir) if self.checkpoint_dir else default_checkpoint_dir(self.out))
 
     def train_config(self, sigma_train: float) -> TrainConfig:
         return TrainConfig(preset=self.preset, sigma_train=sigma_train, epochs=self.epochs, batch_size=self.batch_size,
                            lr=self.lr, seed=self.seed, data=self.data, device=self.device, patience=self.patience,
-                           lr_patience=self.lr_patience)
+                           lr_patience=self.lr_patience, input_scale=self.input_scale, init=self.init,
+                           weight_decay=self.weight_decay, optimiser=self.optimiser)
 
 
-def cached_model(config: TrainConfig, directory: Path, log=print) -> TrainedModel | None:
-    """The model of ``config`` from ``directory`` if it was trained already with these settings."""
-    path = checkpoint_path(directory, config)
+def cached_model(config: TrainConfig, directory: Path, log=print, retrain: bool = False, path: Path | None = None,
+                 elsewhere: str = "another --checkpoint-dir") -> TrainedModel | None:
+    """The model of ``config`` from ``directory`` if it was trained already with these settings; None
+    if there is none (or, with ``retrain``, after moving one of other settings aside as a backup).
+
+    A checkpoint of other settings, or one that cannot be read, is never replaced unasked: without
+    ``retrain`` it raises :class:`CheckpointConflictError` naming the file and the differing settings.
+    ``path``: the checkpoint file when it is not the sweep's name in ``directory`` (``dni train --out``).
+    """
+    path = Path(path) if path is not None else checkpoint_path(directory, config)  # ``path``: a file of the user's choice
     if not path.exists():
         return None
     try:
         cached = load_checkpoint(path, config.preset)
     except CheckpointError as err:
-        log(f"retraining: {err}")
-        return None
+        return _replace_or_refuse(path, f"cannot be read as a checkpoint of {config.preset} ({err})", retrain, log, elsewhere)
     where = "" if cached.config.device == config.device else f" (trained on {cached.config.device})"
     if same_settings(cached.config, config):
         log(f"reusing {path}{where}")
@@ -152,8 +185,36 @@ def cached_model(config: TrainConfig, directory: Path, log=print) -> TrainedMode
         log(f"reusing {path}{where}: it converged after {run} of at most {cached.config.epochs} epochs, "
             f"so at most {config.epochs} trains the same model")
         return TrainedModel(cached.model, replace(config, device=cached.config.device), cached.history, cached.meta)
-    log(f"retraining: {path} was trained with other settings")
+    return _replace_or_refuse(path, f"holds a model trained with other settings ({settings_difference(cached.config, config)})",
+                              retrain, log, elsewhere)
+
+
+def settings_difference(old: TrainConfig, new: TrainConfig) -> str:
+    """``"epochs 103 → 1, patience 20 → None"``: the training settings (not the device) that differ."""
+    a, b = asdict(old), asdict(new)
+    return ", ".join(f"{k} {a[k]} → {b[k]}" for k in a if k != "device" and a[k] != b.get(k)) or f"device {old.device} → {new.device}"
+
+
+def _replace_or_refuse(path: Path, why: str, retrain: bool, log, elsewhere: str = "another --checkpoint-dir") -> None:
+    """With ``retrain`` keep ``path`` as a backup (the caller trains anew); else refuse with one line."""
+    if not retrain:
+        raise CheckpointConflictError(f"{path} {why}; it is not replaced: use {elsewhere}, "
+                                      f"or pass --retrain to keep it as {path.name}.bak-<time> and train anew")
+    log(f"retraining: {path} {why}; the old file is kept as {move_aside(path)}")
     return None
+
+
+def guard_training_state(state: Path, resumable: bool, held: TrainConfig | None, config: TrainConfig, retrain: bool, log) -> None:
+    """A training state (``*.partial``) this run cannot resume from is hours of someone's work: it is
+    never overwritten unasked. ``held``: the config the state was saved for (None if unreadable)."""
+    if resumable or not state.exists():
+        return
+    why = ("cannot be resumed by this run" if held is None else
+           f"is the training state of other settings ({settings_difference(held, config)})")
+    if not retrain:
+        raise CheckpointConflictError(f"{state} {why}; it is not replaced: use another --checkpoint-dir, "
+                                      f"or pass --retrain to keep it as {state.name}.bak-<time> and train anew")
+    log(f"retraining: {state} {why}; the old file is kept as {move_aside(state)}")
 
 
 def same_settings(a: TrainConfig, b: TrainConfig) -> bool:
@@ -196,32 +257,32 @@ def _lock_in(folder: Path, name: str) -> FileLock:
 
 
 def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print,
-                 wait: bool = True) -> list[TrainedModel | None]:
+                 wait: bool = True, retrain: bool = False) -> list[TrainedModel | None]:
     """Trained models for ``configs``: reused from checkpoints, else trained (together if ``batch``) and saved.
 
     A model another process is training (its :func:`model_lock` is held) is left to it: the others
     are trained first, then this waits for that checkpoint and loads it, or, if that process died,
     goes on from its last finished epoch. With ``wait=False`` it is not waited for (None in its place).
     """
-    models = {id(c): cached_model(c, directory, log) for c in configs}
+    models = {id(c): cached_model(c, directory, log, retrain) for c in configs}
     todo = [c for c in configs if models[id(c)] is None]
     if batch and len(todo) > 1 and get_preset(todo[0].preset).cell in BATCHABLE_CELLS:
-        for c, trained in _train_batched(todo, directory, train_data, progress, log):
+        for c, trained in _train_batched(todo, directory, train_data, progress, log, retrain):
             models[id(c)] = trained
         todo = [c for c in todo if models[id(c)] is None]  # those other processes are training
     busy = []
     for c in todo:
-        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=False)
+        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=False, retrain=retrain)
         if models[id(c)] is None:
             busy.append(c)
             log(f"left to the process training it: {checkpoint_path(directory, c)}")
     for c in busy if wait else ():
         log(f"waiting for {checkpoint_path(directory, c)}: another process is training it")
-        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=True)
+        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=True, retrain=retrain)
     return [models[id(c)] for c in configs]
 
 
-def _train_one(config: TrainConfig, directory: Path, train_data, progress, log, *, wait: bool) -> TrainedModel | None:
+def _train_one(config: TrainConfig, directory: Path, train_data, progress, log, *, wait: bool, retrain: bool = False) -> TrainedModel | None:
     """Train and save the model of ``config`` holding its lock; None if another process holds it and not ``wait``."""
     path = checkpoint_path(directory, config)
     with ExitStack() as held:
@@ -230,13 +291,15 @@ def _train_one(config: TrainConfig, directory: Path, train_data, progress, log, 
         if (finished := _finished_meanwhile(config, directory, log)) is not None:
             return finished
         partial = training_state_path(path)  # after every epoch: a model cut off mid-training goes on from there
+        peeked = TrainingState.peek(partial) if partial.exists() else None
+        guard_training_state(partial, TrainingState.load(partial, config) is not None, peeked and peeked[0], config, retrain, log)
         trained = train(config, progress=progress, train_data=train_data, state_path=partial, log=log)
         save_checkpoint(trained, path)  # saved at once: an interrupted sweep keeps it
         partial.unlink(missing_ok=True)
         return trained
 
 
-def _train_batched(configs: list[TrainConfig], directory: Path, train_data, progress, log) -> list[tuple[TrainConfig, TrainedModel]]:
+def _train_batched(configs: list[TrainConfig], directory: Path, train_data, progress, log, retrain: bool = False) -> list[tuple[TrainConfig, TrainedModel]]:
     """Train together those of ``configs`` no other process is training (:mod:`dni.batched`), saving
     each as soon as it converges; [] if another batched run of this preset holds the folder."""
     state = batched_state_path(directory, configs[0])  # after every epoch: a run cut off goes on from there
@@ -256,6 +319,7 @@ def _train_batched(configs: list[TrainConfig], directory: Path, train_data, prog
                 done.append((c, finished))
         if not mine:
             return done
+        guard_training_state(state, BatchedTrainingState.load(state, mine) is not None, None, mine[0], retrain, log)
 
         def save(s: int, trained: TrainedModel) -> None:  # each model as soon as it converges: an interrupted run keeps it
             save_checkpoint(trained, checkpoint_path(directory, mine[s]))
@@ -291,41 +355,39 @@ def _finished_meanwhile(config: TrainConfig, directory: Path, log) -> TrainedMod
 
 
 def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) -> xr.Dataset | None:
-    """The part of an earlier (possibly interrupted) result file this sweep can keep, else None.
+    """What of an earlier (possibly interrupted) result file this sweep keeps, else None.
 
-    A point (arch, σtrain, σval) is kept when the file is on the same data with the same eval
-    seed, holds all requested repeats of it, and was computed with the very same weights (CRC).
-    Other points become NaN and are evaluated again.
+    Everything in it is kept — other presets, σ and repeats too: a sweep never drops a user's
+    points — except this sweep's points that lack some of the requested repeats, which become NaN
+    and are evaluated again. The file must be joinable (:func:`dni.results.conflicts_with`: same
+    data, eval seed, and the very weights of ``models`` where it has their points).
     """
-    if existing is None or existing.attrs.get("dataset") != config.data or int(existing.attrs.get("eval_seed", -1)) != config.seed:
+    if existing is None:
         return None
-    if "model_crc" not in existing or config.preset not in existing.arch.values:
-        return None
-    points = complete_points(existing, config.repeats)
-    keep = {(m.arch, m.sigma_train) for m in models
-            if m.sigma_train in existing.sigma_train.values
-            and existing.model_crc.sel(arch=m.arch, sigma_train=m.sigma_train).item() == model_crc(m.model)}
-    wanted = {(config.preset, st, sv) for st in config.sigma_train for sv in config.sigma_val}
-    kept = {p for p in points & wanted if p[:2] in keep}
-    if not kept:
-        return None
-    sub = existing.sel(arch=[config.preset], seed=slice(0, config.repeats - 1),
-                       sigma_train=sorted({p[1] for p in kept}), sigma_val=sorted({p[2] for p in kept}))
-    mask = xr.DataArray([[[(config.preset, st, sv) in kept for sv in sub.sigma_val.values] for st in sub.sigma_train.values]],
-                        dims=("arch", "sigma_train", "sigma_val"), coords={k: sub[k] for k in ("arch", "sigma_train", "sigma_val")})
-    for var in ("accuracy", "loss"):
-        sub[var] = sub[var].where(mask)
-    return sub.drop_vars([k for k in MODEL_VARIABLES if k in sub])  # set afresh from the models
+    check_joinable(existing, config.out, dataset=config.data, eval_seed=config.seed, models=models)
+    ours = {(config.preset, st) for st in config.sigma_train}
+    return forget_models(without_incomplete_points(existing, ours, config.repeats), ours)  # their variables: set afresh
 
 
-def _read_existing(path: Path, log) -> xr.Dataset | None:
+def _read_existing(path: Path) -> xr.Dataset | None:
+    """The result file at ``path``, None if there is none; one that dni cannot read is never replaced."""
     if not path.exists():
         return None
     try:
         return load_results(path)
-    except Exception as err:  # an unreadable file is replaced, never trusted
-        log(f"not resuming from {path}: {err}")
-        return None
+    except DniError as err:
+        raise ResultConflictError(f"{path} exists but is not a dni result file ({err}); it is not replaced: "
+                                  "write to another --out, or move it away") from None
+
+
+def _drop_retrained(existing: xr.Dataset, config: SweepConfig, models, log) -> xr.Dataset:
+    """With ``--retrain``: the points of models whose weights changed are evaluated again; the old file is kept as a backup."""
+    problems = conflicts_with(existing, dataset=config.data, eval_seed=config.seed, models=[])
+    stale = evaluated_with_other_weights(existing, models)
+    if problems or not stale:
+        return existing
+    log(f"{config.out}: {len(stale)} retrained model(s) are evaluated again; the old file is kept as {move_aside(config.out)}")
+    return forget_models(existing, {(m.arch, m.sigma_train) for m in stale}, points=True)
 
 
 def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print, wait: bool = True) -> list[TrainedModel | None]:
@@ -334,7 +396,7 @@ def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print,
     train_data = load_sequences(config.data, "train", get_preset(config.preset).data)
     config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     return train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
-                        batch=config.batch_models, progress=progress, log=log, wait=wait)
+                        batch=config.batch_models, progress=progress, log=log, wait=wait, retrain=config.retrain)
 
 
 def result_lock(out: Path, model: str | None = None) -> FileLock:
@@ -360,7 +422,9 @@ class SharedResultFile:
         self.lock = result_lock(config.out)
         self.mine: xr.Dataset | None = None  # the points this process evaluated
         with self.lock:
-            self.existing = _read_existing(config.out, log)
+            self.existing = _read_existing(config.out)
+            if self.existing is not None and config.retrain:
+                self.existing = _drop_retrained(self.existing, config, self.ready(), log)
         kept = reusable_points(self.existing, config, self.ready())
         self.earlier = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # the runs this one resumes
 
@@ -395,12 +459,16 @@ class SharedResultFile:
         return ds
 
     def _kept(self) -> xr.Dataset | None:
-        return reusable_points(_read_existing(self.config.out, self.log), self.config, self.ready())
+        now = _read_existing(self.config.out)
+        if now is None or (self.existing is not None and now.attrs.get("created") == self.existing.attrs.get("created")):
+            now = self.existing  # nobody wrote it since (with --retrain: what is kept of it, the file itself moved aside)
+        return reusable_points(now, self.config, self.ready())
 
     def _combined(self) -> xr.Dataset:
         kept = self._kept()
         ds = merge_results([p for p in (kept, self.mine) if p is not None])
-        ds = ds.reindex(sigma_train=sorted(self.config.sigma_train), sigma_val=sorted(self.config.sigma_val))
+        ds = ds.reindex(sigma_train=sorted({*self.config.sigma_train, *ds.sigma_train.values.tolist()}),
+                        sigma_val=sorted({*self.config.sigma_val, *ds.sigma_val.values.tolist()}))
         elapsed = self.earlier + time.perf_counter() - self.started
         others = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # processes alongside this one
         ds.attrs["sweep_seconds"] = round(max(elapsed, others), 1)  # wall time so far, summed over resumes
@@ -422,6 +490,8 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     """
     config = config or SweepConfig(**overrides)
     started = time.perf_counter()
+    # before any work: a result file this sweep could not join stops it now, not after hours of training
+    check_joinable(_read_existing(config.out), config.out, dataset=config.data, eval_seed=config.seed, models=[])
     test_data = load_sequences(config.data, "test", get_preset(config.preset).data)  # fails early on missing data
     models = train_sweep_models(config, progress=progress, log=log, wait=False)  # None: another process is training it
     result = SharedResultFile(config, models, started, log)
@@ -436,7 +506,7 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
             if not _try_lock(held, result_lock(config.out, checkpoint_path(config.checkpoint_dir, result.configs[i]).name), wait):
                 return False
             if models[i] is None:  # trained by another process: wait for it (or take it over, if that process died)
-                models[i] = train_models([result.configs[i]], config.checkpoint_dir, progress=progress, log=log)[0]
+                models[i] = train_models([result.configs[i]], config.checkpoint_dir, progress=progress, log=log, retrain=config.retrain)[0]
             done = result.points()
             bar.n = len(done)
             bar.refresh()

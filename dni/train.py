@@ -18,7 +18,7 @@ from . import __version__
 from .data import DATA_SOURCES, SequenceData, load_sequences
 from .errors import CheckpointError, InvalidArgumentError
 from .io import atomic_path
-from .models import SequenceClassifier, build_model, get_preset
+from .models import SequenceClassifier, build_model, check_init, get_preset
 from .noise import AdditiveGaussian, PrefetchedGaussian, prefetch_pays_off, validate_sigma
 
 SPLIT_SEED = 20180101
@@ -46,6 +46,18 @@ class TrainConfig:
     lr_patience: int | None = None
     """Halve the learning rate once validation accuracy at σtrain has not improved for this many
     epochs (torch's ReduceLROnPlateau); None: a constant learning rate."""
+    # The recipe options of issue 26 (how the paper's models may have been trained); the defaults are
+    # dni's recipe, and a checkpoint config saved before they existed loads with them.
+    input_scale: float = 1.0
+    """The model multiplies every input by this (255: raw 0–255 pixels instead of [0, 1]), at training
+    and evaluation alike (:class:`dni.models.SequenceClassifier`)."""
+    init: str = "torch"
+    """Parameter initialisation, one of :data:`dni.models.INITS` (``glorot``: TF 1.x BasicLSTMCell's)."""
+    weight_decay: float = 0.0
+    """L2 weight decay λ on every trainable value (biases too): λ·w is added to each gradient (torch's
+    ``weight_decay``, i.e. the loss gets λ/2·Σw², TF's ``λ·tf.nn.l2_loss``), after gradient clipping."""
+    optimiser: str = "adam"
+    """One of :data:`OPTIMISERS`, all at ``lr``."""
 
     def __post_init__(self):
         get_preset(self.preset)
@@ -67,6 +79,13 @@ class TrainConfig:
             raise InvalidArgumentError(f"lr_patience must be an integer >= 1 (or None), got {self.lr_patience!r}")
         if self.lr_patience is not None and self.val_fraction == 0:
             raise InvalidArgumentError("lr_patience needs a validation split: set val_fraction > 0")
+        if not (isinstance(self.input_scale, (int, float)) and math.isfinite(self.input_scale) and self.input_scale > 0):
+            raise InvalidArgumentError(f"input_scale must be a positive number (e.g. 255 for raw pixels), got {self.input_scale!r}")
+        check_init(self.init, get_preset(self.preset).cell)
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise InvalidArgumentError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if self.optimiser not in OPTIMISERS:
+            raise InvalidArgumentError(f"unknown optimiser {self.optimiser!r}; choose one of: {', '.join(OPTIMISERS)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -172,6 +191,26 @@ def accuracy_and_loss(model, data: SequenceData, noise, generator=None, batch_si
     return correct / max(len(data), 1), loss / max(len(data), 1)
 
 
+OPTIMISERS = {
+    "adam": "torch.optim.Adam with its defaults β 0.9, 0.999, ε 1e-8 (TF 1.x AdamOptimizer's too); dni's default",
+    "sgd": "plain stochastic gradient descent, no momentum (TF 1.x GradientDescentOptimizer)",
+    "rmsprop": "torch.optim.RMSprop with TF 1.x RMSPropOptimizer's defaults: decay 0.9, momentum 0, ε 1e-10 "
+               "(TF adds ε inside the square root, torch outside, and TF starts the mean square at 1, torch at 0)",
+}
+"""The optimisers of ``TrainConfig.optimiser`` (``dni train --optimiser``)."""
+
+
+def make_optimiser(parameters, config: TrainConfig) -> torch.optim.Optimizer:
+    """``config.optimiser`` at ``config.lr`` with ``config.weight_decay`` (:data:`OPTIMISERS`)."""
+    if config.optimiser == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimiser == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimiser == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=config.lr, alpha=0.9, eps=1e-10, weight_decay=config.weight_decay)
+    raise InvalidArgumentError(f"unknown optimiser {config.optimiser!r}; choose one of: {', '.join(OPTIMISERS)}")
+
+
 def learning_rate_schedule(optimiser, config: TrainConfig):
     """``config.lr_patience``'s schedule for ``optimiser`` (stepped with each epoch's validation
     accuracy at σtrain): halve the rate after that many epochs without a new best; None if constant."""
@@ -198,9 +237,9 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     config = TrainConfig(**{**(asdict(config) if config else {}), **overrides})
     preset = get_preset(config.preset)
     torch.manual_seed(config.seed)  # parameter initialisation
-    model = build_model(preset, config.sigma_train).to(config.device)
+    model = build_model(preset, config.sigma_train, init=config.init, input_scale=config.input_scale).to(config.device)
     run = TrainingRun.prepare(config, train_data)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimiser = make_optimiser(model.parameters(), config)
     schedule = learning_rate_schedule(optimiser, config)
     started = datetime.datetime.now()
     if prefetch_noise is None:
@@ -359,7 +398,7 @@ def load_checkpoint(path, preset: str | None = None) -> TrainedModel:
         raise CheckpointError(f"{path} is not a dni checkpoint ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     if preset is not None and config.preset != preset:
         raise CheckpointError(f"checkpoint {path} holds preset {config.preset!r}, not {preset!r}; pass a {preset} checkpoint or --preset {config.preset}")
-    model = build_model(config.preset, config.sigma_train)
+    model = build_model(config.preset, config.sigma_train, input_scale=config.input_scale)
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:

@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from conftest import REPO
@@ -52,13 +53,19 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
 
 
 def test_results_of_other_models_are_not_reused(tmp_path):
-    """A result file computed with other weights (here: other epochs) is evaluated afresh."""
+    """A result file computed with other weights (here: other epochs, retrained with --retrain) is
+    evaluated afresh; the old checkpoint and the old result file are kept as backups."""
     out = tmp_path / "r.nc"
     first = run_sweep(preset="rnn28", epochs=1, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=lambda m: None)
+    old_result = out.read_bytes()
     logs = []
-    second = run_sweep(preset="rnn28", epochs=2, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=logs.append)
+    second = run_sweep(preset="rnn28", epochs=2, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False,
+                       log=logs.append, retrain=True)
     assert not any("resuming" in m for m in logs)
     assert not np.array_equal(first.loss.values, second.loss.values)
+    backups = sorted(p.name for p in tmp_path.glob("r.nc.bak-*"))
+    assert len(backups) == 1 and (tmp_path / backups[0]).read_bytes() == old_result
+    assert len(list((tmp_path / "r_checkpoints").glob("rnn28_sigma0.50_seed0.pt.bak-*"))) == 1
     logs.clear()
     written = out.read_bytes()
     third = run_sweep(preset="rnn28", epochs=2, sigma_train=[0.5], sigma_val=[0.0, 1.0], repeats=2, out=out, progress=False, log=logs.append)
@@ -117,14 +124,18 @@ def test_raising_the_epoch_limit_reuses_a_model_that_converged_before_it(tmp_pat
     afresh = train(higher, progress=False, train_data=data)
     assert afresh.history == reused.history and model_crc(afresh.model) == model_crc(reused.model)
 
-    for other in (replace(stopped.config, epochs=run),  # the limit would now end the run, not the patience
-                  replace(higher, lr=0.01)):  # other settings besides the limit
-        logs.clear()
-        assert cached_model(other, tmp_path, logs.append) is None
-        assert logs == [f"retraining: {path} was trained with other settings"]
-    # a model that ran all its epochs (no convergence criterion) could have trained on
+    from dni.errors import CheckpointConflictError
+
+    for other, differs in ((replace(stopped.config, epochs=run), f"epochs 6 → {run}"),  # the limit would now end the run, not the patience
+                           (replace(higher, lr=0.01), "epochs 6 → 12, lr 0.02 → 0.01")):  # other settings besides the limit
+        with pytest.raises(CheckpointConflictError, match=f"holds a model trained with other settings \\({differs}\\)"):
+            cached_model(other, tmp_path, logs.append)
+    # a model that ran all its epochs (no convergence criterion) could have trained on: retrained with --retrain
     save_checkpoint(TrainedModel(stopped.model, replace(stopped.config, patience=None, epochs=run), stopped.history), path)
-    assert cached_model(replace(stopped.config, patience=None, epochs=12), tmp_path, logs.append) is None
+    logs.clear()
+    assert cached_model(replace(stopped.config, patience=None, epochs=12), tmp_path, logs.append, retrain=True) is None
+    assert len(logs) == 1 and logs[0].startswith(f"retraining: {path} holds a model trained with other settings (epochs {run} → 12)")
+    assert not path.exists() and len(list(tmp_path.glob(path.name + ".bak-*"))) == 1
 
 
 def test_a_checkpoint_trained_on_another_device_is_reused(tmp_path):

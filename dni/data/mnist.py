@@ -1,7 +1,8 @@
 """Full MNIST through ``torchvision.datasets.MNIST`` (torchvision layout ``<root>/MNIST/raw``).
 
 The root is ``$DNI_DATA_DIR`` when set (it may be read-only: nothing is written there), else
-a user cache directory into which torchvision downloads the files on first use.
+a user cache directory into which torchvision downloads the files on first use. Files already
+there are checked first (:mod:`dni.data.integrity`: MD5SUMS when present, idx headers always).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import platformdirs
 import torch
 
 from ..errors import DataNotFoundError
+from .integrity import check_idx_headers, verify_checksums
 
 DATA_DIR_ENV = "DNI_DATA_DIR"
 RAW_FILES = {
@@ -44,15 +46,19 @@ def load_mnist_images(split: str, download: bool = True) -> tuple[torch.Tensor, 
     raw = root / "MNIST" / "raw"
     image_file, label_file, expected = RAW_FILES[split]
     missing = [f for f in (image_file, label_file) if not (raw / f).is_file()]
+    hint = _where_to_put(root, user_given)
     if missing and (user_given or not download):
-        raise DataNotFoundError(f"MNIST {split} files missing ({', '.join(missing)}): {_where_to_put(root, user_given)}")
+        raise DataNotFoundError(f"MNIST {split} files missing ({', '.join(missing)}): {hint}")
+    if not missing:  # (a download is checked by torchvision's own MD5s)
+        verify_checksums(raw, (image_file, label_file), hint)
+        check_idx_headers(raw / image_file, raw / label_file, hint)
     try:
         ds = MNIST(str(root), train=(split == "train"), download=bool(missing))
     except Exception as err:  # torchvision raises RuntimeError/ValueError/URLError/OSError variously
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataNotFoundError(f"cannot read MNIST {split} data in {raw} ({reason}): {_where_to_put(root, user_given)}") from None
     images, labels = ds.data, ds.targets
-    if images.shape != (expected, 28, 28) or labels.shape != (expected,) or int(labels.max()) > 9:
+    if images.shape != (expected, 28, 28) or labels.shape != (expected,) or int(labels.max()) > 9 or int(labels.min()) < 0:
         raise DataNotFoundError(
             f"MNIST {split} data in {raw} is corrupt (images {tuple(images.shape)}, labels {tuple(labels.shape)}, "
             f"expected {expected} of 28x28): replace the files — {_where_to_put(root, user_given)}"

@@ -1,0 +1,430 @@
+"""Noise specs: which analog non-idealities every matrix–vector product suffers — one place for all kinds.
+
+A **spec** is a small, JSON-able, composable description of the noise of one analog tile, e.g.
+``weight_read`` or ``programming(sigma=0.02)+weight_read+adc(bits=8,bound=10)``. It is parsed here
+(:func:`parse_noise`), stored as its canonical label in checkpoints and result attrs, and turned
+into the noise a model computes with by :func:`noise_for`. Cells and the fast paths never name a
+kind: they ask for "the noisy product" (:meth:`dni.noise.NoiseModel.product`).
+
+One product ``y = W·x + b`` (W: N × M, x: M, per row of a batch; E, ε standard normal):
+
+======================  =============================================  ==========================================
+kind                    y                                              source / analogue
+======================  =============================================  ==========================================
+``additive``            W·x + b + σ·ε                                  the paper, eq. 2; aihwkit out_noise, no noise management
+``output_relative``     W·x + b + σ·max_j|x_j|·ε                       aihwkit's default out_noise with ABS_MAX noise management
+``weight_read``         (W + σ·max|W|·E)·x + b ≡ W·x + b + σ·max|W|·‖x‖₂·ε   aihwkit w_noise (ADDITIVE_CONSTANT); "Noisy Machines"
+``programming``         (W + σ·max|W|·E_chip)·x + b, E_chip fixed per chip       Joshi et al. 2020; aihwkit programming noise
+``dac``                 W·Q(x) + b                                     aihwkit inp_res / inp_bound
+``adc``                 Q(W·x + b)                                     aihwkit out_res / out_bound
+======================  =============================================  ==========================================
+
+``weight_read`` is sampled on the right-hand side: per output element, ``Σ_j E_ij x_j`` is exactly
+N(0, ‖x‖²), so one draw per output replaces N·M draws (same distribution; tested statistically).
+``programming`` draws E_chip once per *chip*: once per evaluation repeat (each repeat is one chip
+instance, the same for every digit), and afresh for every training batch. Q is a symmetric uniform
+quantiser with zero: ``Q(v) = Δ·round(clip(v, -bound, bound)/Δ)``, ``Δ = bound/(2^(bits-1) - 1)``
+(2^bits − 1 levels, as aihwkit's and signed int8's −127…127); its gradient is straight-through
+(1 inside [−bound, bound], 0 outside, where the clip holds).
+
+The order within a tile (composition): programming → weight_read → dac on inputs → product →
+additive / output_relative → adc. The noise scales (σ·max|x|, σ·max|W|·‖x‖) are constants for
+back-propagation (noise is injected, not differentiated), as in aihwkit's forward-only noise.
+
+An LSTM step is one product of W (4H × (H+I)) with [h, x]: max|W|, ‖x‖₂ and max|x| are over that
+concatenated product, per sequence and step; a GRU step is two (see :class:`dni.cells.NoisyGRUCell`);
+the FC layer is its own product. At strength 0 (σ = 0) every σ-kind is off and draws nothing.
+
+To add a kind: one class here with :func:`register`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from .errors import InvalidArgumentError
+from .noise import AdditiveGaussian, NoiseModel, validate_sigma
+
+KINDS: dict[str, type["Kind"]] = {}
+PAPER = "additive"
+"""The paper's spec (label): additive Gaussian noise of σ after every product, eq. 2."""
+
+
+def register(cls):
+    KINDS[cls.name] = cls
+    return cls
+
+
+class InvalidNoiseSpecError(InvalidArgumentError):
+    """A noise spec that cannot be parsed or has an invalid setting; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One non-ideality of a product. Subclasses set ``name``, ``order`` (place in the tile) and one hook."""
+
+    name: ClassVar[str] = ""
+    order: ClassVar[int] = 0
+    random: ClassVar[bool] = True
+
+    @property
+    def is_off(self) -> bool:
+        return False
+
+    def params(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def label(self) -> str:
+        p = self.params()
+        return self.name + (f"({','.join(f'{k}={v:g}' for k, v in p.items())})" if p else "")
+
+    # hooks: a kind implements the one of its stage
+    def weight(self, W: torch.Tensor, draw) -> torch.Tensor:
+        return W
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def output(self, y: torch.Tensor, stats: "ProductStats", draw) -> torch.Tensor:
+        return y
+
+
+@dataclass(frozen=True)
+class _SigmaKind(Kind):
+    """A kind whose strength is σ; σ None means "the grid's σ" (σtrain / σval of a sweep)."""
+
+    sigma: float | None = None
+
+    def __post_init__(self):
+        if self.sigma is not None:
+            object.__setattr__(self, "sigma", validate_sigma(self.sigma, f"{self.name} sigma"))
+
+    @property
+    def is_off(self) -> bool:
+        return self.sigma == 0.0
+
+
+@register
+@dataclass(frozen=True)
+class Programming(_SigmaKind):
+    """Static weight noise of one chip: ``W + σ·max|W|·E_chip`` (Joshi et al. 2020; aihwkit programming noise)."""
+
+    name: ClassVar[str] = "programming"
+    order: ClassVar[int] = 0
+
+    def weight(self, W, draw):
+        return W + (self.sigma * W.detach().abs().max()) * draw(W.shape)
+
+
+@register
+@dataclass(frozen=True)
+class WeightRead(_SigmaKind):
+    """Fresh weight noise on every product, ``(W + σ·max|W|·E)·x``, sampled as ``σ·max|W|·‖x‖₂·ε`` (aihwkit w_noise)."""
+
+    name: ClassVar[str] = "weight_read"
+    order: ClassVar[int] = 1
+
+    def output(self, y, stats, draw):
+        return y + (self.sigma * stats.w_absmax * stats.x_norm) * draw(y.shape)
+
+
+@dataclass(frozen=True)
+class _Quantiser(Kind):
+    bits: int | None = None
+    bound: float | None = None
+    random: ClassVar[bool] = False
+
+    def __post_init__(self):
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 24:
+            raise InvalidNoiseSpecError(f"{self.name} bits must be an integer from 2 to 24 (a symmetric converter with zero "
+                                        f"needs 3 levels), got {self.bits!r}")
+        if isinstance(self.bound, bool) or not isinstance(self.bound, (int, float)) or not math.isfinite(self.bound) or self.bound <= 0:
+            raise InvalidNoiseSpecError(f"{self.name} bound must be a number > 0 (the converter's range is [-bound, bound]), got {self.bound!r}")
+        object.__setattr__(self, "bound", float(self.bound))
+
+    def label(self) -> str:
+        return f"{self.name}(bits={self.bits},bound={self.bound:g})"
+
+    def quantise(self, v: torch.Tensor) -> torch.Tensor:
+        """Q(v) with a straight-through gradient (identity inside the bound, 0 outside)."""
+        step = self.bound / (2 ** (self.bits - 1) - 1)
+        clipped = v.clamp(-self.bound, self.bound)
+        return clipped + (torch.round(clipped.detach() / step) * step - clipped.detach())
+
+
+@register
+@dataclass(frozen=True)
+class DAC(_Quantiser):
+    """Input quantisation ``W·Q(x) + b`` (aihwkit inp_res / inp_bound)."""
+
+    name: ClassVar[str] = "dac"
+    order: ClassVar[int] = 2
+
+    def input(self, x):
+        return self.quantise(x)
+
+
+@register
+@dataclass(frozen=True)
+class Additive(_SigmaKind):
+    """The paper's noise (eq. 2): ``W·x + b + σ·ε``."""
+
+    name: ClassVar[str] = "additive"
+    order: ClassVar[int] = 3
+
+    def output(self, y, stats, draw):
+        return y + self.sigma * draw(y.shape)
+
+
+@register
+@dataclass(frozen=True)
+class OutputRelative(_SigmaKind):
+    """Noise relative to the input range, ``W·x + b + σ·max_j|x_j|·ε`` (aihwkit out_noise, ABS_MAX noise management)."""
+
+    name: ClassVar[str] = "output_relative"
+    order: ClassVar[int] = 4
+
+    def output(self, y, stats, draw):
+        return y + (self.sigma * stats.x_absmax) * draw(y.shape)
+
+
+@register
+@dataclass(frozen=True)
+class ADC(_Quantiser):
+    """Output quantisation ``Q(W·x + b)`` (aihwkit out_res / out_bound)."""
+
+    name: ClassVar[str] = "adc"
+    order: ClassVar[int] = 5
+
+    def output(self, y, stats, draw):
+        return self.quantise(y)
+
+
+@dataclass
+class ProductStats:
+    """What output kinds scale with, per row of a product (constants for back-propagation)."""
+
+    x: torch.Tensor  # (..., M) the product's (quantised) input
+    W: torch.Tensor  # (N, M) its nominal weight
+
+    @property
+    def x_absmax(self):  # (..., 1)
+        return self.x.detach().abs().amax(-1, keepdim=True)
+
+    @property
+    def x_norm(self):  # (..., 1)
+        return self.x.detach().norm(dim=-1, keepdim=True)
+
+    @property
+    def w_absmax(self):  # ()
+        return self.W.detach().abs().max()
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """An ordered set of kinds (the tile order), at most one of each. ``label`` is its canonical text."""
+
+    kinds: tuple[Kind, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        names = [k.name for k in self.kinds]
+        if len(set(names)) != len(names):
+            raise InvalidNoiseSpecError(f"noise spec names a kind twice: {'+'.join(names)}; give each kind once")
+        object.__setattr__(self, "kinds", tuple(sorted(self.kinds, key=lambda k: k.order)))
+
+    @property
+    def label(self) -> str:
+        return "+".join(k.label() for k in self.kinds) or "none"
+
+    def __str__(self) -> str:
+        return self.label
+
+    def to_json(self) -> str:
+        return json.dumps([{"kind": k.name, **k.params()} for k in self.kinds])
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the grid's σ sets a strength here (some σ-kind without its own σ)."""
+        return any(isinstance(k, _SigmaKind) and k.sigma is None for k in self.kinds)
+
+    def at(self, sigma) -> "NoiseSpec":
+        """This spec with the grid's σ in every σ-kind that has none of its own."""
+        sigma = validate_sigma(sigma)
+        return NoiseSpec(tuple(replace(k, sigma=sigma) if isinstance(k, _SigmaKind) and k.sigma is None else k for k in self.kinds))
+
+    @property
+    def is_paper(self) -> bool:
+        return self.label == PAPER
+
+
+def parse_noise(text) -> NoiseSpec:
+    """A :class:`NoiseSpec` from a label (``weight_read``, ``programming(sigma=0.02)+adc(bits=8,bound=10)``),
+    a JSON object or list (``{"kind": "adc", "bits": 8, "bound": 10}``), a dict/list of dicts, or a spec."""
+    if isinstance(text, NoiseSpec):
+        return text
+    if isinstance(text, (dict, list)):
+        items = text if isinstance(text, list) else [text]
+    else:
+        text = str(text).strip()
+        if not text:
+            raise InvalidNoiseSpecError(f"noise spec is empty; give a kind: {', '.join(KINDS)}")
+        if text[0] in "[{":
+            try:
+                loaded = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise InvalidNoiseSpecError(f"noise spec {text!r} is not valid JSON ({err.msg} at column {err.colno}); "
+                                            'e.g. {"kind": "adc", "bits": 8, "bound": 10}') from None
+            items = loaded if isinstance(loaded, list) else [loaded]
+        else:
+            items = [_parse_label_part(part, text) for part in text.split("+")]
+    return NoiseSpec(tuple(_kind_from_dict(item) for item in items))
+
+
+_PART = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
+
+
+def _parse_label_part(part: str, whole: str) -> dict:
+    match = _PART.match(part)
+    if not match:
+        raise InvalidNoiseSpecError(f"cannot read {part!r} in noise spec {whole!r}; write kind or kind(name=value,...), "
+                                    f"e.g. adc(bits=8,bound=10)")
+    item = {"kind": match.group(1)}
+    for assignment in filter(None, (match.group(2) or "").split(",")):
+        name, _, value = assignment.partition("=")
+        if not _:
+            raise InvalidNoiseSpecError(f"cannot read {assignment!r} in noise spec {whole!r}; write name=value")
+        try:
+            item[name.strip()] = json.loads(value.strip())
+        except json.JSONDecodeError:
+            raise InvalidNoiseSpecError(f"{name.strip()}={value.strip()!r} in noise spec {whole!r} is not a number") from None
+    return item
+
+
+def _kind_from_dict(item) -> Kind:
+    if not isinstance(item, dict) or "kind" not in item:
+        raise InvalidNoiseSpecError(f"each noise kind needs a \"kind\" entry, got {item!r}; kinds: {', '.join(KINDS)}")
+    name = item["kind"]
+    if name not in KINDS:
+        raise InvalidNoiseSpecError(f"unknown noise kind {name!r}; choose one of: {', '.join(KINDS)}")
+    cls = KINDS[name]
+    allowed = {f.name for f in fields(cls)}
+    extra = sorted(set(item) - allowed - {"kind"})
+    if extra:
+        raise InvalidNoiseSpecError(f"noise kind {name!r} takes {', '.join(sorted(allowed)) or 'no settings'}, not {', '.join(extra)}")
+    if issubclass(cls, _Quantiser):
+        missing = [k for k in ("bits", "bound") if item.get(k) is None]
+        if missing:
+            raise InvalidNoiseSpecError(f"noise kind {name!r} needs {' and '.join(missing)}, e.g. {name}(bits=8,bound=10)")
+    return cls(**{k: v for k, v in item.items() if k != "kind"})
+
+
+def spec_crc(spec: NoiseSpec) -> int:
+    """A stable number for seeding from a spec's label."""
+    return zlib.crc32(spec.label.encode())
+
+
+class NoiseSession(NoiseModel):
+    """The noise of one forward pass (training) or one evaluation (all digits of R repeats): a spec
+    at a fixed strength, its generators, and the chips (programming noise) drawn so far.
+
+    ``generator``: one generator, or R (one per repeat: rows of a product come in R equal blocks,
+    block r drawn from generator r, as :meth:`dni.noise.AdditiveGaussian.sample`). Chips are drawn
+    at a product's first use, per repeat, and kept for the session's life.
+    """
+
+    commutes_with_recurrence = False
+
+    def __init__(self, spec: NoiseSpec, generator=None, repeats: int = 1):
+        self.spec, self.generator, self.repeats = spec, generator, repeats
+        self._chips: dict[str, torch.Tensor] = {}
+        self._weight_kinds = [k for k in spec.kinds if not k.is_off and type(k).weight is not Kind.weight]
+        self._input_kinds = [k for k in spec.kinds if not k.is_off and type(k).input is not Kind.input]
+        self._output_kinds = [k for k in spec.kinds if not k.is_off and type(k).output is not Kind.output]
+
+    @property
+    def is_noiseless(self) -> bool:
+        return not (self._weight_kinds or self._input_kinds or self._output_kinds)
+
+    @property
+    def random(self) -> bool:
+        return any(k.random for k in self._weight_kinds + self._input_kinds + self._output_kinds)
+
+    def draw(self, shape, like: torch.Tensor) -> torch.Tensor:
+        """Standard normal ε of ``shape`` (its first dim in R repeat blocks when there are R generators)."""
+        gens = self.generator
+        if isinstance(gens, (list, tuple)):
+            eps = torch.empty(shape, device=like.device, dtype=like.dtype)
+            for block, gen in zip(eps.chunk(len(gens)), gens, strict=True):
+                torch.randn(block.shape, generator=gen, out=block)
+            return eps
+        return torch.randn(shape, generator=gens, device=like.device, dtype=like.dtype)
+
+    def chip(self, name: str, W: torch.Tensor) -> torch.Tensor:
+        """The weight as programmed on this session's chip(s): (G, K), or (R, G, K) for R repeats."""
+        if not self._weight_kinds:
+            return W
+        if name not in self._chips or self._chips[name].shape[-2:] != W.shape:
+            R = self.repeats
+            gens = self.generator if isinstance(self.generator, (list, tuple)) else None
+
+            def draw(shape):
+                if gens is not None:  # one chip per repeat, each from its own generator
+                    return torch.stack([torch.randn(shape, generator=g, device=W.device, dtype=W.dtype) for g in gens])
+                eps = torch.randn((R, *shape) if R > 1 else shape, generator=self.generator, device=W.device, dtype=W.dtype)
+                return eps
+
+            chipped = W
+            for kind in self._weight_kinds:
+                chipped = kind.weight(chipped, draw)
+            self._chips[name] = chipped
+        return self._chips[name]
+
+    def product(self, name, weight, bias, x, generator=None):
+        """The noisy ``weight·x + bias`` of product ``name``: x (N, M) → (N, G); N = R·B rows when repeats."""
+        if self.is_noiseless:
+            return F.linear(x, weight, bias)
+        for kind in self._input_kinds:
+            x = kind.input(x)
+        W = self.chip(name, weight)
+        if W.dim() == 3:  # one chip per repeat: rows in R blocks
+            R = W.shape[0]
+            y = torch.baddbmm(bias.expand(R, 1, -1) if bias is not None else x.new_zeros(R, 1, W.shape[1]),
+                              x.reshape(R, -1, x.shape[-1]), W.transpose(1, 2)).reshape(x.shape[0], -1)
+        else:
+            y = F.linear(x, W, bias)
+        stats = ProductStats(x, weight)
+        for kind in self._output_kinds:
+            y = kind.output(y, stats, lambda shape: self.draw(shape, y))
+        return y
+
+    def add(self, preactivation, generator=None):
+        raise TypeError("a NoiseSession perturbs whole products (product()), not pre-activations")
+
+
+def noise_for(spec, sigma):
+    """The noise a model computes with under ``spec`` at strength ``sigma``: an
+    :class:`dni.noise.AdditiveGaussian` for the paper's spec, which the fast paths (:mod:`dni.recurrence`,
+    :mod:`dni.fused`, :mod:`dni.batched`) take bit for bit as before; else the spec at that strength,
+    which a model turns into a :class:`NoiseSession` per forward pass (the general path)."""
+    spec = parse_noise(spec)
+    if spec.is_paper:
+        return AdditiveGaussian(sigma)
+    spec = spec.at(sigma)
+    return AdditiveGaussian(0.0) if NoiseSession(spec).is_noiseless else spec
+
+
+def commutes(noise) -> bool:
+    """Whether ``noise`` may be folded into a precomputed input projection (the fast paths): additive noise only."""
+    return getattr(noise, "commutes_with_recurrence", True)
+
+
+__all__ = ["KINDS", "PAPER", "NoiseSpec", "NoiseSession", "parse_noise", "noise_for", "commutes", "register", "spec_crc",
+           "InvalidNoiseSpecError", "Kind", "ProductStats", "asdict"]
