@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .noise import NoiseModel, as_noise_model
-from .noise_spec import commutes
+from .noise_spec import NoiseSpec, commutes
 
 
 class _NoisyModule(nn.Module):
@@ -31,7 +31,7 @@ class _NoisyModule(nn.Module):
 
     def __init__(self, noise=None):
         super().__init__()
-        self.noise: NoiseModel = as_noise_model(noise)
+        self.noise = noise if isinstance(noise, NoiseSpec) else as_noise_model(noise)  # a spec: a fresh session per call
 
     def _noise(self, noise, generator=None) -> NoiseModel:
         """The noise of this call; a noise spec becomes a session of its own (see :class:`dni.noise_spec.NoiseSession`)."""

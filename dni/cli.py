@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .draws import SCHEMES as DRAW_SCHEMES
 from .errors import DniError
 from .models import INITS, PRESETS
 from .noise import validate_sigma
+from .noise_spec import KINDS, PAPER, parse_noise
 from .results import accuracy_table, load_results, merge_results, save_results
 from .sweep import DEFAULT_SIGMA_TRAIN, SweepConfig, parse_sigmas, run_sweep, train_sweep_models
 from .train import OPTIMISERS, TrainConfig, load_checkpoint, save_checkpoint, train
@@ -59,6 +61,21 @@ def _add_retrain_arg(p):
     p.add_argument("--retrain", action="store_true",
                    help="replace a checkpoint (or training state) trained with other settings, keeping the old file as "
                         "<name>.bak-<time>; without it such a file stops the command and is left as it is")
+
+
+DRAWS_HELP = ("evaluation noise draws: shared (default: one standard-normal ε per repeat and chunk of digits, shared by every "
+              "σval — faster, less Monte-Carlo noise between σval) or per-point (fresh draws per σval and repeat, as the "
+              "committed paper numbers; results/run_paper_grid.sh); recorded in the result, whose file refuses the other")
+NOISE_HELP = ("a noise spec (dni.noise_spec): a kind — " + ", ".join(KINDS) + " — or kinds joined by +, with settings in "
+              "parentheses, e.g. weight_read, programming(sigma=0.02)+weight_read+adc(bits=8,bound=10), or the same as JSON; "
+              "σ-kinds without their own sigma take the σ of the grid (default additive: the paper's eq. 2)")
+
+
+def _noise_spec(text):
+    try:
+        return parse_noise(text).label
+    except DniError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_training_args(p, defaults=TrainConfig):
@@ -116,9 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_args(p)
     p.add_argument("--sigma-train", type=_sigmas("sigma_train"), default=list(DEFAULT_SIGMA_TRAIN),
                    help="training noise levels: list 0,0.5,1 or range start:stop:step (default 0,0.5,1; paper 0:1:0.1)")
+    p.add_argument("--train-noise", type=_noise_spec, action="append", default=None,
+                   help="kind of training noise at strength σtrain (give it several times for the mismatch grid): " + NOISE_HELP)
     p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"),
                    help="inference noise levels (default 0:1:0.1, as the paper)")
+    p.add_argument("--eval-noise", type=_noise_spec, action="append", default=None,
+                   help="kind of inference noise at strength σval (several times: every model is evaluated under each; "
+                        "the result then has dims train_noise and eval_noise): " + NOISE_HELP)
     p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per (σtrain, σval) point (default 5; paper 40)")
+    p.add_argument("--draws", choices=DRAW_SCHEMES, default="shared", help=DRAWS_HELP)
     p.add_argument("--out", type=Path, default=Path("dni_sweep.nc"), help="result file (default dni_sweep.nc)")
     p.add_argument("--checkpoint-dir", type=Path, default=None, help="where models are kept (default: <out>_checkpoints/)")
     p.add_argument("--batch-models", action="store_true",
@@ -153,13 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "is kept as it is; one trained with other settings is never replaced unless --retrain.")
     _add_training_args(p)
     p.add_argument("--sigma-train", type=_sigma("sigma_train"), default=0.0, help="training noise σtrain (default 0)")
+    p.add_argument("--train-noise", type=_noise_spec, default=PAPER, help="kind of training noise at strength σtrain: " + NOISE_HELP)
     p.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.pt)")
     _add_retrain_arg(p)
 
     p = sub.add_parser("evaluate", help="evaluate checkpoints at σval × repeats on the test set, write NetCDF")
     p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint files written by `dni train` or `dni sweep`")
     p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"), help="default 0:1:0.1")
+    p.add_argument("--eval-noise", type=_noise_spec, default=PAPER, help="kind of inference noise at strength σval: " + NOISE_HELP)
     p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per point (default 5; paper 40)")
+    p.add_argument("--draws", choices=DRAW_SCHEMES, default="shared", help=DRAWS_HELP)
     p.add_argument("--data", default=None, choices=["subset", "mnist"], help="test data (default: what the models were trained on)")
     p.add_argument("--preset", default=None, help="refuse checkpoints of any other preset")
     p.add_argument("--seed", type=int, default=0, help="evaluation noise seed (default 0)")
@@ -281,7 +307,7 @@ def _train(args, progress) -> int:
     config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, data=args.data, device=validate_device(args.device), patience=args.patience,
                          lr_patience=args.lr_patience, input_scale=args.input_scale, init=args.init,
-                         weight_decay=args.weight_decay, optimiser=args.optimiser)
+                         weight_decay=args.weight_decay, optimiser=args.optimiser, train_noise=args.train_noise)
     out = check_writable(args.out)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if cached_model(config, out, lambda m: None, args.retrain, path=out, elsewhere="another --out") is not None:
@@ -312,8 +338,14 @@ def _run(args, parser, progress) -> int:
         return 0
     if args.command == "report":
         from .report import headline_table
+        from .results import noise_pairs, select_noise
 
-        print(headline_table(load_results(args.result, need=("accuracy", "weight_power"))))
+        ds = load_results(args.result, need=("accuracy", "weight_power"))
+        pairs = noise_pairs(ds)
+        for i, (t, e) in enumerate(pairs):
+            if len(pairs) > 1:
+                print(("\n" if i else "") + f"trained under {t}, evaluated under {e}:\n")
+            print(headline_table(select_noise(ds, t, e)))
         return 0
     if args.command == "checkpoints":
         from .batched import training_states
@@ -372,7 +404,8 @@ def _run(args, parser, progress) -> int:
         models = [load_checkpoint(p, args.preset) for p in args.checkpoints]
         data = args.data or models[0].config.data
         ds = evaluate_into(args.out, models, args.sigma_val, args.repeats, data=data, seed=args.seed, device=device,
-                           progress=progress, log=lambda m: print(m, file=sys.stderr))
+                           progress=progress, log=lambda m: print(m, file=sys.stderr), eval_noise=args.eval_noise,
+                           draws=args.draws)
         print(accuracy_table(ds))
         print(f"wrote {args.out}")
         return 0
@@ -382,10 +415,15 @@ def _run(args, parser, progress) -> int:
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, data=args.data,
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
                              patience=args.patience, lr_patience=args.lr_patience, retrain=args.retrain,
-                             input_scale=args.input_scale, init=args.init, weight_decay=args.weight_decay, optimiser=args.optimiser)
+                             input_scale=args.input_scale, init=args.init, weight_decay=args.weight_decay, optimiser=args.optimiser,
+                             train_noise=args.train_noise or PAPER, eval_noise=args.eval_noise or PAPER, draws=args.draws)
         if args.train_only:
             # a model another process is training is left to it: that process, or the evaluating sweep, waits for it
-            models = train_sweep_models(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr), wait=False)
+            from dataclasses import replace
+
+            models = [m for t in dict.fromkeys(t for t, _ in config.noise_pairs)
+                      for m in train_sweep_models(replace(config, train_noise=t), progress=progress,
+                                                  log=lambda msg: print(msg, file=sys.stderr), wait=False)]
             done = ", ".join(f"{s:g}" for s, m in zip(config.sigma_train, models) if m is not None)
             others = ", ".join(f"{s:g}" for s, m in zip(config.sigma_train, models) if m is None)
             print(f"{config.preset} σtrain {done or 'none'}: trained, in {config.checkpoint_dir}/"

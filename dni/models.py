@@ -17,7 +17,7 @@ from . import fused
 from .cells import CELLS, NoisyGRUCell, NoisyLinear, NoisyLSTMCell, NoisyRNNCell
 from .errors import InvalidArgumentError, UnknownPresetError
 from .noise import as_noise_model
-from .noise_spec import commutes
+from .noise_spec import NoiseSpec, commutes, noise_for
 from .recurrence import Trace, unroll
 
 
@@ -71,7 +71,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int = 10, noise=None,
                  input_scale: float = 1.0):
         super().__init__()
-        self.noise = as_noise_model(noise)
+        self.noise = noise if isinstance(noise, NoiseSpec) else as_noise_model(noise)  # a spec: a fresh session per pass
         self.cell = CELLS[cell](input_size, hidden_size)
         self.fc = NoisyLinear(hidden_size, num_classes)
         self.preset: Preset | None = None
@@ -190,14 +190,17 @@ def initialise(model: SequenceClassifier, init: str) -> SequenceClassifier:
     return model
 
 
-def build_model(preset: str | Preset, sigma_train: float = 0.0, *, init: str = "torch", input_scale: float = 1.0) -> SequenceClassifier:
-    """A freshly initialised classifier for ``preset`` whose training noise is σtrain.
+def build_model(preset: str | Preset, sigma_train: float = 0.0, *, init: str = "torch", input_scale: float = 1.0,
+                train_noise: str = "additive") -> SequenceClassifier:
+    """A freshly initialised classifier for ``preset`` whose training noise is ``train_noise`` (a
+    noise spec, :mod:`dni.noise_spec`; the paper's additive by default) at strength σtrain.
 
     ``init``: one of :data:`INITS` (drawn from torch's global generator; ``"torch"`` draws exactly
     what it always did). ``input_scale``: :class:`SequenceClassifier`'s factor on x.
     """
     p = preset if isinstance(preset, Preset) else get_preset(preset)
-    model = SequenceClassifier(p.cell, p.input_size, p.hidden_size, p.num_classes, noise=sigma_train, input_scale=input_scale)
+    model = SequenceClassifier(p.cell, p.input_size, p.hidden_size, p.num_classes, noise=noise_for(train_noise, sigma_train),
+                               input_scale=input_scale)
     model.preset = p
     return initialise(model, init)
 

@@ -33,13 +33,66 @@ from .errors import DniError, InvalidArgumentError, ResultConflictError, ResultS
 from .io import atomic_path
 
 DIMS = ("arch", "sigma_train", "sigma_val", "seed")
+NOISE_DESCRIPTION = "additive Gaussian N(0, sigma^2) after every matrix-vector product (paper eq. 2)"
+NOISE_ATTRS = ("train_noise", "eval_noise")
+"""The noise specs (:mod:`dni.noise_spec` labels) a result was trained and evaluated under; a file
+without them (written before noise specs) is the paper's additive noise for both."""
+
+
+def noise_of(ds: xr.Dataset) -> dict[str, str]:
+    """{"train_noise": label, "eval_noise": label} of a one-pair result (the paper's "additive" where unrecorded)."""
+    return {k: str(ds.attrs.get(k, "additive")) for k in NOISE_ATTRS}
+
+
+def with_noise_dims(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its noise pair as dims ``train_noise``, ``eval_noise`` (the mismatch grid's schema).
+
+    A one-pair result keeps the paper's schema (arch, sigma_train, sigma_val, seed) and names its
+    pair in attrs; results of several pairs carry the pair as two more dims, so that
+    ``ds.accuracy.sel(train_noise="weight_read", eval_noise="additive")`` is a paper-style view.
+    """
+    if all(d in ds.dims for d in NOISE_ATTRS):
+        return ds
+    noise = noise_of(ds)
+    out = ds.copy()
+    per_point = [v for v in out.data_vars if "sigma_val" in out[v].dims]
+    per_model = [v for v in out.data_vars if v not in per_point]
+    for v in per_point:
+        out[v] = out[v].expand_dims(train_noise=[noise["train_noise"]], eval_noise=[noise["eval_noise"]])
+    for v in per_model:  # a model belongs to its train noise only
+        out[v] = out[v].expand_dims(train_noise=[noise["train_noise"]])
+    out = out.assign_coords(train_noise=[noise["train_noise"]], eval_noise=[noise["eval_noise"]])
+    for k in (*NOISE_ATTRS, "noise_model"):
+        out.attrs.pop(k, None)
+    return out
+
+
+def noise_pairs(ds: xr.Dataset) -> list[tuple[str, str]]:
+    """The (train noise, eval noise) pairs ``ds`` holds points of."""
+    if not all(d in ds.dims for d in NOISE_ATTRS):
+        n = noise_of(ds)
+        return [(n["train_noise"], n["eval_noise"])]
+    return [(str(t), str(e)) for t in ds.train_noise.values for e in ds.eval_noise.values
+            if bool(ds.accuracy.sel(train_noise=t, eval_noise=e).notnull().any())]
+
+
+def select_noise(ds: xr.Dataset, train_noise: str, eval_noise: str) -> xr.Dataset:
+    """The paper-style view (arch, sigma_train, sigma_val, seed) of one noise pair of ``ds``."""
+    if not all(d in ds.dims for d in NOISE_ATTRS):
+        if (train_noise, eval_noise) not in noise_pairs(ds):
+            raise InvalidArgumentError(f"the result holds {noise_pairs(ds)[0]}, not ({train_noise}, {eval_noise})")
+        return ds
+    view = ds.sel(train_noise=train_noise, eval_noise=eval_noise, drop=True)
+    return view.assign_attrs(train_noise=train_noise, eval_noise=eval_noise)
 NETCDF_ENGINE = "h5netcdf"
 
 
-def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, test_size: int | None) -> xr.Dataset:
+def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, test_size: int | None,
+                 train_noise: str = "additive", eval_noise: str = "additive", draws: str = "per-point") -> xr.Dataset:
     """Assemble ``[(TrainedModel, σval, accuracy (R,), loss (R,)), ...]`` into the schema above.
 
     ``test_size`` None (nothing was evaluated) leaves the attribute out, so a merge keeps another run's.
+    ``draws``: the evaluation's draw scheme (:mod:`dni.draws`), recorded as ``attrs["draws"]``.
     """
     archs = list(dict.fromkeys(m.arch for m, *_ in results))
     sigma_train = sorted({m.sigma_train for m, *_ in results})
@@ -65,7 +118,11 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
             "dataset": dataset,
             **({"test_size": int(test_size)} if test_size is not None else {}),
             "eval_seed": int(eval_seed),
-            "noise_model": "additive Gaussian N(0, sigma^2) after every matrix-vector product (paper eq. 2)",
+            "noise_model": NOISE_DESCRIPTION if (train_noise, eval_noise) == ("additive", "additive") else
+                           f"trained under {train_noise} at sigma_train, evaluated under {eval_noise} at sigma_val (dni.noise_spec)",
+            "train_noise": train_noise,
+            "eval_noise": eval_noise,
+            "draws": draws,
             "dni_version": __version__,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         },
@@ -178,8 +235,9 @@ def require_schema(ds: xr.Dataset, path, need: Iterable[str] = ("accuracy",)) ->
     """Raise :class:`ResultSchemaError` naming the dims and variables of dni's schema that ``ds`` lacks."""
     need = list(need)
     missing_dims = [d for d in DIMS if d not in ds.dims]
+    extra = [d for v in ("accuracy", "loss") if v in ds.data_vars for d in ds[v].dims if d not in (*DIMS, *NOISE_ATTRS)]
     missing_vars = [v for v in need if v not in ds.data_vars]
-    wrong = [v for v in need if v in ds.data_vars and v in ("accuracy", "loss") and tuple(ds[v].dims) != DIMS]
+    wrong = [v for v in need if v in ds.data_vars and v in ("accuracy", "loss") and extra]
     if missing_dims or missing_vars or wrong:
         parts = ([f"dims {', '.join(missing_dims)}"] if missing_dims else []) + \
                 ([f"variables {', '.join(missing_vars)}"] if missing_vars else []) + \
@@ -188,19 +246,32 @@ def require_schema(ds: xr.Dataset, path, need: Iterable[str] = ("accuracy",)) ->
                                 "(dni writes them with `dni sweep` / `dni evaluate`)")
 
 
-def conflicts_with(existing: xr.Dataset, *, dataset: str, eval_seed: int, models) -> list[str]:
+def conflicts_with(existing: xr.Dataset, *, dataset: str, eval_seed: int, models, train_noise: str = "additive",
+                   eval_noise: str = "additive", draws: str | None = None) -> list[str]:
     """Why results of ``models`` evaluated on ``dataset`` with ``eval_seed`` cannot join ``existing`` ([] if they can).
 
     They can when the data and evaluation seed agree and every one of ``models`` that ``existing``
     already holds points of has the very weights those points were computed with (``model_crc``).
+    ``draws`` (None: not checked): the draw scheme must be the file's (:func:`draws_of`; issue 22).
     """
     problems = []
     if existing.attrs.get("dataset") != dataset:
         problems.append(f"data {existing.attrs.get('dataset')!r}, not {dataset!r}")
     if str(existing.attrs.get("eval_seed")) != str(int(eval_seed)):
         problems.append(f"eval seed {existing.attrs.get('eval_seed')}, not {eval_seed}")
+    noise = noise_of(existing)
+    for name, wanted in (("train_noise", train_noise), ("eval_noise", eval_noise)):
+        if noise[name] != wanted:
+            problems.append(f"{name.replace('_', ' ')} {noise[name]}, not {wanted}")
+    if draws is not None and draws_of(existing) != draws:
+        problems.append(f"draws {draws_of(existing)}, not {draws} (pass --draws {draws_of(existing)} to extend it)")
     problems += [f"{m.arch} σtrain {m.sigma_train:g} evaluated with other weights" for m in evaluated_with_other_weights(existing, models)]
     return problems
+
+
+def draws_of(ds: xr.Dataset) -> str:
+    """The draw scheme a result was evaluated with (:mod:`dni.draws`): ``attrs["draws"]``, "per-point" where unrecorded."""
+    return str(ds.attrs.get("draws", "per-point"))
 
 
 def evaluated_with_other_weights(existing: xr.Dataset, models) -> list:
@@ -217,11 +288,13 @@ def evaluated_with_other_weights(existing: xr.Dataset, models) -> list:
     return stale
 
 
-def check_joinable(existing: xr.Dataset | None, path, *, dataset: str, eval_seed: int, models, hint: str = "") -> None:
+def check_joinable(existing: xr.Dataset | None, path, *, dataset: str, eval_seed: int, models, hint: str = "",
+                   train_noise: str = "additive", eval_noise: str = "additive", draws: str | None = None) -> None:
     """:class:`ResultConflictError` if :func:`conflicts_with` finds a reason; the message says what to do."""
     if existing is None:
         return
-    problems = conflicts_with(existing, dataset=dataset, eval_seed=eval_seed, models=models)
+    problems = conflicts_with(existing, dataset=dataset, eval_seed=eval_seed, models=models, train_noise=train_noise,
+                              eval_noise=eval_noise, draws=draws)
     if problems:
         raise ResultConflictError(f"{path} holds other results ({'; '.join(problems)}); it is not replaced: "
                                   f"write to another --out{hint}")
@@ -242,6 +315,12 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
     sources = {ds.attrs.get("dataset") for ds in datasets}
     if len(sources) > 1:
         raise InvalidArgumentError(f"cannot merge results of different data sets: {sorted(map(str, sources))}")
+    schemes = {draws_of(ds) for ds in datasets}
+    if len(schemes) > 1:
+        raise InvalidArgumentError(f"cannot merge results of different draw schemes {sorted(schemes)}: re-evaluate with one --draws")
+    pairs = {p for ds in datasets for p in noise_pairs(ds)}
+    if len(pairs) > 1 or any(all(d in ds.dims for d in NOISE_ATTRS) for ds in datasets):
+        datasets = [with_noise_dims(ds) for ds in datasets]  # the mismatch grid: noise pairs as dims
     seeds = {ds.attrs.get("eval_seed") for ds in datasets}
     if len(seeds) > 1 and not allow_different_eval_seeds:
         raise InvalidArgumentError(f"cannot merge results of different evaluation seeds {sorted(map(str, seeds))}: their noise draws differ; "
@@ -258,7 +337,10 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
 
 
 def accuracy_table(ds: xr.Dataset, arch: str | None = None) -> str:
-    """Mean accuracy (%) over repeats: σtrain rows × σval columns, one block per arch."""
+    """Mean accuracy (%) over repeats: σtrain rows × σval columns, one block per arch (and noise pair)."""
+    if all(d in ds.dims for d in NOISE_ATTRS):
+        return "\n\n".join(f"trained under {t}, evaluated under {e}:\n" + accuracy_table(select_noise(ds, t, e), arch)
+                           for t, e in noise_pairs(ds))
     blocks = []
     for a in ([arch] if arch else list(ds.arch.values)):
         mean = ds.accuracy.sel(arch=a).mean("seed") * 100

@@ -14,6 +14,7 @@ one result file (:class:`SharedResultFile`).
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
@@ -27,14 +28,18 @@ from .batched import BATCHABLE_CELLS, BatchedTrainingState, train_batched
 from .data import load_sequences
 from .devices import validate_device
 from .errors import CheckpointConflictError, CheckpointError, DniError, InvalidArgumentError, ResultConflictError
+from .draws import validate_draws
 from .evaluate import evaluate, validate_repeats, validate_sigmas
 from .io import check_writable, check_writable_dir, move_aside
 from .models import get_preset
+from .noise import NOISELESS
+from .noise_spec import PAPER, noise_for, parse_noise
 from .results import (
     check_joinable,
     complete_points,
     conflicts_with,
     evaluated_with_other_weights,
+    noise_of,
     forget_models,
     load_results,
     merge_results,
@@ -79,7 +84,10 @@ def sigma_label(sigma: float) -> str:
 
 
 def checkpoint_path(directory: Path, config: TrainConfig) -> Path:
-    return Path(directory) / f"{config.preset}_sigma{sigma_label(config.sigma_train)}_seed{config.seed}.pt"
+    """``<preset>[_<train noise>]_sigma<σ>_seed<seed>.pt``; the paper's additive noise is not named (the committed names)."""
+    train_noise = effective_train_noise(config)  # σtrain 0 of any kind: the paper's noiseless model
+    noise = "" if train_noise == PAPER else "_" + re.sub(r"[^A-Za-z0-9_.]+", "-", train_noise).strip("-")
+    return Path(directory) / f"{config.preset}{noise}_sigma{sigma_label(config.sigma_train)}_seed{config.seed}.pt"
 
 
 def training_state_path(checkpoint: Path) -> Path:
@@ -104,7 +112,8 @@ def find_checkpoints(ds, directory) -> dict[tuple[str, float], Path]:
             seed = ds.train_seed.sel(arch=arch, sigma_train=st).item() if "train_seed" in ds else 0
             if seed != seed:  # NaN: this (arch, σtrain) was not run
                 continue
-            path = checkpoint_path(Path(directory), TrainConfig(preset=arch, sigma_train=st, seed=int(seed)))
+            path = checkpoint_path(Path(directory), TrainConfig(preset=arch, sigma_train=st, seed=int(seed),
+                                                                train_noise=ds.attrs.get("train_noise", PAPER)))
             if path.exists():
                 found[(arch, float(st))] = path
     return found
@@ -140,24 +149,85 @@ class SweepConfig:
     retrain: bool = False
     """Replace checkpoints (and training states) of other settings, keeping each old file as a backup
     (:func:`dni.io.move_aside`); without it such a file stops the sweep (:func:`cached_model`)."""
+    train_noise: str | list[str] = PAPER
+    """The kind of training noise at strength σtrain, a noise spec (:mod:`dni.noise_spec`), or a list:
+    the mismatch grid trains models under each and evaluates each under every ``eval_noise``."""
+    eval_noise: str | list[str] = PAPER
+    """The kind of inference noise at strength σval, a noise spec, or a list."""
+    draws: str = "shared"
+    """Evaluation draw scheme (:mod:`dni.draws`, issue 22): "shared" ε across σval (default) or
+    "per-point" (how the committed paper numbers were made); recorded in the result's attrs."""
 
     def __post_init__(self):
         get_preset(self.preset)
+        self.train_noise, self.eval_noise = _noise_labels(self.train_noise, "train_noise"), _noise_labels(self.eval_noise, "eval_noise")
         # σ lists may come as text ("0:1:0.1", "0,0.5,1"), e.g. from papermill -p
         self.sigma_train = parse_sigmas(self.sigma_train, "sigma_train") if isinstance(self.sigma_train, str) else validate_sigmas(self.sigma_train, "sigma_train")
         self.sigma_val = parse_sigmas(self.sigma_val, "sigma_val") if isinstance(self.sigma_val, str) else validate_sigmas(self.sigma_val, "sigma_val")
         self.repeats = validate_repeats(self.repeats)
+        self.draws = validate_draws(self.draws)
         self.device = validate_device(self.device)
         for s in self.sigma_train:
-            self.train_config(s)  # bad training settings fail here, before anything is written
+            for train_noise in {t for t, _ in self.noise_pairs}:
+                self.train_config(s, train_noise)  # bad training settings fail here, before anything is written
         self.out = check_writable(self.out)
         self.checkpoint_dir = check_writable_dir(Path(self.checkpoint_dir) if self.checkpoint_dir else default_checkpoint_dir(self.out))
 
-    def train_config(self, sigma_train: float) -> TrainConfig:
+    def train_config(self, sigma_train: float, train_noise: str | None = None) -> TrainConfig:
+        """The training settings of the model at ``sigma_train`` (under ``train_noise``; default: the sweep's one)."""
+        if train_noise is None and isinstance(self.train_noise, list):
+            raise InvalidArgumentError("a sweep over several train noises has one model per train noise: name it")
         return TrainConfig(preset=self.preset, sigma_train=sigma_train, epochs=self.epochs, batch_size=self.batch_size,
                            lr=self.lr, seed=self.seed, data=self.data, device=self.device, patience=self.patience,
                            lr_patience=self.lr_patience, input_scale=self.input_scale, init=self.init,
-                           weight_decay=self.weight_decay, optimiser=self.optimiser)
+                           weight_decay=self.weight_decay, optimiser=self.optimiser, train_noise=train_noise or self.train_noise)
+
+    @property
+    def noises(self) -> dict[str, str]:
+        return {"train_noise": self.train_noise, "eval_noise": self.eval_noise}
+
+    @property
+    def noise_pairs(self) -> list[tuple[str, str]]:
+        """(train noise, eval noise) pairs of the mismatch grid; one for a paper-style sweep."""
+        as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
+        return [(t, e) for t in as_list(self.train_noise) for e in as_list(self.eval_noise)]
+
+
+def _noise_labels(value, name: str) -> str | list[str]:
+    """Canonical label(s) of one spec or a list of specs (a one-element list is that spec)."""
+    if isinstance(value, (list, tuple)):
+        labels = list(dict.fromkeys(parse_noise(v).label for v in value))
+        if not labels:
+            raise InvalidArgumentError(f"{name} list is empty; give at least one noise spec, e.g. additive")
+        return labels[0] if len(labels) == 1 else labels
+    return parse_noise(value).label
+
+
+def noise_parts_dir(out: Path) -> Path:
+    """Where a mismatch-grid sweep keeps one result file per noise pair (``<out>_parts/``)."""
+    return out.with_name(out.stem + "_parts")
+
+
+def _run_noise_grid(config: "SweepConfig", progress: bool, log) -> xr.Dataset:
+    """The mismatch grid: one ordinary sweep per (train noise, eval noise) pair into its own file
+    (each resumable; models trained under a train noise are trained once and reused by every eval
+    noise), merged into ``config.out`` with dims ``train_noise`` and ``eval_noise``."""
+    parts = check_writable_dir(noise_parts_dir(config.out))
+    existing = _read_existing(config.out)
+    if existing is not None:  # a file this grid extends: same data and eval seed
+        check_joinable(existing, config.out, dataset=config.data, eval_seed=config.seed, models=[],
+                       **{k: v for k, v in noise_of(existing).items()}, draws=config.draws)
+    parts.mkdir(parents=True, exist_ok=True)
+    results = []
+    for train_noise, eval_noise in config.noise_pairs:
+        slug = lambda s: re.sub(r"[^A-Za-z0-9_.]+", "-", s).strip("-")  # noqa: E731
+        part = parts / f"{config.preset}_train-{slug(train_noise)}_eval-{slug(eval_noise)}.nc"
+        log(f"noise pair: trained under {train_noise}, evaluated under {eval_noise} → {part}")
+        sub = replace(config, train_noise=train_noise, eval_noise=eval_noise, out=part, checkpoint_dir=config.checkpoint_dir)
+        results.append(run_sweep(sub, progress=progress, log=log))
+    merged = merge_results(([existing] if existing is not None else []) + results)
+    save_results(merged, config.out)
+    return merged
 
 
 def cached_model(config: TrainConfig, directory: Path, log=print, retrain: bool = False, path: Path | None = None,
@@ -179,6 +249,8 @@ def cached_model(config: TrainConfig, directory: Path, log=print, retrain: bool 
     where = "" if cached.config.device == config.device else f" (trained on {cached.config.device})"
     if same_settings(cached.config, config):
         log(f"reusing {path}{where}")
+        if cached.config.train_noise != config.train_noise:  # the σtrain = 0 model of another kind: the same model
+            return TrainedModel(cached.model, replace(cached.config, train_noise=config.train_noise), cached.history, cached.meta)
         return cached
     if converged_before_either_limit(cached, config):
         run = len(cached.history)
@@ -221,9 +293,15 @@ def same_settings(a: TrainConfig, b: TrainConfig) -> bool:
     """Whether ``a`` and ``b`` train the same model, up to the device it ran on.
 
     The device changes the random draws (a CUDA generator is not the CPU's), not the training: a
-    checkpoint trained on a GPU serves a sweep run on the CPU and the other way round.
+    checkpoint trained on a GPU serves a sweep run on the CPU and the other way round. So does the
+    kind of training noise at a strength where it is off (σtrain = 0): that is the noiseless model.
     """
-    return replace(a, device=b.device) == b
+    return replace(a, device=b.device, train_noise=effective_train_noise(a)) == replace(b, train_noise=effective_train_noise(b))
+
+
+def effective_train_noise(config: TrainConfig) -> str:
+    """``config.train_noise``, or the paper's label where it draws nothing at σtrain (every kind at 0 is the same model)."""
+    return PAPER if noise_for(config.train_noise, config.sigma_train) == NOISELESS else config.train_noise
 
 
 def converged_before_either_limit(cached: TrainedModel, config: TrainConfig) -> bool:
@@ -364,7 +442,7 @@ def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) ->
     """
     if existing is None:
         return None
-    check_joinable(existing, config.out, dataset=config.data, eval_seed=config.seed, models=models)
+    check_joinable(existing, config.out, dataset=config.data, eval_seed=config.seed, models=models, **config.noises, draws=config.draws)
     ours = {(config.preset, st) for st in config.sigma_train}
     return forget_models(without_incomplete_points(existing, ours, config.repeats), ours)  # their variables: set afresh
 
@@ -382,7 +460,7 @@ def _read_existing(path: Path) -> xr.Dataset | None:
 
 def _drop_retrained(existing: xr.Dataset, config: SweepConfig, models, log) -> xr.Dataset:
     """With ``--retrain``: the points of models whose weights changed are evaluated again; the old file is kept as a backup."""
-    problems = conflicts_with(existing, dataset=config.data, eval_seed=config.seed, models=[])
+    problems = conflicts_with(existing, dataset=config.data, eval_seed=config.seed, models=[], **config.noises, draws=config.draws)
     stale = evaluated_with_other_weights(existing, models)
     if problems or not stale:
         return existing
@@ -489,9 +567,12 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
     others' and takes over any whose process died.
     """
     config = config or SweepConfig(**overrides)
+    if len(config.noise_pairs) > 1:
+        return _run_noise_grid(config, progress, log)
     started = time.perf_counter()
     # before any work: a result file this sweep could not join stops it now, not after hours of training
-    check_joinable(_read_existing(config.out), config.out, dataset=config.data, eval_seed=config.seed, models=[])
+    check_joinable(_read_existing(config.out), config.out, dataset=config.data, eval_seed=config.seed, models=[], **config.noises,
+                   draws=config.draws)
     test_data = load_sequences(config.data, "test", get_preset(config.preset).data)  # fails early on missing data
     models = train_sweep_models(config, progress=progress, log=log, wait=False)  # None: another process is training it
     result = SharedResultFile(config, models, started, log)
@@ -513,7 +594,8 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
             m = models[i]
             todo = [s for s in config.sigma_val if (m.arch, m.sigma_train, s) not in done]
             if todo:
-                evaluate([m], todo, config.repeats, data=test_data, seed=config.seed, device=config.device, bar=bar, on_point=result.add)
+                evaluate([m], todo, config.repeats, data=test_data, seed=config.seed, device=config.device, bar=bar,
+                         on_point=result.add, eval_noise=config.eval_noise, draws=config.draws)
         return True
 
     with tqdm(total=total, initial=len(done), desc="evaluate", disable=not progress, unit="point") as bar:

@@ -19,7 +19,8 @@ from .data import DATA_SOURCES, SequenceData, load_sequences
 from .errors import CheckpointError, InvalidArgumentError
 from .io import atomic_path
 from .models import SequenceClassifier, build_model, check_init, get_preset
-from .noise import AdditiveGaussian, PrefetchedGaussian, prefetch_pays_off, validate_sigma
+from .noise import PrefetchedGaussian, prefetch_pays_off, validate_sigma
+from .noise_spec import PAPER, noise_for, parse_noise
 
 SPLIT_SEED = 20180101
 """The validation split does not depend on the training seed: every model of a sweep sees the same split."""
@@ -58,10 +59,15 @@ class TrainConfig:
     ``weight_decay``, i.e. the loss gets λ/2·Σw², TF's ``λ·tf.nn.l2_loss``), after gradient clipping."""
     optimiser: str = "adam"
     """One of :data:`OPTIMISERS`, all at ``lr``."""
+    train_noise: str = PAPER
+    """The kind of noise injected in training, at strength σtrain: a noise spec's label
+    (:mod:`dni.noise_spec`; ``additive`` is the paper's eq. 2, and what a checkpoint saved before
+    noise specs existed was trained with)."""
 
     def __post_init__(self):
         get_preset(self.preset)
         self.sigma_train = validate_sigma(self.sigma_train, "sigma_train")
+        self.train_noise = parse_noise(self.train_noise).label
         if self.data not in DATA_SOURCES:
             raise InvalidArgumentError(f"unknown data {self.data!r}; choose one of: {', '.join(DATA_SOURCES)}")
         for name in ("epochs", "batch_size"):
@@ -172,7 +178,8 @@ def validation_record(model, val: SequenceData, config: "TrainConfig") -> dict:
         return {}
     gen = torch.Generator(device=config.device).manual_seed(config.seed + 2)
     record = {}
-    record["val_accuracy"], record["val_loss"] = accuracy_and_loss(model, val, AdditiveGaussian(config.sigma_train), gen, device=config.device)
+    noise = noise_for(config.train_noise, config.sigma_train)
+    record["val_accuracy"], record["val_loss"] = accuracy_and_loss(model, val, noise, gen, device=config.device)
     record["val_accuracy_clean"], _ = accuracy_and_loss(model, val, 0.0, device=config.device)
     return record
 
@@ -237,7 +244,8 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     config = TrainConfig(**{**(asdict(config) if config else {}), **overrides})
     preset = get_preset(config.preset)
     torch.manual_seed(config.seed)  # parameter initialisation
-    model = build_model(preset, config.sigma_train, init=config.init, input_scale=config.input_scale).to(config.device)
+    model = build_model(preset, config.sigma_train, init=config.init, input_scale=config.input_scale,
+                        train_noise=config.train_noise).to(config.device)
     run = TrainingRun.prepare(config, train_data)
     optimiser = make_optimiser(model.parameters(), config)
     schedule = learning_rate_schedule(optimiser, config)
@@ -398,7 +406,7 @@ def load_checkpoint(path, preset: str | None = None) -> TrainedModel:
         raise CheckpointError(f"{path} is not a dni checkpoint ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     if preset is not None and config.preset != preset:
         raise CheckpointError(f"checkpoint {path} holds preset {config.preset!r}, not {preset!r}; pass a {preset} checkpoint or --preset {config.preset}")
-    model = build_model(config.preset, config.sigma_train, input_scale=config.input_scale)
+    model = build_model(config.preset, config.sigma_train, input_scale=config.input_scale, train_noise=config.train_noise)
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:

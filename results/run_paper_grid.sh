@@ -17,6 +17,8 @@ mkdir -p results/sweeps
 # after 10; the vanilla RNN learns slowly and swings more: 5e-4, halved after 10, stop after 20.
 GRID=(rnn28:5e-4:300:20:10 lstm28:2e-3:100:10:5 lstm_stroke50:2e-3:100:10:5)
 
+# --draws per-point: the committed numbers were evaluated with fresh noise per (σval, repeat); new
+# results default to ε shared across σval (issue 22, dni/draws.py), which a resumed file would refuse.
 quiet=()
 sweep() {  # sweep SETTINGS [extra dni sweep arguments]
   local preset lr epochs patience lr_patience schedule=()
@@ -24,7 +26,7 @@ sweep() {  # sweep SETTINGS [extra dni sweep arguments]
   shift
   [ "$lr_patience" = - ] || schedule=(--lr-patience "$lr_patience")
   dni ${quiet[@]+"${quiet[@]}"} sweep --data mnist --preset "$preset" --lr "$lr" --sigma-train 0:1:0.1 --sigma-val 0:1:0.1 --repeats 40 \
-    --epochs "$epochs" --patience "$patience" ${schedule[@]+"${schedule[@]}"} \
+    --epochs "$epochs" --patience "$patience" ${schedule[@]+"${schedule[@]}"} --draws per-point \
     --out "results/sweeps/$preset.nc" --checkpoint-dir results/dni_paper_checkpoints "$@"
 }
 

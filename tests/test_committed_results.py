@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from dni.reproduction import document_blocks, load_training_length, render_blocks
 from dni.results import load_results, merge_results, model_crc
 from dni.sweep import find_checkpoints
 from dni.train import load_checkpoint
@@ -72,16 +71,92 @@ def test_the_results_come_from_the_committed_checkpoints(paper):
         assert model.meta["epochs_run"] == int(paper.epochs.sel(arch=arch, sigma_train=sigma_train)), path.name
 
 
-def test_reproduction_md_blocks_equal_the_ones_rendered_from_the_dataset(paper):
-    text = DOC.read_text(encoding="utf-8")
-    expected = render_blocks(paper, RESULTS / "figures", DOC.parent, load_training_length(RESULTS / "training_length"))
-    assert document_blocks(text) == expected
-    for link in re.findall(r"\]\((results/figures/[^)]+\.png)\)", text):
-        assert (REPO / link).is_file(), f"{link} is linked but missing: run dni reproduction"
+def _blocks(text: str) -> dict:
+    """{name: body} of the generated blocks, read with a pattern of this test's own (not dni.reproduction's)."""
+    found = re.findall(r"<!-- dni:begin ([\w-]+) -->\n(.*?)\n?<!-- dni:end \1 -->", text, flags=re.S)
+    assert len({name for name, _ in found}) == len(found), "a block appears twice"
+    return dict(found)
 
 
-def _row(text: str, start: str) -> str:
-    return next(line for line in text.splitlines() if line.startswith(start))
+def _table(body: str, first_cell: str) -> list[str]:
+    """The cells of the markdown row whose first cell is ``first_cell``."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in body.splitlines() if line.startswith("|")]
+    matches = [r for r in rows if r[0] == first_cell]
+    assert len(matches) == 1, (first_cell, body)
+    return matches[0]
+
+
+def test_reproduction_md_blocks_equal_a_direct_computation(paper):
+    """Every number of the generated blocks of REPRODUCTION.md, recomputed with numpy from the committed
+    files (not through dni.report or dni.reproduction): provenance, differences, noisy points, spread,
+    every mean of the accuracy tables, the training-length runs, and one figure link per preset and kind."""
+    from dni.report import PAPER  # the paper's numbers (data, transcribed from the paper)
+
+    blocks = _blocks(DOC.read_text(encoding="utf-8"))
+    assert set(blocks) == {"provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures", "training-length"}
+    st, sv = paper.sigma_train.values, paper.sigma_val.values
+    mean = {arch: paper.accuracy.sel(arch=arch).values.mean(axis=-1) for arch in PRESETS}  # (σtrain, σval)
+
+    prov = blocks["provenance"]
+    assert f"- test set: mnist, {int(paper.attrs['test_size']):,} digits; {paper.sizes['seed']} noisy repeats" in prov
+    assert f"evaluation noise seed {int(paper.attrs['eval_seed'])}" in prov
+    assert f"- missing values in the accuracy grid: {int(np.isnan(paper.accuracy.values).sum())}" in prov
+    for arch in PRESETS:
+        cells = _table(prov, arch)
+        assert cells[1] == ", ".join(str(int(e)) for e in paper.epochs.sel(arch=arch).values)
+        assert cells[2] == f"{paper.train_seconds.sel(arch=arch).values.sum() / 3600:.2f} h"
+
+    for arch in PRESETS:
+        acc, p = mean[arch], PAPER[arch]
+        clean, at_1, worst = acc[0, 0], acc[0, -1], acc.min(axis=1)
+        best = int(np.argmax(worst))
+        power = paper.weight_power.sel(arch=arch).values
+        cells = _table(blocks["differences"], arch)
+        assert cells[1] == f"{(clean - p['clean']) * 100:+.1f}" and cells[2] == f"{(at_1 - p['conventional_at_1']) * 100:+.1f}"
+        assert cells[3] == f"{st[best]:.1f} / {p['best_sigma_train']:.1f}"
+        bound = float(p["worst_case"].strip("> %")) / 100
+        assert cells[4] == f"{'yes' if worst[best] > bound else 'no'} ({worst[best] * 100:.1f} % vs {p['worst_case']})"
+        assert cells[5].startswith(f"×{power[-1] / power[0]:.2f} / ")
+
+        noisy = acc[:, sv > 0]
+        i, j = np.unravel_index(np.argmax(noisy), noisy.shape)
+        cells = _table(blocks["noisy-points"], arch)
+        assert cells[1] == f"{clean * 100:.1f} %" and cells[2] == f"({st[i]:g}, {sv[sv > 0][j]:g})"
+        assert cells[3] == f"{noisy.max() * 100:.1f} % ({(noisy.max() - clean) * 100:+.2f})"
+        assert cells[4] == f"{int((noisy > clean).sum())} of {noisy.size}"
+        assert cells[5] == f"{int((noisy > acc[:, :1]).sum())} of {noisy.size}"  # above the same model at σval 0
+
+        std = paper.accuracy.sel(arch=arch).values.std(axis=-1, ddof=1) * 100  # (σtrain, σval)
+        i, j = np.unravel_index(np.argmax(std), std.shape)
+        assert _table(blocks["spread"], arch)[1:] == [f"{std.max():.2f}", f"({st[i]:g}, {sv[j]:g})", f"{np.median(std):.2f}"]
+
+        table = blocks["tables"].split(f"{arch}: test accuracy (%), mean of {paper.sizes['seed']} repeat(s) on mnist\n")[1]
+        lines = table.splitlines()
+        assert [float(v) for v in lines[0].split()[1:]] == pytest.approx(sv)
+        for k, row in enumerate(acc):
+            label, *values = lines[1 + k].split()
+            assert float(label) == pytest.approx(st[k])
+            np.testing.assert_allclose([float(v) for v in values], np.round(row * 100, 1), atol=1e-9, err_msg=f"{arch} σtrain {st[k]}")
+
+        links = re.findall(rf"\]\((results/figures/{arch}_(\w+)\.png)\)", blocks["figures"])
+        assert sorted(kind for _, kind in links) == ["accuracy", "heatmap", "states", "weights"]
+        for link, _ in links:
+            assert (REPO / link).is_file(), f"{link} is linked but missing: run dni reproduction"
+
+    runs = [load_results(p) for p in sorted((RESULTS / "training_length").glob("*.nc"))]
+    assert runs
+    for run in runs:
+        epochs = int(run.epochs.item())
+        acc = run.accuracy.sel(arch="lstm28", sigma_train=0.0).values.mean(axis=-1)  # σval 0, 0.5, 1
+        assert np.allclose(run.sigma_val.values, [0.0, 0.5, 1.0])
+        cells = _table(blocks["training-length"], f"{epochs} epoch{'' if epochs == 1 else 's'}")
+        assert cells[1:] == [f"{run.weight_power.item():.4f}"] + [f"{a * 100:.1f} %" for a in acc]
+    converged = [c for c in blocks["training-length"].splitlines() if c.startswith("| convergence")]
+    assert len(converged) == 1
+    lstm = paper.sel(arch="lstm28", sigma_train=0.0)
+    assert converged[0].endswith(f"(the main grid: best epoch {int(lstm.best_epoch)} of {int(lstm.epochs)}) | "
+                                 f"{float(lstm.weight_power):.4f} | " + " | ".join(
+                                     f"{lstm.accuracy.sel(sigma_val=v).values.mean() * 100:.1f} %" for v in (0.0, 0.5, 1.0)) + " |")
 
 
 def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
@@ -95,10 +170,11 @@ def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
         best = int(np.argmax(worst))
         power = paper.weight_power.sel(arch=arch).values  # (σtrain,)
         above = int((acc[:, sv > 0] > clean).sum())
-        row = _row(text, f"| {arch} (ours) |")
-        assert row.startswith(f"| {arch} (ours) | {clean * 100:.1f} % | {at_1 * 100:.1f} % | "
-                              f"σtrain {st[best]:.1f}: {worst[best] * 100:.1f} % | {power[0]:.4f} → {power[-1]:.4f} | "
-                              f"{above} of {acc[:, sv > 0].size} |"), row
+        cells = _table(_blocks(text)["headline"], f"{arch} (ours)")
+        assert cells[1:3] == [f"{clean * 100:.1f} %", f"{at_1 * 100:.1f} %"], cells
+        label, value = re.fullmatch(r"σtrain ([\d.]+): ([\d.]+ %)", cells[3]).groups()
+        assert float(label) == st[best] and value == f"{worst[best] * 100:.1f} %", cells
+        assert cells[4:6] == [f"{power[0]:.4f} → {power[-1]:.4f}", f"{above} of {acc[:, sv > 0].size}"], cells
         # the full table carries every mean, one decimal
         table = text.split(f"{arch}: test accuracy (%), mean of 40 repeat(s) on mnist")[1]
         first = table.splitlines()[2].split()  # σtrain 0's row: label, then 11 values

@@ -56,7 +56,7 @@ def test_one_repeat_matches_an_independent_reference_pass(test_digits):
     from dni.evaluate import DIGITS_PER_PASS
 
     m = untrained("lstm28", 0.0, seed=5)
-    ds = evaluate([m], [0.4], repeats=2, data=test_digits, seed=9, progress=False)
+    ds = evaluate([m], [0.4], repeats=2, data=test_digits, seed=9, progress=False, draws="per-point")
     g = torch.Generator().manual_seed(repeat_seed(9, "lstm28", 0.0, 0.4, 1))
     with torch.no_grad():  # the same digits per pass, drawing from repeat 1's generator in order
         logits = torch.cat([m.model.forward_reference(test_digits.x[i : i + DIGITS_PER_PASS], noise=0.4, generator=g)

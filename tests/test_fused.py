@@ -1,4 +1,7 @@
-"""The fused training path (dni.fused) against the readable reference cell."""
+"""The fused training path (dni.fused) against the readable reference cell.
+
+Its noise (per gate, fresh per step and per pass, the FC layer's) is checked against N(0, σ²) with
+tolerances from the sample size in tests/test_noise_paths.py."""
 
 import pytest
 import torch
@@ -6,7 +9,7 @@ import torch
 from dni.data import load_sequences
 from dni.fused import lstm_last_hidden, rnn_last_hidden
 from dni.models import build_model
-from dni.noise import NOISELESS, AdditiveGaussian, PrefetchedGaussian, ReplayNoise
+from dni.noise import NOISELESS, PrefetchedGaussian, ReplayNoise
 from dni.train import train
 
 FUSED = {"lstm28": lstm_last_hidden, "rnn28": rnn_last_hidden}
@@ -52,22 +55,6 @@ def test_training_forward_takes_the_fused_path_and_matches_nn_lstm_at_sigma_zero
     g_fast = torch.autograd.grad(logits.sum(), model.cell.weight_hh)[0]
     g_ref = torch.autograd.grad(expected.sum(), ref.weight_hh_l0)[0]
     assert torch.allclose(g_fast, g_ref, atol=1e-4)
-
-
-@pytest.mark.parametrize("name", ["lstm28", "rnn28"])
-def test_fused_noise_is_statistically_the_reference_noise(name):
-    """With the same generator the draws differ (one block vs per step): compare distributions."""
-    model = build_model(name)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()  # h then depends only on the noise
-    x = torch.zeros(4000, 28, 28)
-    fast = FUSED[name](model.cell, x, AdditiveGaussian(0.7), torch.Generator().manual_seed(0)).detach()
-    with torch.no_grad():
-        ref = model.trace(x, noise=0.7, generator=torch.Generator().manual_seed(1))[1].h[:, -1]
-    assert not torch.equal(fast, ref)
-    for stat in (lambda t: t.mean(), lambda t: t.std(), lambda t: t.abs().mean()):
-        assert stat(fast).item() == pytest.approx(stat(ref).item(), abs=0.01)
 
 
 def test_prefetched_noise_trains_bit_for_bit_like_inline_noise():

@@ -1,5 +1,7 @@
 """Headline numbers of a result set, checked against a direct computation."""
 
+import re
+
 import pytest
 
 from conftest import REPO
@@ -33,12 +35,27 @@ def test_table_lists_ours_next_to_the_paper(demo):
     assert f"{h.clean * 100:.1f} %" in table.split("lstm_stroke50 (ours)")[1].splitlines()[0]
 
 
-def test_report_command_prints_the_table(demo, capsys):
+def test_report_command_prints_the_headline_numbers_of_a_direct_computation(demo, capsys):
+    """`dni report`'s rows "(ours)", each number recomputed with numpy from the raw accuracies (not through dni.report)."""
     from dni.cli import main
 
     assert main(["report", str(REPO / "widgets" / "demo" / "demo.nc")]) == 0
     out = capsys.readouterr().out
-    assert out.strip() == headline_table(demo).strip()
+    st, sv = demo.sigma_train.values, demo.sigma_val.values
+    for arch in demo.arch.values.tolist():
+        row = [line for line in out.splitlines() if line.startswith(f"| {arch} (ours) |")]
+        assert len(row) == 1, out
+        cells = [c.strip() for c in row[0].strip().strip("|").split("|")]
+        acc = demo.accuracy.sel(arch=arch).values.mean(axis=-1)  # (σtrain, σval)
+        clean = acc[st == 0, sv == 0].item()
+        assert cells[1] == f"{clean * 100:.1f} %" and cells[2] == f"{acc[st == 0, sv == sv.max()].item() * 100:.1f} %"
+        worst = acc.min(axis=1)
+        label, value = re.fullmatch(r"σtrain ([\d.]+): ([\d.]+ %)", cells[3]).groups()
+        assert float(label) == st[worst.argmax()] and value == f"{worst.max() * 100:.1f} %"
+        power = demo.weight_power.sel(arch=arch).values  # (σtrain,)
+        assert cells[4] == f"{power[0]:.4f} → {power[-1]:.4f}"
+        noisy = acc[:, sv > 0]
+        assert cells[5] == f"{int((noisy > clean).sum())} of {noisy.size}"
 
 
 def test_training_table_lists_each_checkpoint(capsys):

@@ -39,15 +39,19 @@ def test_merge_of_runs_over_other_presets_and_sigmas():
     b = _ds("rnn28", (0.5,))
     c = _ds("lstm28", (0.0,))
     merged = merge_results([a, b, c])
-    assert merged.arch.values.tolist() == ["rnn28", "lstm28"] or sorted(merged.arch.values.tolist()) == ["lstm28", "rnn28"]
+    assert sorted(merged.arch.values.tolist()) == ["lstm28", "rnn28"]  # every preset once (merge_results promises no order)
     assert merged.sigma_train.values.tolist() == [0.0, 0.5]
-    xr.testing.assert_equal(merged.accuracy.sel(arch="rnn28", sigma_train=0.5), b.accuracy.sel(arch="rnn28", sigma_train=0.5))
+    for run, arch, st in ((a, "rnn28", 0.0), (b, "rnn28", 0.5), (c, "lstm28", 0.0)):  # each point holds its own run's values
+        for var in ("accuracy", "loss"):
+            np.testing.assert_array_equal(merged[var].sel(arch=arch, sigma_train=st).values, run[var].sel(arch=arch, sigma_train=st).values)
+    assert not np.array_equal(a.loss.values, c.loss.values)  # lstm28 and rnn28 differ: the check above can tell them apart
     assert np.isnan(merged.accuracy.sel(arch="lstm28", sigma_train=0.5)).all()  # not run: NaN, not invented
 
 
 def test_merge_refuses_conflicts_and_other_datasets():
     a = _ds(seed=0)
-    b = _ds(seed=1)  # same grid points, other noise draws
+    b = a.copy(deep=True)  # same grid points and evaluation seed, one value other
+    b["accuracy"].loc[{"arch": "rnn28", "sigma_train": 0.0, "sigma_val": 0.5, "seed": 1}] += 0.005
     with pytest.raises(InvalidArgumentError, match="disagree where they overlap"):
         merge_results([a, b])
     other = a.copy()
@@ -98,8 +102,9 @@ def test_table_has_sigma_train_rows_and_sigma_val_columns():
 
 def test_merging_loaded_files_keeps_long_arch_names(tmp_path):
     """A loaded file's string width ('<U6' for 'rnn28') must not truncate 'lstm_stroke50' on save."""
-    a = xr.Dataset({"accuracy": ("arch", [0.5])}, coords={"arch": ["rnn28"]}, attrs={"dataset": "subset"})
-    b = xr.Dataset({"accuracy": ("arch", [0.6])}, coords={"arch": ["lstm_stroke50"]}, attrs={"dataset": "subset"})
+    dims, grid = ("arch", "sigma_train", "sigma_val", "seed"), {"sigma_train": [0.0], "sigma_val": [0.0], "seed": [0]}
+    a = xr.Dataset({"accuracy": (dims, [[[[0.5]]]])}, coords={"arch": ["rnn28"], **grid}, attrs={"dataset": "subset"})
+    b = xr.Dataset({"accuracy": (dims, [[[[0.6]]]])}, coords={"arch": ["lstm_stroke50"], **grid}, attrs={"dataset": "subset"})
     save_results(a, tmp_path / "a.nc")
     save_results(b, tmp_path / "b.nc")
     merged = merge_results([load_results(tmp_path / "a.nc"), load_results(tmp_path / "b.nc")])

@@ -162,3 +162,59 @@ def test_stroke_length_figure_counts_every_digit():
     fig = stroke_length_figure(lengths)
     quad = next(r for r in fig.renderers if r.glyph.__class__.__name__ == "Quad")
     assert sum(quad.data_source.data["count"]) == len(lengths) == 2000
+
+
+def _bars(bridge: int, halo: dict[int, int] | None = None) -> np.ndarray:
+    """Two horizontal ink bars (255) on row 10, joined by one pixel of grey ``bridge``; ``halo``: {grey: column}
+    adds a pixel of that grey just above the left bar (attached to it, so it never makes a piece of its own)."""
+    img = np.zeros((28, 28), dtype=np.uint8)
+    img[10, 4:12] = 255
+    img[10, 12] = bridge
+    img[10, 13:22] = 255
+    for grey, col in (halo or {}).items():
+        img[9, col] = grey
+    return img
+
+
+@pytest.mark.parametrize("bridge, kept", [(100, 96), (140, 128), (170, 160), (200, 192), (255, 192), (40, 32)])
+def test_binarize_keeps_the_highest_threshold_that_does_not_break_the_digit(bridge, kept):
+    """Grey levels straddling every threshold (32, 64, ..., 192): the halo pixels (50, 80, 110, 150, 180) drop out
+    one threshold after another without breaking anything, the bridge breaks the digit in two just above its grey."""
+    from dni.data.strokes import THRESHOLDS, binarize
+
+    assert THRESHOLDS == (32, 64, 96, 128, 160, 192)
+    img = _bars(bridge, {50: 4, 80: 6, 110: 8, 150: 10, 180: 11})
+    expected = np.zeros((28, 28), dtype=bool)
+    expected[10, 4:22] = True
+    expected[10, 12] = bridge > kept
+    for grey, col in {50: 4, 80: 6, 110: 8, 150: 10, 180: 11}.items():
+        expected[9, col] = grey > kept  # a halo pixel survives only below its grey
+    assert np.array_equal(binarize(img), expected)
+
+
+def test_binarize_accepts_fewer_pieces_and_stops_before_the_digit_vanishes():
+    from dni.data.strokes import binarize
+
+    # a faint speck (grey 40, detached) is a second piece at threshold 32 only: higher thresholds are kept
+    img = _bars(255)
+    img[20, 20] = 40
+    expected = np.zeros((28, 28), dtype=bool)
+    expected[10, 4:22] = True
+    assert np.array_equal(binarize(img), expected)  # the speck gone, thresholded at 192
+    # a digit of grey 150 only: gone from threshold 160 on, so 128 is kept (not an empty image)
+    faint = np.where(_bars(255) > 0, 150, 0).astype(np.uint8)
+    assert np.array_equal(binarize(faint), faint > 0) and binarize(faint).sum() == 18
+    # the search stops at the first threshold that breaks the digit, even where a higher one has fewer pieces
+    # again because a whole part has vanished: a right bar of grey 150 behind a joint of grey 100 is kept
+    half = _bars(100)
+    half[10, 13:22] = 150
+    assert np.array_equal(binarize(half), half > 96) and binarize(half).sum() == 18
+    # nothing above the lowest threshold: blank
+    assert not binarize(np.full((28, 28), 32, dtype=np.uint8)).any()
+
+
+def test_the_stroke_of_a_digit_with_a_grey_joint_stays_one_stroke():
+    """Thresholding too high would cut the bar at its grey joint and give two strokes."""
+    rows = image_to_strokes(_bars(100))
+    check_path(rows, skeleton_of(_bars(100)))
+    assert n_strokes(rows) == 1 and len(rows) == 18
