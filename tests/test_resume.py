@@ -158,9 +158,11 @@ def test_a_checkpoint_trained_on_another_device_is_reused(tmp_path):
     reused = cached_model(trained.config, tmp_path, logs.append)
     assert logs == [f"reusing {path} (trained on cuda)"]
     assert reused.config == on_gpu and model_crc(reused.model) == model_crc(trained.model)
-    logs.clear()
-    assert cached_model(replace(trained.config, lr=trained.config.lr / 2), tmp_path, logs.append) is None
-    assert logs == [f"retraining: {path} was trained with other settings"]
+    from dni.errors import CheckpointConflictError
+
+    with pytest.raises(CheckpointConflictError, match=r"holds a model trained with other settings \(lr 0\.002 → 0\.001\)"):
+        cached_model(replace(trained.config, lr=trained.config.lr / 2), tmp_path, logs.append)
+    assert path.exists()  # not replaced unasked
 
 
 def test_sweep_killed_mid_training_continues_from_the_last_epoch(tmp_path):
