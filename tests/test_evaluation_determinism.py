@@ -1,9 +1,11 @@
 """Evaluation across execution choices (issue 25, item 3), and every cell kind through evaluate().
 
-evaluate() computes a noisy point on one thread fewer than torch has, and draws its noise ahead in a
-thread when a core is spare (dni.noise.prefetch_pays_off), so the same command runs differently on
-different machines. README "Reproducibility" promises the same numbers bit for bit with 1, 2 or 3
-torch threads and with the noise drawn inline or ahead; these tests hold it to that.
+Under per-point draws (how the committed numbers were made) evaluate() computes a noisy point on one
+thread fewer than torch has, and draws its noise ahead in a thread when a core is spare
+(dni.noise.prefetch_pays_off); under the default shared draws (dni.draws) a thread pool of torch's
+size draws each (repeat, chunk)'s ε. So the same command runs differently on different machines.
+README "Reproducibility" promises the same numbers bit for bit with 1, 2 or 3 torch threads, and with
+the noise drawn inline or ahead; these tests hold it to that.
 """
 
 import numpy as np
@@ -65,6 +67,25 @@ def test_evaluation_is_bit_for_bit_the_same_with_1_2_3_threads_and_inline_or_pre
     for key, ds in runs.items():
         np.testing.assert_array_equal(ds.accuracy.values, base.accuracy.values, err_msg=str(key))
         np.testing.assert_array_equal(ds.loss.values, base.loss.values, err_msg=str(key))
+
+
+def test_shared_draws_evaluation_is_bit_for_bit_the_same_with_1_2_3_threads(digits, threads):
+    """The default scheme (dni.draws, ε per (repeat, chunk) drawn on a thread pool): the same numbers with
+    1, 2 or 3 torch threads, for the three cell kinds; and other numbers than the per-point scheme's."""
+    models = [load_checkpoint(CHECKPOINTS / "lstm28_sigma0.50_seed0.pt"), load_checkpoint(CHECKPOINTS / "rnn28_sigma0.50_seed0.pt"),
+              untrained("gru28", 0.5)]
+    runs = {}
+    for n in (1, 2, 3):
+        threads(n)
+        runs[n] = evaluate(models, [0.0, 0.7], repeats=2, data=digits, seed=5, progress=False, draws="shared")
+        assert runs[n].attrs["draws"] == "shared" and torch.get_num_threads() == n
+    assert (runs[1].accuracy.sel(sigma_val=0.7).std("seed") > 0).all()
+    for n in (2, 3):
+        np.testing.assert_array_equal(runs[n].accuracy.values, runs[1].accuracy.values, err_msg=str(n))
+        np.testing.assert_array_equal(runs[n].loss.values, runs[1].loss.values, err_msg=str(n))
+    per_point = evaluate(models, [0.0, 0.7], repeats=2, data=digits, seed=5, progress=False, draws="per-point")
+    np.testing.assert_array_equal(per_point.loss.sel(sigma_val=0.0).values, runs[1].loss.sel(sigma_val=0.0).values)  # no draws
+    assert not np.array_equal(per_point.loss.sel(sigma_val=0.7).values, runs[1].loss.sel(sigma_val=0.7).values)
 
 
 def reference_repeat(model, data, sigma_val, seed):

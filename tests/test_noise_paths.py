@@ -288,6 +288,35 @@ def test_evaluation_path_with_batched_repeats_draws_the_paper_noise(kind):
     assert_uncorrelated(a, b, f"{what}: pass 1 against pass 2 (fresh per forward pass)")
 
 
+@pytest.mark.parametrize("kind", ["lstm", "rnn", "gru"])
+def test_shared_draws_evaluation_path_draws_the_paper_noise(kind):
+    """Evaluation under the default shared draws (dni.draws): one ε per (repeat, chunk) from its own
+    counter-seeded generator, scaled by each σval. Every σval sees σval·ε: the same ε (common random
+    numbers), and at each σval the paper's noise per gate, fresh per step, independent across repeats."""
+    from dni.draws import SharedGaussian, chunk_seed, draw_chunk
+
+    R = 3
+    probe, model = probe_model(kind)
+    x = step_inputs()
+    shapes = model.inference_noise_shapes(BATCH, T, 1)  # one repeat's draws, in order
+    eps = draw_chunk([chunk_seed(0, probe.preset, 0.0, r, 0) for r in range(R)], sum(math.prod(s) for s in shapes))
+    revealed = {}
+    for sigma in (0.3, SIGMA):
+        noise = SharedGaussian(sigma, eps, shapes)
+        with torch.no_grad():
+            (h,), (logits,) = run_passes(model, x, 1, noise, repeats=R)
+        assert noise.consumed and h.shape == (R * BATCH, H)
+        what = f"{kind} shared draws σ {sigma}"
+        first = [check_one_pass(probe, h_r, lg_r, sigma, f"{what}, repeat {r}")
+                 for r, (h_r, lg_r) in enumerate(zip(h.chunk(R), logits.chunk(R), strict=True))]
+        for r in range(1, R):
+            assert_uncorrelated(first[0], first[r], f"{what}: repeat 0 against repeat {r} (independent repeats)")
+        revealed[sigma] = (torch.cat(first), logits.double())
+    # the same ε behind both σval: the noise read off at σ = 0.6 is twice that at σ = 0.3 (to float rounding)
+    torch.testing.assert_close(revealed[SIGMA][0], revealed[0.3][0] * (SIGMA / 0.3), rtol=0, atol=2e-3)
+    torch.testing.assert_close(revealed[SIGMA][1], revealed[0.3][1] * (SIGMA / 0.3), rtol=0, atol=1e-5)
+
+
 class Recording(NoiseModel):
     """Passes every call to ``inner`` and keeps (pre-activation, noisy pre-activation)."""
 
