@@ -87,7 +87,7 @@ def headline_table(ds: xr.Dataset) -> str:
     for arch in ds.arch.values.tolist():
         h, p = headline(ds, arch), PAPER.get(arch, {})
         beats = "–" if h.noisy_beats_clean is None else f"{h.noisy_beats_clean} of {h.points}"
-        rows.append(f"| {arch} (ours) | {percent(h.clean)} | {percent(h.conventional_at_1)} | σtrain {h.best_sigma_train:g}: {percent(h.worst_case)} | "
+        rows.append(f"| {arch} (ours) | {percent(h.clean)} | {percent(h.conventional_at_1)} | σtrain {h.best_sigma_train:.1f}: {percent(h.worst_case)} | "
                     f"{_power(h.weight_power_0)} → {_power(h.weight_power_1)} | {beats} |")
         if h.missing():
             notes.append(f"{arch}: the result lacks {', '.join(h.missing())}; those cells show –")
