@@ -301,8 +301,7 @@ def _train(args, progress) -> int:
     """``dni train``: one model → checkpoint; an existing checkpoint is reused or refused, never silently replaced."""
     from .devices import validate_device
     from .io import check_writable
-    from .sweep import cached_model, guard_training_state, training_state_path
-    from .train import TrainingState
+    from .sweep import cached_model, guard_model_training_state, training_state_path
 
     config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, data=args.data, device=validate_device(args.device), patience=args.patience,
@@ -314,8 +313,7 @@ def _train(args, progress) -> int:
         print(f"{out} already holds this model (trained with the same settings); left as it was")
         return 0
     partial = training_state_path(out)
-    peeked = TrainingState.peek(partial) if partial.exists() else None
-    guard_training_state(partial, TrainingState.load(partial, config) is not None, peeked and peeked[0], config, args.retrain, log)
+    guard_model_training_state(partial, config, args.retrain, log)
     trained = train(config, progress=progress, state_path=partial, log=log)
     save_checkpoint(trained, out)
     partial.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .data import SequenceData, load_sequences
 from .draws import DEFAULT as DEFAULT_DRAWS
 from .draws import chunk_seed, shared_noisy_accuracy, takes_shared_draws, validate_draws
-from .errors import DniError, InvalidArgumentError, ResultConflictError
+from .errors import InvalidArgumentError
 from .models import get_preset
 from .noise import NoiseModel, PrefetchedGaussian, prefetch_pays_off, validate_sigma
 from .noise_spec import PAPER, NoiseSession, noise_for, parse_noise
@@ -227,16 +227,10 @@ def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int,
     """
     from pathlib import Path
 
-    from .results import check_joinable, complete_points, load_results, merge_results, save_results, without_incomplete_points
+    from .results import check_joinable, complete_points, merge_results, read_existing_results, save_results, without_incomplete_points
 
     path = Path(path)
-    existing = None
-    if path.exists():
-        try:
-            existing = load_results(path)
-        except DniError as err:
-            raise ResultConflictError(f"{path} exists but is not a dni result file ({err}); it is not replaced: "
-                                      "write to another --out, or move it away") from None
+    existing = read_existing_results(path)
     eval_noise = parse_noise(eval_noise).label
     draws = validate_draws(draws)
     check_joinable(existing, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=models,

@@ -73,14 +73,9 @@ def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=Non
 
 def _existing_output(out: Path, dataset: str, seed: int):
     """The merged file already at ``out`` (extended, not replaced), after checking the jobs can join it."""
-    from .results import check_joinable
+    from .results import check_joinable, read_existing_results
 
-    if not out.exists():
-        return None
-    try:
-        existing = load_results(out)
-    except DniError as err:
-        raise DniError(f"{out} exists but is not a dni result file ({err}); it is not replaced: give another --out") from None
+    existing = read_existing_results(out)
     check_joinable(existing, out, dataset=dataset, eval_seed=seed, models=[])
     return existing
 

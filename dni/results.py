@@ -231,6 +231,19 @@ def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
     return ds
 
 
+def read_existing_results(path) -> xr.Dataset | None:
+    """The result file at ``path`` that a run would extend; None if there is none. A file dni cannot
+    read as a result is never replaced: :class:`ResultConflictError` says so in one line."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return load_results(path)
+    except DniError as err:
+        raise ResultConflictError(f"{path} exists but is not a dni result file ({err}); it is not replaced: "
+                                  "write to another --out, or move it away") from None
+
+
 def require_schema(ds: xr.Dataset, path, need: Iterable[str] = ("accuracy",)) -> None:
     """Raise :class:`ResultSchemaError` naming the dims and variables of dni's schema that ``ds`` lacks."""
     need = list(need)

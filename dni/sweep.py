@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .batched import BATCHABLE_CELLS, BatchedTrainingState, train_batched
 from .data import load_sequences
 from .devices import validate_device
-from .errors import CheckpointConflictError, CheckpointError, DniError, InvalidArgumentError, ResultConflictError
+from .errors import CheckpointConflictError, CheckpointError, InvalidArgumentError
 from .draws import validate_draws
 from .evaluate import evaluate, validate_repeats, validate_sigmas
 from .io import check_writable, check_writable_dir, move_aside
@@ -40,8 +40,8 @@ from .results import (
     conflicts_with,
     evaluated_with_other_weights,
     noise_of,
+    read_existing_results,
     forget_models,
-    load_results,
     merge_results,
     save_results,
     with_model_variables,
@@ -261,6 +261,13 @@ def cached_model(config: TrainConfig, directory: Path, log=print, retrain: bool 
                               retrain, log, elsewhere)
 
 
+def guard_model_training_state(partial: Path, config: TrainConfig, retrain: bool, log) -> None:
+    """:func:`guard_training_state` for one model's ``*.partial`` (:class:`dni.train.TrainingState`)."""
+    if partial.exists():
+        peeked = TrainingState.peek(partial)
+        guard_training_state(partial, TrainingState.load(partial, config) is not None, peeked and peeked[0], config, retrain, log)
+
+
 def settings_difference(old: TrainConfig, new: TrainConfig) -> str:
     """``"epochs 103 → 1, patience 20 → None"``: the training settings (not the device) that differ."""
     a, b = asdict(old), asdict(new)
@@ -369,8 +376,7 @@ def _train_one(config: TrainConfig, directory: Path, train_data, progress, log, 
         if (finished := _finished_meanwhile(config, directory, log)) is not None:
             return finished
         partial = training_state_path(path)  # after every epoch: a model cut off mid-training goes on from there
-        peeked = TrainingState.peek(partial) if partial.exists() else None
-        guard_training_state(partial, TrainingState.load(partial, config) is not None, peeked and peeked[0], config, retrain, log)
+        guard_model_training_state(partial, config, retrain, log)
         trained = train(config, progress=progress, train_data=train_data, state_path=partial, log=log)
         save_checkpoint(trained, path)  # saved at once: an interrupted sweep keeps it
         partial.unlink(missing_ok=True)
@@ -447,15 +453,7 @@ def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) ->
     return forget_models(without_incomplete_points(existing, ours, config.repeats), ours)  # their variables: set afresh
 
 
-def _read_existing(path: Path) -> xr.Dataset | None:
-    """The result file at ``path``, None if there is none; one that dni cannot read is never replaced."""
-    if not path.exists():
-        return None
-    try:
-        return load_results(path)
-    except DniError as err:
-        raise ResultConflictError(f"{path} exists but is not a dni result file ({err}); it is not replaced: "
-                                  "write to another --out, or move it away") from None
+_read_existing = read_existing_results
 
 
 def _drop_retrained(existing: xr.Dataset, config: SweepConfig, models, log) -> xr.Dataset:
