@@ -23,8 +23,9 @@ def explorer():
 
 
 def expected_state_densities(arch, sigma_train, sigma_val, seed, bins, digits=DIGITS):
-    """Per-step densities of h on [-1, 1] and c on [-3, 3] (c clipped into the end bins), from the model's raw
-    states (its trace) and np.histogram: what view (c) must plot."""
+    """Per-step densities of h on [-1, 1] and c on [-3, 3] relative to all states of the step, and the
+    shares of c below −3 and above 3 (the overflow bins), from the model's raw states (its trace) and
+    np.histogram: what view (c) must plot."""
     model = load_checkpoint(DEMO_DIR / "checkpoints" / f"{arch}_sigma{sigma_train:.2f}_seed0.pt").model
     kind = "strokes" if arch == "lstm_stroke50" else "rows"
     x = load_sequences("subset", "test", kind, progress=False).x[:digits]
@@ -34,9 +35,12 @@ def expected_state_densities(arch, sigma_train, sigma_val, seed, bins, digits=DI
         if states is None:
             continue
         edges = np.linspace(lo, hi, bins + 1)
-        values = np.clip(states.numpy(), lo, hi)  # (N, T, H)
-        out[name] = [np.histogram(values[:, t].ravel(), bins=edges, density=True)[0] for t in range(values.shape[1])]
+        values = states.numpy()  # (N, T, H)
+        per_step = [values[:, t].ravel() for t in range(values.shape[1])]
+        out[name] = [np.histogram(v, bins=edges)[0] / v.size / (edges[1] - edges[0]) for v in per_step]
         out[name + "_grid"] = (edges[:-1] + edges[1:]) / 2
+        out[name + "_below"] = np.array([(v < lo).mean() for v in per_step])
+        out[name + "_above"] = np.array([(v > hi).mean() for v in per_step])
     return out
 
 
@@ -52,7 +56,7 @@ def test_sigma_val_slider_recomputes_the_state_distributions(explorer):
     np.testing.assert_allclose(explorer.h_lines.data["xs"][0], expected["h_grid"])
     np.testing.assert_allclose(explorer.c_lines.data["xs"][0], expected["c_grid"])
     assert not np.allclose(before, explorer.h_lines.data["ys"])
-    assert "σtrain 0, σval 1, 64 digits" in explorer.fig_h.title.text
+    assert "σtrain 0, σval 1" in explorer.fig_h.title.text and "σtrain 0, σval 1" in explorer.status.value
     # the N(0, 1) density the paper draws for comparison
     grid = np.asarray(explorer.noise_h.data["x"])
     np.testing.assert_allclose(explorer.noise_h.data["y"], np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi))
@@ -162,8 +166,105 @@ def test_preset_switch_resets_the_slider_snaps_and_rebuilds_the_heatmap():
     assert "lstm28" in explorer.heat_holder.children[0].title.text
 
 
-def test_widget_wraps_the_bokeh_layout(explorer):
+def test_widget_puts_the_controls_above_the_views_they_drive(explorer):
     from jupyter_bokeh import BokehModel
 
     w = explorer.widget
-    assert isinstance(w.children[1], BokehModel)
+    selection, status, accuracy, state_controls, states = w.children
+    assert isinstance(accuracy, BokehModel) and isinstance(states, BokehModel)
+    assert accuracy._model is explorer.accuracy_views and states._model is explorer.state_views
+    assert explorer.sigma_val in selection.children and explorer.sigma_val in state_controls.children  # one control, shown twice
+    assert explorer.seed in state_controls.children and explorer.digit in state_controls.children
+    assert explorer.train_noise not in selection.children  # one noise pair: no noise dropdowns
+    assert status is explorer.status and "ms" not in status.value
+
+
+def test_keys_overflow_bins_and_status_say_what_is_shown(explorer):
+    explorer.arch.value = "lstm28"
+    explorer.sigma_train.value = 0.0
+    explorer.sigma_val.value = 1.0
+    raw = load_results(DEMO_DIR / "demo.nc")
+    assert (explorer.sigma_key.low, explorer.sigma_key.high) == (raw.sigma_train.values.min(), raw.sigma_train.values.max())
+    assert explorer.sigma_key.palette == explorer.curves.data["color"]  # the key's colours are the curves' colours
+    for key in explorer.step_keys:
+        assert (key.low, key.high) == (1, 28) and key.palette == explorer.h_lines.data["color"]
+    expected = expected_state_densities("lstm28", 0.0, 1.0, 0, explorer.bins)
+    width = expected["c_grid"][1] - expected["c_grid"][0]
+    shares = [expected["c_below"].mean(), expected["c_above"].mean()]
+    assert sum(shares) > 0.001  # σtrain 0 at σval 1: some c beyond ±3 (else this test checks nothing)
+    np.testing.assert_allclose(explorer.c_overflow.data["top"], np.array(shares) / width, rtol=1e-12)
+    np.testing.assert_allclose(explorer.c_overflow.data["x"], [-3 - width / 2, 3 + width / 2])
+    assert f"{sum(shares) * 100:.1f} % outside" in explorer.fig_c.title.text
+    acc = raw.accuracy.sel(arch="lstm28", sigma_train=0.0, sigma_val=1.0).mean().item() * 100
+    assert f"lstm28 σtrain 0, σval 1</b>: {acc:.1f} % over 5 evaluation repeats" in explorer.status.value
+    assert "noise draw 0 on 64 test digits (subset)" in explorer.status.value
+
+
+def test_clicking_a_heatmap_cell_or_a_curve_selects_it(explorer):
+    explorer.arch.value = "lstm28"
+    explorer.sigma_train.value, explorer.sigma_val.value = 1.0, 0.2
+    cells = explorer.heat_holder.children[0].select_one({"name": "cells"}).data_source
+    k = next(i for i, (t, v) in enumerate(zip(cells.data["sigma_train"], cells.data["sigma_val"])) if t == 0.5 and np.isclose(v, 0.8))
+    before = explorer.updates
+    cells.selected.indices = [k]  # what a tap in the browser does to the source
+    assert (explorer.sigma_train.value, explorer.sigma_val.value) == (0.5, 0.8)
+    assert explorer.updates == before + 1  # both sliders moved, the views recomputed once
+    np.testing.assert_allclose(explorer.h_lines.data["ys"], expected_state_densities("lstm28", 0.5, 0.8, 0, explorer.bins)["h"], rtol=1e-12)
+    assert explorer.heat_holder.children[0].select_one({"name": "selected"}).data_source.data == {"x": [0.8], "y": [0.5]}
+    explorer.curves.selected.indices = [explorer.curves.data["sigma_train"].index("0")]
+    assert explorer.sigma_train.value == 0.0 and explorer.sigma_val.value == 0.8
+
+
+def test_a_burst_of_changes_recomputes_once_for_the_last_value(explorer):
+    """In a kernel (an event loop runs), eight quick σtrain changes mark the views stale at once and
+    recompute them once, after the debounce, for the final value."""
+    import asyncio
+
+    explorer.arch.value = "lstm28"
+    explorer.sigma_val.value = 0.6
+    calls = []
+    original = explorer.state_stats
+    explorer.state_stats = lambda: calls.append(explorer.sigma_train.value) or original()
+
+    async def presses():
+        for value in [0.0, 0.5, 1.0, 0.5, 0.0, 0.5, 1.0, 0.5]:
+            explorer.sigma_train.value = value
+            await asyncio.sleep(0.01)
+        stale = explorer.status.value
+        await asyncio.sleep(explorer.debounce + 0.5)
+        return stale
+
+    before = explorer.updates
+    stale = asyncio.run(presses())
+    assert "updating to lstm28 σtrain 0.5, σval 0.6" in stale
+    assert explorer.updates == before + 1 and calls == [0.5]
+    np.testing.assert_allclose(explorer.h_lines.data["ys"], expected_state_densities("lstm28", 0.5, 0.6, 0, explorer.bins)["h"], rtol=1e-12)
+    assert "updating" not in explorer.status.value
+
+
+def test_noise_pairs_get_dropdowns_and_the_views_follow_them():
+    """A result of two noise pairs (same models, evaluated under additive and weight_read noise): the
+    eval-noise dropdown switches the accuracy views to that pair's numbers and the state view to that noise."""
+    from dni.noise_spec import noise_for
+    from dni.probes import state_distributions
+    from dni.results import merge_results
+
+    demo = load_results(DEMO_DIR / "demo.nc")
+    other = demo.copy(deep=True).assign_attrs(eval_noise="weight_read")
+    other["accuracy"] = other.accuracy * 0.9
+    merged = merge_results([demo, other])
+    explorer = Explorer(merged, DEMO_DIR / "checkpoints", digits=DIGITS)
+    assert not explorer.eval_noise.disabled and list(explorer.eval_noise.options) == ["additive", "weight_read"]
+    assert explorer.train_noise in explorer.widget.children[0].children
+    explorer.arch.value = "lstm28"
+    explorer.sigma_train.value, explorer.sigma_val.value = 0.5, 0.7
+    explorer.eval_noise.value = "weight_read"
+    acc = other.accuracy.sel(arch="lstm28").values.mean(axis=-1) * 100
+    np.testing.assert_allclose(explorer.curves.data["ys"], acc, rtol=1e-12)
+    model = load_checkpoint(DEMO_DIR / "checkpoints" / "lstm28_sigma0.50_seed0.pt").model
+    x = load_sequences("subset", "test", progress=False).x[:DIGITS]
+    expected = state_distributions(model, x, noise_for("weight_read", 0.7), generator=torch.Generator().manual_seed(0), bins=explorer.bins)
+    np.testing.assert_allclose(explorer.h_lines.data["ys"], expected.h.values, rtol=1e-12)
+    additive = expected_state_densities("lstm28", 0.5, 0.7, 0, explorer.bins)["h"]
+    assert not np.allclose(explorer.h_lines.data["ys"], additive)  # another noise, other states
+    assert "evaluated under weight_read" in explorer.status.value

@@ -58,7 +58,20 @@ def test_state_distributions_are_densities_of_the_traced_states():
     assert stats.sizes["step"] == 28 and stats.noise_c.sel(c_value=v).item() == pytest.approx(np.exp(-v**2 / 2) / np.sqrt(2 * np.pi))
     noisy = state_distributions(model, x, 1.0, generator=torch.Generator().manual_seed(0))
     assert (noisy.h_std > stats.h_std).all()  # noise spreads the states (paper Fig. 3)
-    assert len(state_figure(stats, "c").renderers) == 29  # 28 steps + the N(0, 1) curve
+    fig = state_figure(noisy, "c")
+    assert len(fig.renderers) == 30  # 28 steps + the N(0, 1) curve + the overflow bins
+    key = fig.select_one({"name": "key: step"})
+    assert (key.color_mapper.low, key.color_mapper.high, len(key.color_mapper.palette)) == (1, 28, 28)  # every step keyed
+    _, noisy_trace = model.trace(x, noise=1.0, generator=torch.Generator().manual_seed(0))
+    c = noisy_trace.c.numpy()  # (B, T, H)
+    below, above = (c < -3).mean(axis=(0, 2)), (c > 3).mean(axis=(0, 2))
+    np.testing.assert_allclose(noisy.c_below.values, below)
+    np.testing.assert_allclose(noisy.c_above.values, above)
+    width = noisy.c_value.values[1] - noisy.c_value.values[0]
+    inside = ((c >= -3) & (c <= 3)).mean(axis=(0, 2))
+    np.testing.assert_allclose(noisy.c.sum("c_value").values * width, inside, rtol=1e-6)  # densities relative to all states
+    bars = fig.select_one({"name": "overflow"}).data_source.data
+    np.testing.assert_allclose(bars["top"], [below.mean() / width, above.mean() / width])
 
 
 def test_weight_power_and_histogram():
@@ -83,3 +96,32 @@ def test_figures_command_writes_offline_html(small_results, tmp_path, capsys):
     assert "rnn28: test accuracy" in html and "cdn.bokeh.org" not in html  # BokehJS inlined: works offline
     assert main(["figures", str(tmp_path / "missing.nc"), "-o", str(tmp_path / "g.html")]) == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "g.html").exists()
+
+
+@pytest.mark.parametrize("low, high, ticks", [
+    (0.8, 90, [0.5, 1, 2, 5, 10, 20, 50, 100]),
+    (1.3, 4.7, [1, 2, 5]),
+    (2, 5, [2, 5]),
+    (0.013, 0.02, [0.01, 0.02]),
+    (12.5, 12.5, [10, 20]),
+])
+def test_log_ticks_are_1_2_5_and_cover_the_values(low, high, ticks):
+    from dni_widgets.figures import log_ticks_125
+
+    assert log_ticks_125(low, high) == ticks
+    with pytest.raises(ValueError, match="0 < low"):
+        log_ticks_125(0.0, 1.0)
+
+
+def test_error_rate_view_labels_the_1_to_5_percent_band(small_results):
+    from bokeh.models import FixedTicker
+
+    from dni_widgets.figures import accuracy_figure
+
+    ds = small_results.copy(deep=True)
+    ds["accuracy"] = ds.accuracy * 0 + 0.985  # 1.5 % error everywhere ...
+    ds["accuracy"].loc[{"sigma_val": ds.sigma_val.values[-1]}] = 0.6  # ... and 40 % at the largest σval
+    fig = accuracy_figure(ds, ds.arch.values[0], error_rate=True)
+    assert isinstance(fig.yaxis.ticker, FixedTicker)
+    assert fig.yaxis.ticker.ticks == [1, 2, 5, 10, 20, 50]
+    assert (fig.y_range.start, fig.y_range.end) == (1, 50)

@@ -30,6 +30,70 @@ def _palette(n: int):
     return [Viridis256[int(i * 255 / max(n - 1, 1))] for i in range(n)]
 
 
+def log_ticks_125(low: float, high: float) -> list[float]:
+    """Ticks 1-2-5 × 10^k of a log axis over [low, high] (both > 0): from the largest such value at or
+    below ``low`` to the smallest at or above ``high``, so that the 1–5 % band of an error-rate view
+    (where the baseline and the noise-trained curves of paper Figs 2b, 10 sit) is labelled."""
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+        raise ValueError(f"a log axis needs 0 < low ≤ high, not {low!r}, {high!r}")
+    ticks = [m * 10.0**k for k in range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1) for m in (1, 2, 5)]
+    first = max(i for i, t in enumerate(ticks) if t <= low * (1 + 1e-9))
+    last = min(i for i, t in enumerate(ticks) if t >= high * (1 - 1e-9))
+    return [float(f"{t:.6g}") for t in ticks[first:last + 1]]
+
+
+def use_log_ticks_125(fig, values) -> None:
+    """Give ``fig``'s log y axis 1-2-5 ticks covering the positive finite ``values`` it shows."""
+    from bokeh.models import FixedTicker
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size:
+        ticks = log_ticks_125(float(v.min()), float(v.max()))
+        fig.yaxis.ticker = FixedTicker(ticks=ticks)
+        fig.y_range.start, fig.y_range.end = ticks[0], ticks[-1]
+
+
+def colour_bar(fig, low: float, high: float, title: str, n: int | None = None):
+    """A Viridis colour bar right of ``fig`` keying its curves' colours from ``low`` to ``high`` (the
+    same palette as :func:`_palette`; ``n`` curves → n colour steps). Returns the colour mapper."""
+    from bokeh.models import ColorBar, LinearColorMapper
+
+    palette = _palette(n) if n else "Viridis256"
+    mapper = LinearColorMapper(palette=palette, low=low, high=high if high > low else low + 1)
+    fig.add_layout(ColorBar(color_mapper=mapper, title=title, width=10, name=f"key: {title}"), "right")
+    return mapper
+
+
+OVERFLOW_STYLE = dict(fill_color="white", line_color="firebrick", hatch_pattern="/", hatch_color="firebrick", hatch_alpha=0.6)
+"""The look of an overflow bin: hatched, red outlined — not mistakable for a bin of the histogram."""
+
+
+def overflow_data(stats, which: str = "c") -> dict:
+    """The two overflow bins of ``stats``' ``which`` view as bar data: the share of states below and
+    above its range (mean over steps, :func:`dni.probes.state_distributions`), drawn as a density
+    (share / bin width) one bin outside each end, labelled with the share in %."""
+    grid = stats[f"{which}_value"].values
+    width = float(grid[1] - grid[0])
+    shares = [float(stats[f"{which}_below"].mean()), float(stats[f"{which}_above"].mean())] if f"{which}_below" in stats else [0.0, 0.0]
+    return {"x": [float(grid[0]) - width, float(grid[-1]) + width], "top": [s / width for s in shares], "width": [width, width],
+            "label": [f"{s * 100:.1f} % below {grid[0] - width / 2:g}" for s in shares[:1]]
+            + [f"{s * 100:.1f} % above {grid[-1] + width / 2:g}" for s in shares[1:]]}
+
+
+def add_overflow_bins(fig, source) -> None:
+    """Draw the overflow bins of ``source`` (:func:`overflow_data`) on ``fig``, with a legend entry."""
+    fig.vbar(x="x", top="top", width="width", source=source, legend_label="outside the range (share of states)",
+             name="overflow", **OVERFLOW_STYLE)
+
+
+def legend_below(fig) -> None:
+    """Put the legend in one row under the plot, where it hides no data (the colour bar takes the right)."""
+    legend = fig.legend[0]
+    legend.orientation, legend.label_text_font_size, legend.padding, legend.margin = "horizontal", "8pt", 2, 0
+    fig.add_layout(legend, "below")
+
+
 def _legend_outside(fig) -> None:
     """Move the legend to the right of the plot, where it hides no data."""
     fig.add_layout(fig.legend[0], "right")
@@ -66,6 +130,8 @@ def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | 
         base = sources[0.0]["value"][0]
         fig.line([min(ds.sigma_val.values), max(ds.sigma_val.values)], [base, base], color="red", line_dash="dashed",
                  legend_label="baseline σtrain = σval = 0")
+    if error_rate:
+        use_log_ticks_125(fig, [v for d in sources.values() for v in d["value"]])
     fig.legend.click_policy = "hide"
     fig.legend.label_text_font_size = "8pt"
     _legend_outside(fig)
@@ -85,7 +151,7 @@ def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
     fig = figure(title=f"{arch}: accuracy (%) over σtrain × σval", height=380, width=520, x_axis_label="σval", y_axis_label="σtrain",
                  tools="hover,save", tooltips=[("σtrain", "@sigma_train"), ("σval", "@sigma_val"), ("accuracy", "@accuracy{0.0}")])
     fig.rect("sigma_val", "sigma_train", width=step_v, height=step_t, source=ColumnDataSource(data),
-             fill_color={"field": "accuracy", "transform": mapper}, line_color=None)
+             fill_color={"field": "accuracy", "transform": mapper}, line_color=None, name="cells")
     fig.add_layout(ColorBar(color_mapper=mapper, title="accuracy (%)", width=12), "right")
     marker = ColumnDataSource({"x": [selected[1]] if selected else [], "y": [selected[0]] if selected else []})
     fig.rect("x", "y", width=step_v, height=step_t, source=marker, fill_alpha=0, line_color="red", line_width=3, name="selected")
@@ -102,10 +168,12 @@ def state_figure(stats, which: str = "h", title: str | None = None):
     fig = figure(title=title or f"{'output states h' if which == 'h' else 'internal states c'} per step (σval = {stats.attrs.get('sigma_val', float('nan')):g})",
                  height=330, width=560, x_axis_label=which, y_axis_label="density", tools="pan,box_zoom,reset,save")
     for colour, t in zip(_palette(len(steps)), steps):
-        legend = {"legend_label": f"step {t}"} if t <= 3 else {}
-        fig.line(grid, values.sel(step=t).values, color=colour, alpha=0.8, name=f"step{t}", **legend)
+        fig.line(grid, values.sel(step=t).values, color=colour, alpha=0.8, name=f"step{t}")
     fig.line(grid, stats[f"noise_{which}"].values, color="blue", line_dash="dashed", line_width=2, legend_label="N(0, 1)")
-    fig.legend.label_text_font_size = "8pt"
+    if f"{which}_below" in stats:
+        add_overflow_bins(fig, ColumnDataSource(overflow_data(stats, which)))
+    colour_bar(fig, int(steps[0]), int(steps[-1]), "step", n=len(steps))
+    legend_below(fig)
     return fig
 
 
