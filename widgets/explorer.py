@@ -188,6 +188,7 @@ class Explorer:
         self.curve_lines = self.fig_accuracy.multi_line("xs", "ys", color="color", line_width="width", source=self.curves,
                                                         name="curves", nonselection_alpha=1.0, selection_alpha=1.0)
         self.fig_accuracy.select_one(TapTool).renderers = [self.curve_lines]
+        self.fig_accuracy.hover.renderers = [self.curve_lines]
         self.curves.selected.on_change("indices", self._on_curve_click)
         self.baseline = Span(location=0, dimension="width", line_color="red", line_dash="dashed", line_width=2)
         self.fig_accuracy.add_layout(self.baseline)

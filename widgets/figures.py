@@ -150,8 +150,9 @@ def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
     mapper = LinearColorMapper(palette="Viridis256", low=float(np.nanmin(data["accuracy"])), high=float(np.nanmax(data["accuracy"])))
     fig = figure(title=f"{arch}: accuracy (%) over σtrain × σval", height=380, width=520, x_axis_label="σval", y_axis_label="σtrain",
                  tools="hover,save", tooltips=[("σtrain", "@sigma_train"), ("σval", "@sigma_val"), ("accuracy", "@accuracy{0.0}")])
-    fig.rect("sigma_val", "sigma_train", width=step_v, height=step_t, source=ColumnDataSource(data),
-             fill_color={"field": "accuracy", "transform": mapper}, line_color=None, name="cells")
+    cells = fig.rect("sigma_val", "sigma_train", width=step_v, height=step_t, source=ColumnDataSource(data),
+                     fill_color={"field": "accuracy", "transform": mapper}, line_color=None, name="cells")
+    fig.hover.renderers = [cells]  # not the selection marker, which has no such fields
     fig.add_layout(ColorBar(color_mapper=mapper, title="accuracy (%)", width=12), "right")
     marker = ColumnDataSource({"x": [selected[1]] if selected else [], "y": [selected[0]] if selected else []})
     fig.rect("x", "y", width=step_v, height=step_t, source=marker, fill_alpha=0, line_color="red", line_width=3, name="selected")
