@@ -26,7 +26,7 @@ from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__
 from .data import SequenceData

@@ -225,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("figures", help="write the paper's figures of a result file as standalone HTML")
     p.add_argument("result", type=Path)
-    p.add_argument("--checkpoints", nargs="*", type=Path, default=[], help="checkpoints for the weight histograms (Figs 5, 9)")
+    p.add_argument("--checkpoints", nargs="*", type=Path, default=None,
+                   help="checkpoint files or folders, for the state distributions (Figs 3, 4, 7, 8) and weights (Figs 5, 9); "
+                        "default: <result>_checkpoints/ when it exists")
+    p.add_argument("--data", choices=["subset", "mnist"], default="subset",
+                   help="test digits of the state distributions and the stroke lengths (default: the shipped subset)")
     p.add_argument("--out", "-o", type=Path, default=Path("figures.html"), help="HTML file (default figures.html)")
     return parser
 
@@ -278,7 +282,7 @@ def _reproduction(args, progress) -> int:
         print(f"{args.doc}: " + (f"out of date: {', '.join(stale)} (run dni reproduction)" if stale else "up to date"))
         return 1 if stale else 0
     if not args.no_figures:
-        from tqdm.auto import tqdm
+        from .progress import tqdm
 
         from dni_widgets.figures import PngRenderer, load_models, reproduction_figure
 
@@ -376,7 +380,13 @@ def _run(args, parser, progress) -> int:
 
         from .io import check_writable
         check_writable(args.out)
-        save_html(result_figures(load_results(args.result), args.checkpoints), args.out, f"dni: {args.result.name}")
+        from .sweep import default_checkpoint_dir
+
+        checkpoints = args.checkpoints
+        if checkpoints is None:
+            default = default_checkpoint_dir(args.result)
+            checkpoints = [default] if default.is_dir() else []
+        save_html(result_figures(load_results(args.result), checkpoints, data=args.data), args.out, f"dni: {args.result.name}")
         print(f"wrote {args.out}")
         return 0
     if args.command == "merge":

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .data import SequenceData, load_sequences
 from .draws import DEFAULT as DEFAULT_DRAWS

@@ -1,7 +1,8 @@
 """A sweep as many papermill jobs: one run of ``notebooks/train_evaluate.ipynb`` per σtrain, merged.
 
 Each job trains and evaluates one model and writes its own NetCDF file and executed notebook
-(a record of the run); the per-job results merge into one dataset. Evaluation noise is seeded
+(a record of the run, trusted so that JupyterLab shows it whole: :mod:`dni.notebook_run`); the per-job
+results merge into one dataset. Evaluation noise is seeded
 per (seed, arch, σtrain, σval, repeat), so the merged file equals a single ``dni sweep`` with the
 same settings. Finished jobs (their result file exists, and their executed notebook records the
 same parameters) are not run again; a job finished with other parameters stops the run unless
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .errors import DniError, InvalidArgumentError
 from .io import check_writable, check_writable_dir, move_aside
+from .notebook_run import run_notebook
 from .results import load_results, merge_results, save_results
 
 DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "train_evaluate.ipynb"
@@ -61,8 +63,7 @@ def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=Non
             log(f"reusing {job_result}")
         else:
             try:
-                pm.execute_notebook(str(notebook), str(job_notebook), progress_bar=progress,
-                                    parameters={**job_parameters, "retrain": bool(retrain)})
+                run_notebook(notebook, job_notebook, {**job_parameters, "retrain": bool(retrain)}, progress=progress)
             except pm.PapermillExecutionError as err:
                 raise DniError(f"job {name} failed ({err.ename}: {err.evalue}); see {job_notebook}") from None
         results.append(load_results(job_result))

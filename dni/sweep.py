@@ -22,7 +22,7 @@ from pathlib import Path
 
 import xarray as xr
 from filelock import FileLock, Timeout
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .batched import BATCHABLE_CELLS, BatchedTrainingState, train_batched
 from .data import load_sequences

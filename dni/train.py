@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__
 from .data import DATA_SOURCES, SequenceData, load_sequences

@@ -1,5 +1,7 @@
 """Probes (dni.probes) and the static bokeh figures (dni_widgets.figures) against independent numbers."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -125,3 +127,30 @@ def test_error_rate_view_labels_the_1_to_5_percent_band(small_results):
     assert isinstance(fig.yaxis.ticker, FixedTicker)
     assert fig.yaxis.ticker.ticks == [1, 2, 5, 10, 20, 50]
     assert (fig.y_range.start, fig.y_range.end) == (1, 50)
+
+
+def test_figures_command_takes_a_checkpoint_folder_and_adds_states_weights_strokes(tmp_path, capsys):
+    """`dni figures --checkpoints FOLDER` (and by default <result>_checkpoints/): sections with headings,
+    the state distributions of the paper's three (σtrain, σval) pairs, the weights, the stroke lengths."""
+    import shutil
+
+    from dni.cli import main
+    from dni_widgets.explorer import DEMO_DIR
+
+    out = tmp_path / "f.html"
+    assert main(["figures", str(DEMO_DIR / "demo.nc"), "--checkpoints", str(DEMO_DIR / "checkpoints"), "-o", str(out)]) == 0
+    html = out.read_text()
+    for text in ("Accuracy and error rate under noisy inference (Figs 2a, 2b, 10)", "State distributions per step (Figs 3, 4, 7, 8)",
+                 "Weights (Figs 5, 9)", "Stroke sequence lengths (Fig. 6)", "lstm28 h: σtrain 1, σval 1", "lstm_stroke50 c: σtrain 0, σval 1",
+                 "lstm28: weight distributions per σtrain"):
+        assert json.dumps(text)[1:-1] in html, text  # bokeh's JSON writes σ as \\u03c3
+    # the default: the result's own checkpoint folder, as dni sweep lays it out
+    shutil.copy(DEMO_DIR / "demo.nc", tmp_path / "r.nc")
+    shutil.copytree(DEMO_DIR / "checkpoints", tmp_path / "r_checkpoints")
+    assert main(["figures", str(tmp_path / "r.nc"), "-o", str(tmp_path / "g.html")]) == 0
+    assert json.dumps("rnn28: weight distributions per σtrain")[1:-1] in (tmp_path / "g.html").read_text()
+    # a checkpoint path that does not exist: one line, nothing written
+    assert main(["figures", str(tmp_path / "r.nc"), "--checkpoints", str(tmp_path / "nope"), "-o", str(tmp_path / "h.html")]) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {tmp_path / 'nope'} does not exist; pass checkpoint files or the folder holding them" in err
+    assert not (tmp_path / "h.html").exists()

@@ -46,9 +46,28 @@ def test_train_evaluate_is_parameterised(tmp_path):
     assert ds.sigma_val.values.tolist() == [0.0, 1.0] and ds.sizes["seed"] == 2
     assert nb["metadata"]["papermill"]["parameters"]["preset"] == "rnn28"
     assert (tmp_path / "r_checkpoints" / "rnn28_sigma0.50_seed0.pt").exists()
+    # progress under papermill is text that stays readable in the executed notebook, not frozen widget bars
+    stderr = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr")
+    assert "rnn28 σtrain=0.5: 100%" in stderr and "evaluate: 100%" in stderr
+    assert not outputs(nb, "application/vnd.jupyter.widget-view+json")
 
 
-def test_notebook_sweep_merges_jobs_into_what_one_sweep_gives(tmp_path, capsys):
+def test_progress_bars_are_widgets_only_in_a_live_jupyter_session(monkeypatch):
+    from tqdm.notebook import tqdm_notebook
+
+    from dni.progress import tqdm, uses_widget_bars
+
+    monkeypatch.delenv("DNI_PROGRESS", raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/x.ipynb")
+    assert not uses_widget_bars()  # a session name, but no kernel here (pytest): text
+    monkeypatch.setenv("DNI_PROGRESS", "widget")
+    assert uses_widget_bars() and isinstance(tqdm(range(2), disable=True), tqdm_notebook)
+    monkeypatch.setenv("DNI_PROGRESS", "text")
+    assert not uses_widget_bars() and not isinstance(tqdm(range(2), disable=True), tqdm_notebook)
+
+
+def test_notebook_sweep_merges_jobs_into_what_one_sweep_gives(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter_data"))  # the notary's signatures: not the user's
     from dni.cli import main
     from dni.sweep import run_sweep
 
@@ -57,6 +76,10 @@ def test_notebook_sweep_merges_jobs_into_what_one_sweep_gives(tmp_path, capsys):
     assert main(["--quiet", "notebook-sweep", *args, "--out", str(out)]) == 0
     merged = load_results(out)
     assert sorted(p.name for p in (tmp_path / "merged_jobs").glob("*.ipynb")) == ["rnn28_sigma0.00.ipynb", "rnn28_sigma0.50.ipynb"]
+    from dni.notebook_run import is_trusted
+
+    assert all(is_trusted(p) for p in (tmp_path / "merged_jobs").glob("*.ipynb"))  # JupyterLab shows their outputs whole
+    assert not is_trusted(NB / "train_evaluate.ipynb")  # (the notary does not trust just any notebook)
     single = run_sweep(preset="rnn28", sigma_train=[0.0, 0.5], sigma_val=[0.0, 1.0], repeats=2, epochs=1,
                        out=tmp_path / "single.nc", progress=False, log=lambda m: None)
     xr.testing.assert_equal(merged.accuracy, single.accuracy)

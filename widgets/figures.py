@@ -194,23 +194,73 @@ def weight_figure(histograms: dict):
     return fig
 
 
-def result_figures(ds, checkpoints=()):
-    """A bokeh layout of every view a result file (and optionally its checkpoints) supports."""
-    from bokeh.layouts import column, row
+def wrap(*children):
+    """Figures side by side that wrap onto the next line when the page is narrower than their sum
+    (a CSS flex row with wrapping), instead of running off the right edge."""
+    from bokeh.layouts import row
 
-    from dni.probes import weight_histogram
+    return row(*children, styles={"flex-wrap": "wrap"})
+
+
+def heading(text: str, level: int = 2):
+    """A section heading inside a bokeh layout (``dni figures``' page)."""
+    from html import escape
+
+    from bokeh.models import Div
+
+    return Div(text=f"<h{level}>{escape(text)}</h{level}>", sizing_mode="stretch_width")
+
+
+def result_figures(ds, checkpoints=(), data: str = "subset"):
+    """A bokeh layout of every view a result file supports, in sections with headings: accuracy, error
+    rate and heatmap per preset (Figs 2a, 2b, 10); with checkpoints (files, or folders laid out as
+    ``dni sweep`` writes them) also the state distributions (Figs 3, 4, 7, 8, on ``data``'s test
+    digits) and the weights (Figs 5, 9); the stroke lengths (Fig. 6) when a stroke preset is there."""
+    from bokeh.layouts import column
+
+    from dni.data import load_sequences
+    from dni.models import get_preset
+
+    models = load_models(collect_checkpoints(ds, checkpoints))
+    archs = ds.arch.values.tolist()
+    parts = [heading("Accuracy and error rate under noisy inference (Figs 2a, 2b, 10)")]
+    for arch in archs:
+        parts.append(wrap(accuracy_figure(ds, arch), accuracy_figure(ds, arch, error_rate=True), heatmap_figure(ds, arch)))
+    with_models = [a for a in archs if any(k[0] == a for k in models)]
+    if with_models:
+        parts.append(heading("State distributions per step (Figs 3, 4, 7, 8)"))
+        for arch in with_models:
+            grid = state_figures(models, arch, data=data)
+            if grid is not None:
+                parts += [heading(f"{arch}: (σtrain, σval) = " + ", ".join(f"({st:g}, {sv:g})" for st, sv in PAPER_STATE_PAIRS
+                                                                             if (arch, st) in models), 3), grid]
+        parts.append(heading("Weights (Figs 5, 9)"))
+        parts += [weight_figures(models, arch) for arch in with_models]
+    if any(get_preset(a).data == "strokes" for a in archs):
+        parts.append(heading("Stroke sequence lengths (Fig. 6)"))
+        parts.append(stroke_length_figure(load_sequences(data, "train", "strokes", progress=False).lengths.numpy()))
+    return column(*parts)
+
+
+def collect_checkpoints(ds, paths) -> dict:
+    """{(arch, σtrain): checkpoint path} from checkpoint files and folders (a folder: the checkpoints of
+    ``ds``'s models in it, named as ``dni sweep`` names them)."""
+    from pathlib import Path
+
+    from dni.errors import InvalidArgumentError
+    from dni.sweep import find_checkpoints
     from dni.train import load_checkpoint
 
-    rows = []
-    for arch in ds.arch.values.tolist():
-        rows.append(row(accuracy_figure(ds, arch), accuracy_figure(ds, arch, error_rate=True), heatmap_figure(ds, arch)))
-    models = [load_checkpoint(p) for p in checkpoints]
-    for arch in dict.fromkeys(m.arch for m in models):
-        hists = {m.sigma_train: weight_histogram(m.model) for m in models if m.arch == arch}
-        fig = weight_figure(hists)
-        fig.title.text = f"{arch}: weight distributions per σtrain"
-        rows.append(row(fig))
-    return column(*rows)
+    found = {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.update(find_checkpoints(ds, path))
+        elif path.is_file():
+            m = load_checkpoint(path)
+            found[(m.arch, float(m.sigma_train))] = m
+        else:
+            raise InvalidArgumentError(f"checkpoint {path} does not exist; pass checkpoint files or the folder holding them")
+    return found
 
 
 def save_html(layout, path, title: str = "dni results") -> None:
@@ -237,9 +287,10 @@ def load_models(checkpoints: dict) -> dict:
 
 
 def state_figures(models: dict, arch: str, pairs=PAPER_STATE_PAIRS, data: str = "subset", digits: int = 500, seed: int = 0):
-    """h (and c) distributions per step for each (σtrain, σval) pair, one column per pair (Figs 3, 4, 7, 8)."""
+    """h (and c) distributions per step for each (σtrain, σval) pair, one column per pair (Figs 3, 4, 7, 8);
+    the columns wrap onto the next line on a narrow page."""
     import torch
-    from bokeh.layouts import gridplot
+    from bokeh.layouts import column
 
     from dni.data import load_sequences
     from dni.models import get_preset
@@ -256,7 +307,7 @@ def state_figures(models: dict, arch: str, pairs=PAPER_STATE_PAIRS, data: str = 
         if "c" in stats:
             figs.append(state_figure(stats, "c", f"{arch} c: {title}"))
         columns.append(figs)
-    return gridplot([list(r) for r in zip(*columns)]) if columns else None
+    return wrap(*[column(*figs) for figs in columns]) if columns else None
 
 
 def weight_figures(models: dict, arch: str):

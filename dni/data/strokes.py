@@ -233,7 +233,7 @@ def convert_images(images, processes: int | None = None, progress: bool = True, 
     import multiprocessing as mp
     import os
 
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
