@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, needs_full_mnist
 from dni.results import load_results, merge_results, model_crc
 from dni.sweep import find_checkpoints
 from dni.train import load_checkpoint
@@ -243,3 +243,22 @@ def test_the_explorer_opens_the_committed_results(paper):
     assert explorer.selected_point.data["y"] == [pytest.approx(expected)]
     weights = load_checkpoint(RESULTS / "dni_paper_checkpoints" / "rnn28_sigma0.00_seed0.pt").model
     assert f"{float((weights.weights() ** 2).mean()):.4f}" in explorer.fig_weights.title.text
+
+
+@needs_full_mnist
+def test_the_explorer_shows_the_committed_models_on_full_mnist_digits():
+    """Explorer.open(..., data="mnist"): the state view of the committed models runs on full-MNIST test digits."""
+    import torch
+
+    from dni.data import load_sequences
+    from dni.probes import state_distributions
+    from dni_widgets.explorer import Explorer
+
+    explorer = Explorer.open(RESULTS / "dni_paper.nc", data="mnist", digits=64)
+    explorer.arch.value = "lstm28"
+    explorer.sigma_train.value, explorer.sigma_val.value = 1.0, 0.5
+    x = load_sequences("mnist", "test", progress=False).x[:64]
+    model = load_checkpoint(RESULTS / "dni_paper_checkpoints" / "lstm28_sigma1.00_seed0.pt").model
+    expected = state_distributions(model, x, 0.5, generator=torch.Generator().manual_seed(0), bins=explorer.bins)
+    np.testing.assert_allclose(explorer.h_lines.data["ys"], expected.h.values, rtol=1e-12)
+    assert "on 64 test digits (mnist)" in explorer.status.value
