@@ -28,7 +28,7 @@ from .draws import chunk_seed, shared_noisy_accuracy, takes_shared_draws, valida
 from .errors import InvalidArgumentError
 from .models import get_preset
 from .noise import NoiseModel, PrefetchedGaussian, prefetch_pays_off, validate_sigma
-from .noise_spec import PAPER, NoiseSession, noise_for, parse_noise
+from .noise_spec import PAPER, NoiseSession, check_strength_grid, noise_for, parse_noise
 from .results import make_results
 from .train import TrainedModel
 
@@ -174,6 +174,7 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
     if len(set(keys)) != len(keys):
         raise InvalidArgumentError(f"two models share (preset, sigma_train): {keys}; evaluate them separately")
     sigmas = validate_sigmas(sigma_val)
+    check_strength_grid(eval_noise, sigmas, "sigma_val")
     repeats = validate_repeats(repeats)
     test_sets: dict[str, SequenceData] = {}
     results = []

@@ -409,6 +409,16 @@ class NoiseSession(NoiseModel):
         raise TypeError("a NoiseSession perturbs whole products (product()), not pre-activations")
 
 
+def check_strength_grid(spec, sigmas, flag: str = "--sigma-val") -> None:
+    """Refuse a grid of σ values for a spec that has no strength for them to set (every kind fixes its
+    own σ, or quantises only): each point would repeat the same evaluation, a meaningless grid."""
+    spec = parse_noise(spec)
+    if len(set(sigmas)) > 1 and not spec.scaled:
+        raise InvalidNoiseSpecError(f"noise {spec.label} has no strength for {flag} to set (its kinds fix their own); "
+                                    f"every σ of {', '.join(f'{s:g}' for s in sigmas)} would give the same result: give one value, "
+                                    "or leave sigma out of a σ-kind (e.g. weight_read instead of weight_read(sigma=0.05))")
+
+
 def noise_for(spec, sigma):
     """The noise a model computes with under ``spec`` at strength ``sigma``: an
     :class:`dni.noise.AdditiveGaussian` for the paper's spec, which the fast paths (:mod:`dni.recurrence`,
@@ -426,5 +436,5 @@ def commutes(noise) -> bool:
     return getattr(noise, "commutes_with_recurrence", True)
 
 
-__all__ = ["KINDS", "PAPER", "NoiseSpec", "NoiseSession", "parse_noise", "noise_for", "commutes", "register", "spec_crc",
+__all__ = ["KINDS", "PAPER", "NoiseSpec", "NoiseSession", "parse_noise", "noise_for", "check_strength_grid", "commutes", "register", "spec_crc",
            "InvalidNoiseSpecError", "Kind", "ProductStats", "asdict"]

@@ -265,6 +265,29 @@ def test_bad_specs_are_one_line_errors(text, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_sigma_grid_for_a_spec_without_strength_is_refused(tmp_path, capsys):
+    """weight_read(sigma=0.05) or adc(…) at --sigma-val 0,0.5,1: the same evaluation three times — refused
+    in one line before any work (API and CLI); one σval is fine."""
+    from dni.cli import main
+    from dni.errors import DniError
+    from dni.evaluate import evaluate
+    from dni.train import load_checkpoint
+
+    from conftest import REPO
+
+    checkpoint = REPO / "widgets" / "demo" / "checkpoints" / "rnn28_sigma0.50_seed0.pt"
+    model = load_checkpoint(checkpoint)
+    for spec in ("weight_read(sigma=0.05)", "adc(bits=8,bound=10)", "programming(sigma=0.02)+adc(bits=6,bound=10)"):
+        with pytest.raises(DniError, match=r"has no strength for sigma_val to set .* give one value") as err:
+            evaluate(model, [0.0, 0.5, 1.0], 2, eval_noise=spec, progress=False)
+        assert "\n" not in str(err.value)
+    assert evaluate(model, [0.0], 1, eval_noise="adc(bits=8,bound=10)", progress=False).sizes["sigma_val"] == 1
+    assert evaluate(model, [0.0, 0.5], 1, eval_noise="weight_read+adc(bits=8,bound=10)", progress=False).sizes["sigma_val"] == 2
+    out = tmp_path / "r.nc"
+    assert main(["evaluate", str(checkpoint), "--sigma-val", "0,1", "--eval-noise", "weight_read(sigma=0.05)", "--out", str(out)]) == 2
+    assert "noise weight_read(sigma=0.05) has no strength" in capsys.readouterr().err and not out.exists()
+
+
 def test_spec_labels_and_json_round_trip():
     for text in ["additive", "weight_read(sigma=0.05)", "programming(sigma=0.02)+weight_read+adc(bits=8,bound=10)",
                  '[{"kind": "dac", "bits": 6, "bound": 2}, {"kind": "output_relative"}]']:
