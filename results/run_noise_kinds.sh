@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Issue 19, item 5: does Deep Noise Injection with the paper's additive noise transfer to the noise
+# analog tiles really have? Full MNIST, lstm28:
+#   0. calibrate each kind's three strengths on the committed conventional model so that each costs
+#      it as much accuracy as additive σval 0.5, 0.7, 1.0 (results/noise_kinds/calibrate.py);
+#   1. train lstm28 under output_relative, weight_read and programming noise at its three strengths
+#      (the committed grid's recipe: Adam 2e-3, halved after 5 epochs without a new best, stop after 10);
+#   2. cross-evaluate: every train kind's models (and the committed additive σtrain 0, 0.5, 0.7, 1.0
+#      models) under every eval kind at that kind's three strengths, 40 repeats each;
+#   3. an ADC resolution sweep (4–10 bits over ±16, which holds 99.9 % of every model's
+#      pre-activations; no other noise) of the additive-trained models;
+#   4. merge everything into results/noise_kinds.nc (dims train_noise × eval_noise).
+# Resumable: run it again after an interruption; finished checkpoints (and per-epoch training
+# states) and finished points are kept. Many CPU-hours (9 trainings of about an hour, 16 × 40
+# noisy evaluations of 10k digits per model): run it in the background, one thread per process:
+#   OMP_NUM_THREADS=1 nohup results/run_noise_kinds.sh > noise_kinds.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+D=results/noise_kinds
+KINDS=(output_relative weight_read programming)
+ADDITIVE=(results/dni_paper_checkpoints/lstm28_sigma{0.00,0.50,0.70,1.00}_seed0.pt)
+BOUND=16
+
+[ -f "$D/strengths.json" ] || python "$D/calibrate.py"
+strengths() { python -c "import json; print(','.join(f'{s:g}' for s in json.load(open('$D/strengths.json'))['strengths']['$1']))"; }
+
+# 1. training (a sweep evaluating only σval 0 once: the models, in dni's checkpoint layout)
+for k in "${KINDS[@]}"; do
+  dni --quiet sweep --data mnist --preset lstm28 --lr 2e-3 --epochs 100 --patience 10 --lr-patience 5 \
+    --train-noise "$k" --sigma-train "$(strengths "$k")" --sigma-val 0 --repeats 1 \
+    --out "$D/train_$k.nc" --checkpoint-dir "$D/checkpoints"
+done
+
+# 2. the cross grid
+for t in additive "${KINDS[@]}"; do
+  if [ "$t" = additive ]; then models=("${ADDITIVE[@]}"); else models=("$D"/checkpoints/lstm28_*"$t"*_seed0.pt); fi
+  for e in additive "${KINDS[@]}"; do
+    dni --quiet evaluate "${models[@]}" --data mnist --eval-noise "$e" --sigma-val "0,$(strengths "$e")" --repeats 40 \
+      --draws per-point --out "$D/${t}__${e}.nc"
+  done
+done
+
+# 3. ADC resolution (deterministic: one repeat)
+for bits in 4 5 6 7 8 9 10; do
+  dni --quiet evaluate "${ADDITIVE[@]}" --data mnist --eval-noise "adc(bits=$bits,bound=$BOUND)" --sigma-val 0 --repeats 1 \
+    --draws per-point --out "$D/adc_bits$bits.nc"
+done
+
+# 4. one file
+dni merge "$D"/*__*.nc --out results/noise_kinds.nc
+python "$D/findings.py" results/noise_kinds.nc "$D"/adc_bits*.nc
