@@ -1,0 +1,268 @@
+"""dni.noisify: torch layers with noise after every product (issue 23)."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+import dni
+from dni.noise import AdditiveGaussian, NoiseModel, ReplayNoise
+from dni.noisify import NoisifyError, NotNoisifiedError, noisified_layers
+
+RECURRENT = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
+
+
+class ZeroNoise(NoiseModel):
+    """Adds exact zeros but is not noiseless: forces dni's own path (fast additive path, or with
+    ``commutes=False`` the readable cells' products) so that it can be compared with torch's layer."""
+
+    is_noiseless = False
+
+    def __init__(self, commutes=True):
+        self.commutes_with_recurrence = commutes
+
+    def add(self, preactivation, generator=None):
+        return preactivation + 0.0
+
+
+def grads(module, x, out):
+    loss = sum((o * torch.linspace(-1, 1, o.numel()).view(o.shape)).sum() for o in out)  # weights all outputs differently
+    return torch.autograd.grad(loss, [x, *module.parameters()])
+
+
+def flat(out):
+    return [out] if isinstance(out, torch.Tensor) else [t for o in out for t in ([o] if isinstance(o, torch.Tensor) else o)]
+
+
+@pytest.mark.parametrize("kind,layers,bidirectional,batch_first,bias",
+                         list(itertools.product(RECURRENT, [1, 2], [False, True], [False, True], [True, False])))
+def test_recurrent_layer_at_zero_noise_equals_torch(kind, layers, bidirectional, batch_first, bias):
+    torch.manual_seed(0)
+    original = RECURRENT[kind](5, 6, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
+    noisy = dni.noisify(original, sigma=0.0)
+    x = torch.randn(3, 4, 5, requires_grad=True)  # (B, T, I) or (T, B, I)
+    D = 2 if bidirectional else 1
+    h0 = torch.randn(layers * D, 4 if not batch_first else 3, 6)
+    hx = (h0, torch.randn_like(h0)) if kind == "lstm" else h0
+    want = flat(original(x, hx))
+    want_grads = grads(original, x, want)
+    assert [torch.equal(a, b) for a, b in zip(flat(noisy(x, hx)), want)] == [True] * len(want)  # σ = 0: torch's own forward
+    for commutes in (True, False):  # dni's fast additive path and the readable cells' products
+        with dni.eval_noise(ZeroNoise(commutes)):
+            got = flat(noisy(x, hx))
+            got_grads = grads(noisy, x, got)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+        for a, b in zip(got_grads, want_grads):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", list(RECURRENT))
+def test_default_state_unbatched_input_and_dropout_in_eval(kind):
+    torch.manual_seed(1)
+    original = RECURRENT[kind](3, 4, num_layers=2, dropout=0.5)
+    noisy = dni.noisify(original).eval()
+    original.eval()
+    for x in (torch.randn(5, 2, 3), torch.randn(5, 3)):  # batched (T, B, I) and unbatched (T, I)
+        with dni.eval_noise(ZeroNoise()):
+            got = flat(noisy(x))
+        for a, b in zip(got, flat(original(x))):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind,bias", list(itertools.product(CELLS, [True, False])))
+def test_cells_at_zero_noise_equal_torch(kind, bias):
+    torch.manual_seed(2)
+    original = CELLS[kind](5, 6, bias=bias)
+    noisy = dni.noisify(original)
+    x = torch.randn(3, 5, requires_grad=True)
+    h = torch.randn(3, 6)
+    hx = (h, torch.randn(3, 6)) if kind == "lstm" else h
+    want = flat(original(x, hx))
+    want_grads = grads(original, x, want)
+    for commutes in (True, False):
+        with dni.eval_noise(ZeroNoise(commutes)):
+            got = flat(noisy(x, hx))
+            got_grads = grads(noisy, x, got)
+        for a, b in zip([*got, *got_grads], [*want, *want_grads]):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    with dni.eval_noise(ZeroNoise()):  # no state given, unbatched
+        for a, b in zip(flat(noisy(x[0])), flat(original(x[0]))):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_at_zero_noise_equals_torch(bias):
+    torch.manual_seed(3)
+    original = nn.Linear(5, 3, bias=bias)
+    noisy = dni.noisify(original)
+    x = torch.randn(2, 4, 5, requires_grad=True)  # any leading dims
+    want = original(x)
+    want_grads = grads(original, x, [want])
+    with dni.eval_noise(ZeroNoise()):
+        got = noisy(x)
+        got_grads = grads(noisy, x, [got])
+    for a, b in zip([got, *got_grads], [want, *want_grads]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+class UserModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.conv = nn.Conv1d(4, 4, 1)
+        self.lstm = nn.LSTM(4, 8, num_layers=2, batch_first=True, bidirectional=True)
+        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(16, 3))
+
+    def forward(self, tokens):
+        e = self.conv(self.embed(tokens).transpose(1, 2)).transpose(1, 2)  # (B, T, 4)
+        out, _ = self.lstm(e)
+        return self.head(out[:, -1])
+
+
+def test_state_dict_is_torch_s_and_the_report_lists_every_layer():
+    torch.manual_seed(4)
+    model = UserModel()
+    noisy = dni.noisify(model, "weight_read", 0.1)
+    assert noisy is not model and isinstance(noisy.lstm, nn.LSTM) and type(model.lstm) is nn.LSTM  # a copy; the original untouched
+    assert list(noisy.state_dict()) == list(model.state_dict())  # both torch biases kept, same names
+    fresh = UserModel()
+    fresh.load_state_dict(noisy.state_dict())  # loads into the original class
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
+    report = noisy.dni_report
+    assert report.noisified == [("lstm", "LSTM"), ("head.1", "Linear")]
+    assert [(p, c) for p, c, _ in report.left_alone] == [("embed", "Embedding"), ("conv", "Conv1d"), ("head.0", "Dropout")]
+    assert "not yet supported" in dict((p, n) for p, _, n in report.left_alone)["conv"]
+    assert "weight_read at sigma 0.1" in str(report)
+    same = dni.noisify(model, inplace=True)
+    assert same is model and model.lstm.weight_ih_l0 is same.lstm.weight_ih_l0 and type(model.lstm) is not nn.LSTM
+    tokens = torch.randint(0, 10, (2, 5))
+    model.eval()
+    assert torch.equal(noisy.eval()(tokens), model(tokens))  # eval() without eval_noise: the original model
+
+
+def test_train_mode_injects_the_train_noise_and_eval_mode_is_the_original():
+    torch.manual_seed(5)
+    original = nn.GRU(3, 4, batch_first=True)
+    noisy = dni.noisify(original, sigma=0.5)
+    x = torch.randn(2, 6, 3)
+    assert not torch.allclose(noisy.train()(x)[0], original(x)[0], atol=1e-2)
+    assert torch.equal(noisy.eval()(x)[0], original(x)[0])
+    assert torch.equal(dni.noisify(original, sigma=0.0).train()(x)[0], original(x)[0])
+    with dni.eval_noise("additive", 0.0):
+        assert torch.equal(noisy(x)[0], original(x)[0])
+    gen = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    with dni.eval_noise("additive", 0.5, gen()):
+        a = noisy(x)[0]
+    with dni.eval_noise("additive", 0.5, gen()):
+        assert torch.equal(noisy(x)[0], a)  # the generator decides the draws
+
+
+def lstm_reference(module, x, z):
+    """2-layer bidirectional nn.LSTM by hand, batch_first, z[(layer, direction)] (T, B, 4H) added to each step's gates."""
+    H, inp = module.hidden_size, x
+    for layer in range(module.num_layers):
+        outs = []
+        for d in range(2):
+            s = f"_l{layer}" + ("_reverse" if d else "")
+            W_ih, W_hh = getattr(module, "weight_ih" + s), getattr(module, "weight_hh" + s)
+            b = getattr(module, "bias_ih" + s) + getattr(module, "bias_hh" + s)
+            h = c = x.new_zeros(x.shape[0], H)
+            out = [None] * x.shape[1]
+            for t in (range(x.shape[1] - 1, -1, -1) if d else range(x.shape[1])):
+                pre = inp[:, t] @ W_ih.T + h @ W_hh.T + b + z[(layer, d)][t]
+                i, f, g, o = pre.chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                out[t] = h
+            outs.append(torch.stack(out, 1))
+        inp = torch.cat(outs, 2)
+    return inp
+
+
+def test_every_product_of_a_two_layer_bidirectional_lstm_gets_its_own_draw_in_its_place():
+    torch.manual_seed(6)
+    lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    noisy = dni.noisify(lstm)
+    x = torch.randn(2, 5, 3)
+    T = x.shape[1]
+    z = {(layer, d): torch.randn(T, 2, 16) for layer in range(2) for d in range(2)}
+    # consumption order: layer 0 forward t = 0…T-1, layer 0 backward t = T-1…0, then layer 1 likewise
+    order = [z[(layer, d)][t] for layer in range(2) for d in range(2) for t in (range(T - 1, -1, -1) if d else range(T))]
+    with torch.no_grad(), dni.eval_noise(ReplayNoise(order)):
+        got = noisy(x)[0]
+    torch.testing.assert_close(got, lstm_reference(lstm, x, z), atol=1e-5, rtol=0)
+
+    class Recording(AdditiveGaussian):
+        def add(self, preactivation, generator=None):
+            out = super().add(preactivation, generator)
+            draws.append(out - preactivation)
+            return out
+
+    draws, sigma = [], 0.7
+    x = torch.randn(500, T, 3)
+    with torch.no_grad(), dni.eval_noise(Recording(sigma), generator=torch.Generator().manual_seed(0)):
+        noisy(x)
+    assert len(draws) == 2 * 2 * T and all(d.shape == (500, 16) for d in draws)  # one draw per product and step
+    z = torch.stack(draws)  # (20, 500, 16)
+    assert abs(z.mean().item()) < 0.02 and abs(z.var().item() / sigma**2 - 1) < 0.03
+    corr = torch.corrcoef(z.reshape(len(draws), -1))  # draws of different products are independent
+    assert (corr - torch.eye(len(draws))).abs().max() < 0.05
+
+
+def test_programming_noise_one_chip_per_layer_fixed_within_the_context():
+    torch.manual_seed(8)
+
+    class Twins(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 6)
+            self.b.load_state_dict(self.a.state_dict())
+
+        def forward(self, x):
+            return self.a(x), self.b(x)
+
+    model = dni.noisify(Twins())
+    x = torch.randn(4, 6)
+    with torch.no_grad(), dni.eval_noise("programming", 0.2, torch.Generator().manual_seed(1)):
+        a1, b1 = model(x)
+        a2, b2 = model(x)
+    with torch.no_grad(), dni.eval_noise("programming", 0.2, torch.Generator().manual_seed(2)):
+        a3, _ = model(x)
+    assert torch.equal(a1, a2) and torch.equal(b1, b2)  # one chip for the whole evaluation
+    assert not torch.allclose(a1, b1, atol=1e-3)  # same weights, two layers: two chips
+    assert not torch.allclose(a1, a3, atol=1e-3)  # another chip in another session
+
+
+def test_weight_read_noise_on_a_linear_scales_with_max_w_and_norm_x():
+    torch.manual_seed(9)
+    layer = nn.Linear(8, 3)
+    noisy = dni.noisify(layer)
+    x = torch.randn(1, 8).expand(20000, 8) * torch.tensor([1.0, 3.0]).repeat_interleave(10000)[:, None]
+    with torch.no_grad(), dni.eval_noise("weight_read", 0.1, torch.Generator().manual_seed(3)):
+        dev = noisy(x) - layer(x)  # (20000, 3)
+    expect = 0.1 * layer.weight.abs().max() * x.norm(dim=1, keepdim=True)
+    ratio = (dev / expect).std(0)  # unit variance for both input scales
+    assert torch.all((ratio - 1).abs() < 0.03)
+
+
+def test_bad_input_says_what_to_fix_in_one_line():
+    with pytest.raises(NoisifyError, match=r"nothing to noisify in Sequential.*found: Conv2d, ReLU, Sequential") as err:
+        dni.noisify(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()))
+    assert "\n" not in str(err.value)
+    with pytest.raises(NoisifyError, match="proj_size=2 is not supported"):
+        dni.noisify(nn.Sequential(nn.LSTM(3, 4, proj_size=2)))
+    with pytest.raises(NoisifyError, match="nonlinearity='relu'"):
+        dni.noisify(nn.RNN(3, 4, nonlinearity="relu"))
+    noisy = dni.noisify(nn.LSTM(3, 4))
+    packed = nn.utils.rnn.pack_padded_sequence(torch.randn(5, 2, 3), [5, 3])
+    with pytest.raises(NoisifyError, match="packed sequences are not supported"), dni.eval_noise("additive", 0.1):
+        noisy(packed)
+    with pytest.raises(NotNoisifiedError, match="was not noisified"), dni.eval_noise("additive", 0.1):
+        nn.LSTM(3, 4)(torch.randn(5, 2, 3))
+    with dni.eval_noise("additive", 0.0):  # noiseless: nothing to reach
+        nn.LSTM(3, 4)(torch.randn(5, 2, 3))
+    assert [p for p, _ in noisified_layers(noisy)] == [""]
