@@ -85,7 +85,7 @@ def fit(model: torch.nn.Module, loader, loss="cross_entropy", epochs: int = 1, l
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimiser.step()
-            total, n = total + float(value) * len(y), n + len(y)
+            total, n = total + float(value.detach()) * len(y), n + len(y)
         history.append(total / max(n, 1))
     model.eval()
     return history

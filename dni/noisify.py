@@ -383,19 +383,20 @@ def _check_supported(path: str, module: nn.Module) -> None:
                            "dni.noisify (dni's RNN cell is tanh); use nonlinearity='tanh'")
 
 
-def noisify(model: nn.Module, noise="additive", sigma=0.0, *, inplace: bool = False) -> nn.Module:
+def noisify(model: nn.Module, noise=None, sigma=None, *, inplace: bool = False) -> nn.Module:
     """``model`` with analog noise after every matrix–vector product of its recurrent and linear layers.
 
     ``noise``: the train noise spec (:mod:`dni.noise_spec`; the paper's ``"additive"`` by default) at
     strength ``sigma`` (σtrain), injected in ``train()`` mode; inference noise comes from :func:`eval_noise`.
     Returns a deep copy (``inplace=False``) or ``model`` itself, its supported layers turned into their noisy
     subclasses (:data:`NOISY`) with the same parameters; ``model.dni_report`` lists what was noisified and
-    what was left alone. Noisifying a noisified model again sets its train noise.
+    what was left alone. ``noise`` and ``sigma`` not given: the paper's additive noise at σ = 0 for a new model,
+    the settings it has for a noisified one (``dni.noisify(trained)`` is then a copy that keeps its σtrain).
     """
     if not isinstance(model, nn.Module):
         raise NoisifyError(f"dni.noisify needs a torch.nn.Module, got {type(model).__name__}")
-    spec = parse_noise(noise)
-    sigma = validate_sigma(sigma, "sigma")
+    spec = parse_noise(getattr(model, "dni_train_noise", "additive") if noise is None else noise)
+    sigma = validate_sigma(getattr(model, "dni_sigma_train", 0.0) if sigma is None else sigma, "sigma")
     train_noise = noise_for(spec, sigma)
     found = [(path, m) for path, m in model.named_modules()]
     for path, m in found:

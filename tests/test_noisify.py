@@ -266,3 +266,12 @@ def test_bad_input_says_what_to_fix_in_one_line():
     with dni.eval_noise("additive", 0.0):  # noiseless: nothing to reach
         nn.LSTM(3, 4)(torch.randn(5, 2, 3))
     assert [p for p, _ in noisified_layers(noisy)] == [""]
+
+
+def test_noisifying_a_noisified_model_keeps_its_settings_unless_given():
+    trained = dni.noisify(nn.GRU(2, 3), "weight_read", 0.2)
+    again = dni.noisify(trained)
+    assert (again.dni_train_noise, again.dni_sigma_train) == ("weight_read", 0.2) and again is not trained
+    other = dni.noisify(trained, sigma=0.0)
+    assert (other.dni_train_noise, other.dni_sigma_train) == ("weight_read", 0.0)
+    assert other.dni_noise.is_noiseless and trained.dni_noise.kinds[0].sigma == 0.2
