@@ -359,15 +359,15 @@ def accuracy_table(ds: xr.Dataset, arch: str | None = None) -> str:
                            for t, e in noise_pairs(ds))
     blocks = []
     metric = str(ds.attrs.get("metric", "accuracy"))  # dni.robustness may store another metric in ``accuracy``
-    scale, cell, what = (100, "5.1f", "test accuracy (%)") if metric == "accuracy" else (1, "5.3g", f"test {metric}")
+    scale, width, cell, what = (100, 5, ".1f", "test accuracy (%)") if metric == "accuracy" else (1, 7, ".3g", f"test {metric}")
     for a in ([arch] if arch else list(ds.arch.values)):
         mean = ds.accuracy.sel(arch=a).mean("seed") * scale
-        header = "σtrain\\σval " + " ".join(f"{v:>5.2g}" for v in ds.sigma_val.values)
+        header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
         lines = [f"{a}: {what}, mean of {ds.sizes['seed']} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
         for st in ds.sigma_train.values:
             row = mean.sel(sigma_train=st).values
             if np.all(np.isnan(row)):
                 continue
-            lines.append(f"{st:>11.2g} " + " ".join("    -" if np.isnan(v) else f"{v:{cell}}" for v in row))
+            lines.append(f"{st:>11.2g} " + " ".join(f"{'-':>{width}}" if np.isnan(v) else f"{v:{width}{cell}}" for v in row))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
