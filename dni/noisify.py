@@ -27,8 +27,8 @@ original model: the layer then runs torch's own forward.
 **Which path.** Under the paper's additive noise a recurrent layer precomputes the input part of every
 product for all steps and adds the noise there (:mod:`dni.recurrence`'s fast path, the same arithmetic
 and draws as the presets' inference); other kinds step the readable cells of :mod:`dni.cells` (autograd).
-The fused BPTT of :mod:`dni.fused` is not used: it returns the last state only, and a torch layer returns
-every step's output and its final states with gradients. Repeats are batched by :func:`dni.robustness`
+In training an LSTM or RNN layer direction takes fused BPTT (:func:`dni.fused.layer_outputs`: every step's
+output and the final states, with gradients for all; one noise draw per sequence). Repeats are batched by :func:`dni.robustness`
 (the batch tiled R times, repeat r's rows drawn from generator r) where the model allows it.
 
 Not supported (one-line errors): ``nn.LSTM(proj_size>0)``, ``nonlinearity="relu"`` RNNs, packed
@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from . import fused
 from .cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
 from .errors import DniError, InvalidArgumentError
 from .noise import NOISELESS, NoiseModel, validate_sigma
@@ -209,11 +210,17 @@ _CELL_CLASS = {"lstm": NoisyLSTMCell, "gru": NoisyGRUCell, "rnn": NoisyRNNCell}
 def _run_direction(cell, x, state, noise: NoiseModel, generator, reverse: bool):
     """One layer direction over x (B, T, I) from ``state``: (outputs (B, T, H), final state).
 
-    Additive noise: the input part of all T products in one matmul, noise added to it per step (the fast
-    path of :func:`dni.recurrence.unroll`, same draws per step); other kinds: the readable cell stepped."""
+    Additive noise: in training (grad on) an LSTM or RNN takes the fused BPTT of :func:`dni.fused.layer_outputs`
+    (one autograd node, the sequence's noise one (T, B, G) draw); otherwise the input part of all T products is
+    one matmul with the noise added per step (the fast path of :func:`dni.recurrence.unroll`, its draws per
+    step). Other kinds: the readable cell stepped (autograd)."""
     T = x.shape[1]
     outputs = [None] * T
     steps = range(T - 1, -1, -1) if reverse else range(T)
+    if commutes(noise) and torch.is_grad_enabled() and not isinstance(cell, NoisyGRUCell) and not isinstance(generator, (list, tuple)):
+        # training: fused BPTT (dni.fused), the whole sequence's noise one draw
+        out, state = fused.layer_outputs(cell, x.flip(1) if reverse else x, state, noise, generator)
+        return (out.flip(1) if reverse else out), state
     if commutes(noise):
         proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G)
         step = _STEPS[type(cell)]

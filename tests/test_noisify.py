@@ -27,9 +27,10 @@ class ZeroNoise(NoiseModel):
         return preactivation + 0.0
 
 
-def grads(module, x, out):
+def grads(module, x, out, *states):
     loss = sum((o * torch.linspace(-1, 1, o.numel()).view(o.shape)).sum() for o in out)  # weights all outputs differently
-    return torch.autograd.grad(loss, [x, *module.parameters()])
+    inputs = [x, *module.parameters(), *states]
+    return [g if g is not None else torch.zeros_like(i) for g, i in zip(torch.autograd.grad(loss, inputs, allow_unused=True), inputs)]
 
 
 def flat(out):
@@ -44,15 +45,16 @@ def test_recurrent_layer_at_zero_noise_equals_torch(kind, layers, bidirectional,
     noisy = dni.noisify(original, sigma=0.0)
     x = torch.randn(3, 4, 5, requires_grad=True)  # (B, T, I) or (T, B, I)
     D = 2 if bidirectional else 1
-    h0 = torch.randn(layers * D, 4 if not batch_first else 3, 6)
-    hx = (h0, torch.randn_like(h0)) if kind == "lstm" else h0
+    h0 = torch.randn(layers * D, 4 if not batch_first else 3, 6, requires_grad=True)
+    c0 = torch.randn_like(h0).requires_grad_()
+    hx = (h0, c0) if kind == "lstm" else h0
     want = flat(original(x, hx))
-    want_grads = grads(original, x, want)
+    want_grads = grads(original, x, want, h0, c0)
     assert [torch.equal(a, b) for a, b in zip(flat(noisy(x, hx)), want)] == [True] * len(want)  # σ = 0: torch's own forward
     for commutes in (True, False):  # dni's fast additive path and the readable cells' products
-        with dni.eval_noise(ZeroNoise(commutes)):
+        with dni.eval_noise(ZeroNoise(commutes)):  # grad on: an LSTM/RNN takes fused BPTT (dni.fused.layer_outputs)
             got = flat(noisy(x, hx))
-            got_grads = grads(noisy, x, got)
+            got_grads = grads(noisy, x, got, h0, c0)
         assert len(got) == len(want)
         for a, b in zip(got, want):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
@@ -275,3 +277,61 @@ def test_noisifying_a_noisified_model_keeps_its_settings_unless_given():
     other = dni.noisify(trained, sigma=0.0)
     assert (other.dni_train_noise, other.dni_sigma_train) == ("weight_read", 0.0)
     assert other.dni_noise.is_noiseless and trained.dni_noise.kinds[0].sigma == 0.2
+
+
+@pytest.mark.parametrize("kind", list(RECURRENT))
+def test_a_fine_adc_through_the_general_path_is_the_original_within_its_step(kind):
+    """A noise session (dni.noise_spec) on every named product of a 2-layer bidirectional layer: a 20-bit ADC
+    over ±8 moves each product by at most half a step (7.6e-6), so the outputs stay close to torch's."""
+    torch.manual_seed(10)
+    original = RECURRENT[kind](4, 5, num_layers=2, bidirectional=True, batch_first=True)
+    x = torch.randn(3, 6, 4)
+    with torch.no_grad(), dni.eval_noise("adc(bits=20,bound=8)") as session:
+        got = dni.noisify(original)(x)[0]
+    assert not session.is_noiseless
+    torch.testing.assert_close(got, original(x)[0], atol=1e-4, rtol=0)
+    assert not torch.equal(got, original(x)[0])  # the quantiser did act
+
+
+def test_training_under_another_kind_draws_per_call_and_back_propagates():
+    torch.manual_seed(11)
+    model = dni.noisify(nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 2)), "programming", 0.3).train()
+    x = torch.randn(8, 4)
+    a, b = model(x), model(x)
+    assert not torch.allclose(a, b, atol=1e-4)  # training: a new chip for every call (batch)
+    a.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_fused_layer_functions_match_autograd_in_float64():
+    from dni.fused import NoisyLSTMLayer, NoisyRNNLayer
+
+    torch.manual_seed(12)
+    T, B, H = 4, 3, 2
+    P = torch.randn(T, B, 4 * H, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(4 * H, H, dtype=torch.float64, requires_grad=True)
+    h0, c0 = (torch.randn(B, H, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    assert torch.autograd.gradcheck(NoisyLSTMLayer.apply, (P, W, h0, c0))
+    P = torch.randn(T, B, H, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(H, H, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(NoisyRNNLayer.apply, (P, W, h0))
+
+
+def test_training_a_noisified_lstm_takes_the_fused_path_with_one_draw_per_sequence():
+    torch.manual_seed(13)
+    noisy = dni.noisify(nn.LSTM(3, 4, bidirectional=True), sigma=0.5).train()
+    shapes = []
+
+    class Shapes(AdditiveGaussian):
+        def add(self, preactivation, generator=None):
+            shapes.append(tuple(preactivation.shape))
+            return super().add(preactivation, generator)
+
+    x = torch.randn(6, 2, 3)  # (T, B, I)
+    with dni.eval_noise(Shapes(0.5)):
+        noisy(x)[0].sum().backward()
+    assert shapes == [(6, 2, 16), (6, 2, 16)]  # per direction one (T, B, 4H) draw
+    with torch.no_grad(), dni.eval_noise(Shapes(0.5)):
+        shapes.clear()
+        noisy(x)
+    assert shapes == [(2, 16)] * 12  # inference: per step, as dni.recurrence.unroll
