@@ -115,6 +115,11 @@ def test_the_result_works_with_table_merge_figures_and_the_cli(digits, tmp_path,
     assert "σtrain\\σval" in capsys.readouterr().out
     fig = accuracy_figure(merged, "mine")
     assert fig.renderers
+    from dni_widgets.explorer import Explorer
+
+    explorer = Explorer(merged, {})  # no checkpoints, not a preset: the accuracy views only
+    np.testing.assert_allclose(explorer.curves.data["ys"][1], merged.accuracy.sel(arch="mine", sigma_train=0.5).mean("seed") * 100)
+    assert "no checkpoint for mine" in explorer.fig_weights.title.text and "unknown preset 'mine'" in explorer.fig_digit.title.text
 
 
 class Adder(nn.Module):
