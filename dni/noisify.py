@@ -22,7 +22,9 @@ inference noise is set for all noisified layers at once with :func:`eval_noise`:
         logits = model(x)
 
 Inside the context the given noise applies in either mode. σ = 0 (or a kind that is off) is exactly the
-original model: the layer then runs torch's own forward.
+original model: the layer then runs torch's own forward. Programming noise (one chip per weight) is drawn
+once per context and repeat in evaluation; in training once per layer call (per batch for a sequence
+layer, per step for a cell that your loop steps).
 
 **Which path.** Under the paper's additive noise a recurrent layer precomputes the input part of every
 product for all steps and adds the noise there (:mod:`dni.recurrence`'s fast path, the same arithmetic
@@ -48,7 +50,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import fused
-from .cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
+from .cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell, _NoisyModule
 from .errors import DniError, InvalidArgumentError
 from .noise import NOISELESS, NoiseModel, validate_sigma
 from .noise_spec import NoiseSession, NoiseSpec, commutes, noise_for, parse_noise
@@ -411,6 +413,9 @@ def noisify(model: nn.Module, noise=None, sigma=None, *, inplace: bool = False) 
             _check_supported(path, m)
     if not any(type(m) in NOISY or isinstance(m, _NoisyLayer) for _, m in found):
         kinds = sorted({type(m).__name__ for _, m in found})
+        if any(isinstance(m, _NoisyModule) for _, m in found):
+            raise NoisifyError(f"{type(model).__name__} is a dni model already (its cells are noisy: give noise= to the model "
+                               f"or to dni evaluate); dni.noisify takes torch layers (found: {', '.join(kinds)})")
         raise NoisifyError(f"nothing to noisify in {type(model).__name__}: no nn.LSTM/GRU/RNN, their cells or nn.Linear "
                            f"(found: {', '.join(kinds)})")
     target = model if inplace else copy.deepcopy(model)

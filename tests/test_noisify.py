@@ -255,6 +255,10 @@ def test_bad_input_says_what_to_fix_in_one_line():
     with pytest.raises(NoisifyError, match=r"nothing to noisify in Sequential.*found: Conv2d, ReLU, Sequential") as err:
         dni.noisify(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()))
     assert "\n" not in str(err.value)
+    from dni.models import build_model
+
+    with pytest.raises(NoisifyError, match="SequenceClassifier is a dni model already"):
+        dni.noisify(build_model("rnn28"))
     with pytest.raises(NoisifyError, match="proj_size=2 is not supported"):
         dni.noisify(nn.Sequential(nn.LSTM(3, 4, proj_size=2)))
     with pytest.raises(NoisifyError, match="nonlinearity='relu'"):
