@@ -339,3 +339,31 @@ def test_training_a_noisified_lstm_takes_the_fused_path_with_one_draw_per_sequen
         shapes.clear()
         noisy(x)
     assert shapes == [(2, 16)] * 12  # inference: per step, as dni.recurrence.unroll
+
+
+@pytest.mark.parametrize("kind,per_step", [("lstm", [(2, 16)]), ("gru", [(2, 12), (2, 4)]), ("rnn", [(2, 4)])])
+def test_inference_draws_one_block_per_product_per_step_layer_and_direction(kind, per_step):
+    """Under the paper's additive noise every product of every step, layer and direction draws its own z
+    (the GRU has two products per step, eq. of dni.cells.NoisyGRUCell), in the shapes of the products."""
+    shapes = []
+
+    class Shapes(AdditiveGaussian):
+        def add(self, preactivation, generator=None):
+            shapes.append(tuple(preactivation.shape))
+            return super().add(preactivation, generator)
+
+    noisy = dni.noisify(RECURRENT[kind](3, 4, num_layers=2, bidirectional=True))
+    with torch.no_grad(), dni.eval_noise(Shapes(0.3)):
+        noisy(torch.randn(5, 2, 3))  # T = 5, B = 2
+    assert shapes == per_step * (5 * 2 * 2)
+
+
+def test_dropout_between_layers_acts_in_training_only():
+    torch.manual_seed(14)
+    noisy = dni.noisify(nn.LSTM(3, 8, num_layers=2, dropout=0.9))
+    x = torch.randn(5, 2, 3)
+    with dni.eval_noise(ZeroNoise()):
+        train_out = noisy.train()(x)[0]
+        eval_out = noisy.eval()(x)[0]
+        torch.testing.assert_close(eval_out, noisy(x)[0])
+    assert not torch.allclose(train_out, eval_out, atol=1e-3)
