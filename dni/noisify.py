@@ -2,7 +2,7 @@
 
 ``dni.noisify(model, noise="additive", sigma=0.5)`` returns a copy of ``model`` (or ``model`` itself
 with ``inplace=True``) in which every ``nn.LSTM``, ``nn.GRU``, ``nn.RNN``, ``nn.LSTMCell``,
-``nn.GRUCell``, ``nn.RNNCell`` and ``nn.Linear`` computes as dni's noisy cells do (paper eq. 2:
+``nn.GRUCell``, ``nn.RNNCell``, ``nn.Linear`` and ``nn.Conv1d``/``Conv2d`` computes as dni's noisy cells do (paper eq. 2:
 ``g(W·x + b + z)`` after every product, or any noise kind of :mod:`dni.noise_spec`).
 
 **The layers stay themselves.** Each supported layer keeps its object, its parameters (the same
@@ -33,8 +33,10 @@ In training an LSTM or RNN layer direction takes fused BPTT (:func:`dni.fused.la
 output and the final states, with gradients for all; one noise draw per sequence). Repeats are batched by :func:`dni.robustness`
 (the batch tiled R times, repeat r's rows drawn from generator r) where the model allows it.
 
-Not supported (one-line errors): ``nn.LSTM(proj_size>0)``, ``nonlinearity="relu"`` RNNs, packed
-sequences. Convolutions and every other layer are left alone and listed in ``model.dni_report``.
+``nn.Conv1d`` / ``nn.Conv2d`` (groups = 1, zero padding) are noisified too: each output pixel is one product
+``W·patch + b`` (:class:`_NoisyConvBase`). Not supported (one-line errors): ``nn.LSTM(proj_size>0)``,
+``nonlinearity="relu"`` RNNs, packed sequences. Every other layer (Conv3d, transposed or grouped convolutions,
+attention, ...) is left alone and listed in ``model.dni_report``.
 """
 
 from __future__ import annotations
@@ -358,12 +360,59 @@ class NoisyLinearLayer(_NoisyLayer, nn.Linear):
         return y.reshape(*input.shape[:-1], self.out_features)
 
 
-NOISY = {nn.LSTM: NoisyLSTM, nn.GRU: NoisyGRU, nn.RNN: NoisyRNN, nn.LSTMCell: NoisyLSTMCellLayer,
+class _NoisyConvBase(_NoisyLayer):
+    """``nn.Conv1d`` / ``nn.Conv2d``: every output pixel is one matrix–vector product, ``W·patch + b``
+    (W: C_out × C_in·k, the patch the C_in·k inputs under the kernel), and gets its noise.
+
+    Additive noise: torch's convolution, then z per output element. Other kinds: the patches as rows
+    (``F.unfold``: (B·L, C_in·k), batch-major, so R repeats stay R blocks of rows) through the noise's
+    product, so max|x|, ‖x‖₂ and the chips are per patch and per layer exactly as for a Linear.
+    groups = 1 and padding_mode "zeros" only (others are left alone by :func:`noisify`)."""
+
+    def forward(self, input):
+        batched = input.dim() == self.dni_dims + 2
+        x = input if batched else input.unsqueeze(0)  # (B, C_in, *spatial)
+        noise, generator = self._dni_noise(x.shape[0])
+        if noise.is_noiseless:
+            return super().forward(input)
+        if commutes(noise):
+            y = noise.add(super().forward(x), generator)  # (B, C_out, *spatial'): z per output element
+        else:
+            y = self._patch_products(x, noise, generator)
+        return y if batched else y.squeeze(0)
+
+    def _patch_products(self, x, noise, generator):
+        one_d = self.dni_dims == 1
+        x2 = F.pad(x.unsqueeze(2) if one_d else x, self._reversed_padding_repeated_twice)  # (B, C_in, H, W), padded
+        pair = lambda v: (1, v[0]) if one_d else tuple(v)  # noqa: E731 — Conv1d as a 2-d convolution of height 1
+        kernel, dilation, stride = pair(self.kernel_size), pair(self.dilation), pair(self.stride)
+        cols = F.unfold(x2, kernel, dilation=dilation, stride=stride)  # (B, C_in·kh·kw, L)
+        B, M, L = cols.shape
+        rows = cols.transpose(1, 2).reshape(B * L, M)  # (B·L, M): one product per output pixel
+        y = noise.product("conv", self.weight.reshape(self.out_channels, M), self.bias, rows, generator)  # (B·L, C_out)
+        spatial = [(n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(x2.shape[2:], kernel, dilation, stride)]
+        y = y.view(B, L, self.out_channels).transpose(1, 2).reshape(B, self.out_channels, *spatial)
+        return y.squeeze(2) if one_d else y
+
+
+class NoisyConv1d(_NoisyConvBase, nn.Conv1d):
+    """``nn.Conv1d`` with noise after every output pixel's product (:class:`_NoisyConvBase`)."""
+
+    dni_dims = 1
+
+
+class NoisyConv2d(_NoisyConvBase, nn.Conv2d):
+    """``nn.Conv2d`` with noise after every output pixel's product (:class:`_NoisyConvBase`)."""
+
+    dni_dims = 2
+
+
+NOISY = {nn.Conv1d: NoisyConv1d, nn.Conv2d: NoisyConv2d, nn.LSTM: NoisyLSTM, nn.GRU: NoisyGRU, nn.RNN: NoisyRNN, nn.LSTMCell: NoisyLSTMCellLayer,
          nn.GRUCell: NoisyGRUCellLayer, nn.RNNCell: NoisyRNNCellLayer, nn.Linear: NoisyLinearLayer}
 """torch layer class → its noisy subclass."""
 _ORIGINAL = {v: k for k, v in NOISY.items()}
 
-_NOTES = {"Conv": "convolution: not yet supported (left noiseless)", "Embedding": "a table lookup, no product",
+_NOTES = {"Conv": "not yet supported (left noiseless)", "Embedding": "a table lookup, no product",
           "Bilinear": "not supported (left noiseless)", "MultiheadAttention": "not supported (left noiseless)"}
 
 
@@ -381,6 +430,17 @@ class NoisifyReport:
         if self.left_alone:
             lines.append("left alone: " + ", ".join(f"{p} ({c}{': ' + n if n else ''})" for p, c, n in self.left_alone))
         return "\n".join(lines)
+
+
+def _conv_note(module: nn.Module) -> str:
+    """Why a convolution is left alone ("" if it is noisified)."""
+    if not isinstance(module, nn.modules.conv._ConvNd):
+        return ""
+    if module.groups != 1:
+        return f"groups={module.groups}: not yet supported (left noiseless)"
+    if module.padding_mode != "zeros":
+        return f"padding_mode={module.padding_mode!r}: not yet supported (left noiseless)"
+    return ""
 
 
 def _check_supported(path: str, module: nn.Module) -> None:
@@ -411,16 +471,19 @@ def noisify(model: nn.Module, noise=None, sigma=None, *, inplace: bool = False) 
     for path, m in found:
         if type(m) in NOISY:
             _check_supported(path, m)
-    if not any(type(m) in NOISY or isinstance(m, _NoisyLayer) for _, m in found):
+    if not any((type(m) in NOISY and not _conv_note(m)) or isinstance(m, _NoisyLayer) for _, m in found):
         kinds = sorted({type(m).__name__ for _, m in found})
         if any(isinstance(m, _NoisyModule) for _, m in found):
             raise NoisifyError(f"{type(model).__name__} is a dni model already (its cells are noisy: give noise= to the model "
                                f"or to dni evaluate); dni.noisify takes torch layers (found: {', '.join(kinds)})")
-        raise NoisifyError(f"nothing to noisify in {type(model).__name__}: no nn.LSTM/GRU/RNN, their cells or nn.Linear "
+        raise NoisifyError(f"nothing to noisify in {type(model).__name__}: no nn.LSTM/GRU/RNN, their cells, nn.Linear or nn.Conv1d/2d "
                            f"(found: {', '.join(kinds)})")
     target = model if inplace else copy.deepcopy(model)
     report = NoisifyReport(spec.label, sigma)
     for path, m in target.named_modules():
+        if type(m) in NOISY and _conv_note(m):
+            report.left_alone.append((path or "model", type(m).__name__, _conv_note(m)))
+            continue
         if type(m) in NOISY:
             m.__class__ = NOISY[type(m)]
         if isinstance(m, _NoisyLayer):

@@ -135,9 +135,9 @@ def test_state_dict_is_torch_s_and_the_report_lists_every_layer():
     fresh.load_state_dict(noisy.state_dict())  # loads into the original class
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
     report = noisy.dni_report
-    assert report.noisified == [("lstm", "LSTM"), ("head.1", "Linear")]
-    assert [(p, c) for p, c, _ in report.left_alone] == [("embed", "Embedding"), ("conv", "Conv1d"), ("head.0", "Dropout")]
-    assert "not yet supported" in dict((p, n) for p, _, n in report.left_alone)["conv"]
+    assert report.noisified == [("conv", "Conv1d"), ("lstm", "LSTM"), ("head.1", "Linear")]
+    assert [(p, c) for p, c, _ in report.left_alone] == [("embed", "Embedding"), ("head.0", "Dropout")]
+    assert "a table lookup" in dict((p, n) for p, _, n in report.left_alone)["embed"]
     assert "weight_read at sigma 0.1" in str(report)
     same = dni.noisify(model, inplace=True)
     assert same is model and model.lstm.weight_ih_l0 is same.lstm.weight_ih_l0 and type(model.lstm) is not nn.LSTM
@@ -252,8 +252,8 @@ def test_weight_read_noise_on_a_linear_scales_with_max_w_and_norm_x():
 
 
 def test_bad_input_says_what_to_fix_in_one_line():
-    with pytest.raises(NoisifyError, match=r"nothing to noisify in Sequential.*found: Conv2d, ReLU, Sequential") as err:
-        dni.noisify(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()))
+    with pytest.raises(NoisifyError, match=r"nothing to noisify in Sequential.*found: Conv2d, Conv3d, ReLU, Sequential") as err:
+        dni.noisify(nn.Sequential(nn.Conv3d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3, groups=2)))
     assert "\n" not in str(err.value)
     from dni.models import build_model
 
@@ -367,3 +367,47 @@ def test_dropout_between_layers_acts_in_training_only():
         eval_out = noisy.eval()(x)[0]
         torch.testing.assert_close(eval_out, noisy(x)[0])
     assert not torch.allclose(train_out, eval_out, atol=1e-3)
+
+
+CONVS = [(nn.Conv1d, dict(kernel_size=3)), (nn.Conv1d, dict(kernel_size=3, stride=2, dilation=2, padding=2, bias=False)),
+         (nn.Conv1d, dict(kernel_size=4, padding="same")),
+         (nn.Conv2d, dict(kernel_size=3)), (nn.Conv2d, dict(kernel_size=(3, 2), stride=2, dilation=(1, 2), padding=(1, 0))),
+         (nn.Conv2d, dict(kernel_size=3, padding="same", bias=False))]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's own note on asymmetric padding
+@pytest.mark.parametrize("cls,options", CONVS)
+def test_convolutions_at_zero_noise_equal_torch(cls, options):
+    torch.manual_seed(15)
+    original = cls(3, 4, **options)
+    noisy = dni.noisify(original)
+    x = torch.randn(2, 3, *([9] if cls is nn.Conv1d else [7, 8]), requires_grad=True)
+    want = original(x)
+    want_grads = grads(original, x, [want])
+    for commutes in (True, False):  # z after torch's convolution; every output pixel's product (unfolded patches)
+        with dni.eval_noise(ZeroNoise(commutes)):
+            got = noisy(x)
+            got_grads = grads(noisy, x, [got])
+        for a, b in zip([got, *got_grads], [want, *want_grads]):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    with dni.eval_noise(ZeroNoise(False)):  # unbatched
+        torch.testing.assert_close(noisy(x[0]), original(x[0]), atol=1e-5, rtol=0)
+
+
+def test_convolution_noise_per_output_pixel():
+    torch.manual_seed(16)
+    conv = nn.Conv2d(2, 3, 3)
+    noisy = dni.noisify(conv)
+    x = torch.full((400, 2, 6, 6), 0.5)  # every patch: 2·3·3 inputs of 0.5, ‖patch‖₂ = 0.5·√18
+    with torch.no_grad(), dni.eval_noise("additive", 0.2, torch.Generator().manual_seed(0)):
+        dev = noisy(x) - conv(x)  # (400, 3, 4, 4)
+    assert abs(dev.std().item() / 0.2 - 1) < 0.02 and abs(dev.mean().item()) < 0.005
+    with torch.no_grad(), dni.eval_noise("weight_read", 0.1, torch.Generator().manual_seed(1)):
+        dev = noisy(x) - conv(x)
+    assert abs(dev.std().item() / (0.1 * conv.weight.abs().max().item() * 0.5 * 18**0.5) - 1) < 0.02
+    with torch.no_grad(), dni.eval_noise("programming", 0.1, torch.Generator().manual_seed(2)):
+        dev = noisy(x) - conv(x)
+    chip = dev[0]  # one chip: the same for every digit and, with a constant input, for every pixel
+    assert torch.allclose(dev, chip.expand_as(dev), atol=1e-6) and chip.abs().max() > 1e-3
+    grouped = dni.noisify(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Linear(4, 4)))
+    assert grouped.dni_report.left_alone[0][:2] == ("0", "Conv2d") and "groups=2" in grouped.dni_report.left_alone[0][2]

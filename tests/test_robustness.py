@@ -84,14 +84,27 @@ class TimeMajorHead(nn.Module):
         return self.fc(out)[-1]  # (B, C)
 
 
+class RowConv(nn.Module):
+    """A convolution over the rows (time) of a digit, then a Linear on the flattened features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv1d(28, 8, 3, stride=2), nn.Linear(8 * 13, 10)
+
+    def forward(self, x):  # x (B, T, I)
+        return self.fc(torch.tanh(self.conv(x.transpose(1, 2))).flatten(1))
+
+
 def test_batched_repeats_equal_looped_ones_and_an_unbatchable_model_falls_back(digits):
     torch.manual_seed(12)
     data = digits.take(slice(0, 100))
-    for model, batchable in ((LastStep("lstm", 28, 16), True), (TimeMajorHead(), False)):
+    for model, batchable in ((LastStep("lstm", 28, 16), True), (RowConv(), True), (TimeMajorHead(), False)):
         noisy = dni.noisify(model)
-        runs = [dni.robustness(noisy, loader_of(data, 40), "weight_read", [0.3], repeats=3, progress=False, batch_repeats=b)
-                for b in (None, False)]
-        np.testing.assert_array_equal(runs[0].accuracy.values, runs[1].accuracy.values)
+        for noise in ("weight_read", "programming"):  # programming: one chip per repeat, batched or not
+            runs = [dni.robustness(noisy, loader_of(data, 40), noise, [0.3], repeats=3, progress=False, batch_repeats=b)
+                    for b in (True if batchable else None, False)]  # True: batched or an error
+            np.testing.assert_array_equal(runs[0].loss.values, runs[1].loss.values)
+            assert len(set(runs[0].loss.values.ravel().tolist())) == 3
         if not batchable:
             with pytest.raises(InvalidArgumentError, match="cannot be batched"):
                 dni.robustness(noisy, loader_of(data, 40), "additive", [0.3], repeats=2, progress=False, batch_repeats=True)
