@@ -139,3 +139,103 @@ def rnn_last_hidden(cell, x, noise: NoiseModel, generator=None, noise_tensor=Non
     """Last output state (B, H) of the noisy vanilla RNN over x (B, T, I), fused path."""
     P = _noisy_projection(cell, x, noise, generator, None, noise_tensor)  # (T, B, H)
     return NoisyRNNSequence.apply(P.unsqueeze(0), cell.weight_hh.unsqueeze(0))[0]
+
+
+class NoisyLSTMLayer(torch.autograd.Function):
+    """Every output of one noisy LSTM layer direction from a given state, for :func:`dni.noisify`'s ``nn.LSTM``.
+
+    P (T, B, 4H): input part of every product plus bias plus noise, gate order (o, i, f, g); W_hh (4H, H) in
+    that order; h0, c0 (B, H). Returns (h_1 … h_T (T, B, H), c_T (B, H)), with gradients for all four inputs
+    (a torch layer returns every step's output and its final states). The same recurrence as
+    :class:`NoisyLSTMSequence` with S = 1; in backward each step's output gradient joins dh.
+    """
+
+    @staticmethod
+    def forward(ctx, P, weight_hh, h0, c0):
+        T, B, G = P.shape
+        H = G // 4
+        acts = torch.empty_like(P)  # (T, B, 4H): σ(o), σ(i), σ(f), tanh(g)
+        c = P.new_empty(T + 1, B, H)
+        h = P.new_empty(T + 1, B, H)
+        c[0], h[0] = c0, h0
+        tanh_c = P.new_empty(T, B, H)
+        W_t = weight_hh.t()  # (H, 4H)
+        for t in range(T):
+            a = acts[t]
+            torch.addmm(P[t], h[t], W_t, out=a)  # (B, 4H) pre-activation incl. noise
+            a[:, : 3 * H].sigmoid_()
+            a[:, 3 * H :].tanh_()
+            o, i, f, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            torch.mul(f, c[t], out=c[t + 1]).addcmul_(i, g)
+            torch.tanh(c[t + 1], out=tanh_c[t])
+            torch.mul(o, tanh_c[t], out=h[t + 1])
+        ctx.save_for_backward(acts, c, h, tanh_c, weight_hh)
+        return h[1:].clone(), c[T].clone()
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_c):
+        acts, c, h, tanh_c, weight_hh = ctx.saved_tensors
+        T, B, G = acts.shape
+        H = G // 4
+        o, i, f, g = acts[..., :H], acts[..., H : 2 * H], acts[..., 2 * H : 3 * H], acts[..., 3 * H :]
+        coef = torch.empty_like(acts)  # (T, B, 4H): dpre_o = coef·dh, dpre_{i,f,g} = coef·dc
+        torch.mul(tanh_c, o * (1 - o), out=coef[..., :H])
+        torch.mul(g, i * (1 - i), out=coef[..., H : 2 * H])
+        torch.mul(c[:-1], f * (1 - f), out=coef[..., 2 * H : 3 * H])
+        torch.mul(i, 1 - g * g, out=coef[..., 3 * H :])
+        dh_to_dc = o * (1 - tanh_c * tanh_c)  # (T, B, H)
+        dP = torch.empty_like(acts)
+        dh = torch.zeros_like(h[0])  # (B, H)
+        dc = grad_c.clone()
+        for t in range(T - 1, -1, -1):
+            dh = dh + grad_out[t]  # the step's own output gradient joins what comes back from t + 1
+            dc.addcmul_(dh, dh_to_dc[t])
+            d = dP[t]  # (B, 4H)
+            torch.mul(coef[t, :, :H], dh, out=d[:, :H])
+            torch.mul(coef[t, :, H:].view(B, 3, H), dc.unsqueeze(1), out=d[:, H:].view(B, 3, H))
+            dc.mul_(f[t])
+            dh = d @ weight_hh  # (B, H)
+        grad_w = dP.view(T * B, G).t() @ h[:-1].reshape(T * B, H)  # (4H, H)
+        return dP, grad_w, dh, dc
+
+
+class NoisyRNNLayer(torch.autograd.Function):
+    """Every output h_1 … h_T (T, B, H) of one noisy tanh RNN layer direction: P (T, B, H), W_hh (H, H), h0 (B, H)."""
+
+    @staticmethod
+    def forward(ctx, P, weight_hh, h0):
+        T, B, H = P.shape
+        h = P.new_empty(T + 1, B, H)
+        h[0] = h0
+        W_t = weight_hh.t()
+        for t in range(T):
+            torch.addmm(P[t], h[t], W_t, out=h[t + 1]).tanh_()
+        ctx.save_for_backward(h, weight_hh)
+        return h[1:].clone()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, weight_hh = ctx.saved_tensors
+        T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
+        coef = 1 - h[1:] * h[1:]  # tanh' of every step (T, B, H)
+        dP = torch.empty_like(coef)
+        dh = torch.zeros_like(h[0])
+        for t in range(T - 1, -1, -1):
+            torch.mul(dh + grad_out[t], coef[t], out=dP[t])
+            dh = dP[t] @ weight_hh
+        grad_w = dP.view(T * B, H).t() @ h[:-1].reshape(T * B, H)
+        return dP, grad_w, dh
+
+
+def layer_outputs(cell, x, state, noise: NoiseModel, generator=None):
+    """Fused training path of one layer direction of a torch LSTM / RNN (:mod:`dni.noisify`): x (B, T, I) from
+    ``state`` ((h0, c0) or h0, each (B, H)) → (outputs (B, T, H), final state). The noise of the whole
+    sequence is one (T, B, G) draw (statistically the per-step draws of :func:`dni.recurrence.unroll`)."""
+    if cell.has_cell_state:
+        rows = gate_order(cell.hidden_size, x.device)
+        P = _noisy_projection(cell, x, noise, generator, rows)  # (T, B, 4H)
+        out, c_last = NoisyLSTMLayer.apply(P, cell.weight_hh[rows], *state)  # (T, B, H), (B, H)
+        return out.transpose(0, 1), (out[-1], c_last)
+    P = _noisy_projection(cell, x, noise, generator)  # (T, B, H)
+    out = NoisyRNNLayer.apply(P, cell.weight_hh, state)
+    return out.transpose(0, 1), out[-1]

@@ -328,6 +328,9 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
     sources = {ds.attrs.get("dataset") for ds in datasets}
     if len(sources) > 1:
         raise InvalidArgumentError(f"cannot merge results of different data sets: {sorted(map(str, sources))}")
+    metrics = {str(ds.attrs.get("metric", "accuracy")) for ds in datasets}
+    if len(metrics) > 1:
+        raise InvalidArgumentError(f"cannot merge results of different metrics {sorted(metrics)} (dni.robustness); keep them in separate files")
     schemes = {draws_of(ds) for ds in datasets}
     if len(schemes) > 1:
         raise InvalidArgumentError(f"cannot merge results of different draw schemes {sorted(schemes)}: re-evaluate with one --draws")
@@ -355,14 +358,16 @@ def accuracy_table(ds: xr.Dataset, arch: str | None = None) -> str:
         return "\n\n".join(f"trained under {t}, evaluated under {e}:\n" + accuracy_table(select_noise(ds, t, e), arch)
                            for t, e in noise_pairs(ds))
     blocks = []
+    metric = str(ds.attrs.get("metric", "accuracy"))  # dni.robustness may store another metric in ``accuracy``
+    scale, width, cell, what = (100, 5, ".1f", "test accuracy (%)") if metric == "accuracy" else (1, 7, ".3g", f"test {metric}")
     for a in ([arch] if arch else list(ds.arch.values)):
-        mean = ds.accuracy.sel(arch=a).mean("seed") * 100
-        header = "σtrain\\σval " + " ".join(f"{v:>5.2g}" for v in ds.sigma_val.values)
-        lines = [f"{a}: test accuracy (%), mean of {ds.sizes['seed']} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
+        mean = ds.accuracy.sel(arch=a).mean("seed") * scale
+        header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
+        lines = [f"{a}: {what}, mean of {ds.sizes['seed']} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
         for st in ds.sigma_train.values:
             row = mean.sel(sigma_train=st).values
             if np.all(np.isnan(row)):
                 continue
-            lines.append(f"{st:>11.2g} " + " ".join("    -" if np.isnan(v) else f"{v:5.1f}" for v in row))
+            lines.append(f"{st:>11.2g} " + " ".join(f"{'-':>{width}}" if np.isnan(v) else f"{v:{width}{cell}}" for v in row))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

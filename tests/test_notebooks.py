@@ -102,3 +102,19 @@ def test_explore_displays_the_widget(tmp_path):
     views = outputs(nb, "application/vnd.jupyter.widget-view+json")
     assert len(views) == 1 and views[0]["model_id"]
     assert not np.any([o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", [])])
+
+
+def test_your_model_trains_and_compares_two_user_models(tmp_path):
+    nb = run("your_model", tmp_path, train_digits=256, test_digits=128, hidden=8, epochs=1, sigma_val=[0.0, 1.0],
+             adding_steps=8, adding_train=256, adding_test=64, adding_hidden=8, adding_epochs=1, adding_sigma_val=[0.0, 0.3],
+             repeats=2, out_prefix="y")
+    rows, adding = load_results(tmp_path / "y_lstm_rows.nc"), load_results(tmp_path / "y_gru_adding.nc")
+    assert dict(rows.sizes) == {"arch": 1, "sigma_train": 2, "sigma_val": 2, "seed": 2} and rows.arch.values.tolist() == ["lstm2_rows"]
+    assert rows.sigma_train.values.tolist() == [0.0, 0.5] and rows.attrs["metric"] == "accuracy" and rows.attrs["test_size"] == 128
+    assert adding.sigma_train.values.tolist() == [0.0, 0.1] and adding.attrs["metric"] == "mse"
+    clean, noisy = adding.accuracy.sel(sigma_val=0.0).values, adding.accuracy.sel(sigma_val=0.3).values  # (arch, σtrain, seed)
+    assert (clean == clean[..., :1]).all() and (noisy[..., 0] != noisy[..., 1]).all()  # one clean pass; noisy repeats differ
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "noisified under additive at sigma 0.5: lstm (LSTM), fc (Linear)" in text
+    assert "lstm2_rows: test accuracy (%)" in text and "gru_adding: test mse" in text
+    assert len(outputs(nb, "application/vnd.bokehjs_exec.v0+json")) == 2

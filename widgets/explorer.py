@@ -382,9 +382,11 @@ class Explorer:
         self.sigma_key.palette, self.sigma_key.low, self.sigma_key.high = colours, min(keys), max(max(keys), min(keys) + 1e-9)
         if 0.0 in sources:
             self.baseline.location = sources[0.0]["value"][0]
-        mean = float(self.results.accuracy.sel(arch=arch, sigma_train=st, sigma_val=sv).mean()) * 100
+        metric = str(self.results.attrs.get("metric", "accuracy"))  # a dni.robustness result may hold another metric
+        mean = float(self.results.accuracy.sel(arch=arch, sigma_train=st, sigma_val=sv).mean()) * (100 if metric == "accuracy" else 1)
         self.selected_point.data = {"x": [sv], "y": [mean]}
-        self.fig_accuracy.title.text = f"{arch}: accuracy over σval — σtrain {st:g} at σval {sv:g}: {mean:.1f} %"
+        value = f"{mean:.1f} %" if metric == "accuracy" else f"{metric} {mean:.4g}"
+        self.fig_accuracy.title.text = f"{arch}: {metric} over σval — σtrain {st:g} at σval {sv:g}: {value}"
 
     def update_heatmap(self):
         marker = self.heat_holder.children[0].select_one({"name": "selected"})
@@ -451,7 +453,14 @@ class Explorer:
         self.fig_weights.title.text = f"weights of σtrain {self.sigma_train.value:g}: mean(w²) = {hist.attrs['weight_power']:.4f}"
 
     def update_digit(self):
-        data = self.test_data(self.arch.value)
+        try:
+            data = self.test_data(self.arch.value)
+        except KeyError as err:  # not a preset (a dni.robustness result of a user's model): no digits to show
+            self.digit_image.data = {"image": []}
+            self.pen.data = {"x": [], "y": []}
+            self.jumps.data = {"x0": [], "y0": [], "x1": [], "y1": []}
+            self.fig_digit.title.text = str(err).strip("'\"")
+            return
         i = int(self.digit.value) % len(data)
         self.digit_image.data = {"image": [np.ascontiguousarray(data.images[i].numpy(), dtype=float)]}
         if data.strokes is not None:

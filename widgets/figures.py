@@ -107,7 +107,10 @@ def accuracy_sources(ds, arch: str, error_rate: bool = False) -> dict:
         row = mean.sel(sigma_train=st)
         if np.isnan(row.values).all():
             continue
-        value = (1 - row.values) * 100 if error_rate else row.values * 100
+        if ds.attrs.get("metric", "accuracy") != "accuracy":  # another metric of dni.robustness (e.g. mse): as it is
+            value = row.values
+        else:
+            value = (1 - row.values) * 100 if error_rate else row.values * 100
         out[float(st)] = {"sigma_val": ds.sigma_val.values.tolist(), "value": value.tolist()}
     return out
 
@@ -118,7 +121,8 @@ def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | 
     The red horizontal line is the conventional baseline σtrain = σval = 0.
     """
     sources = accuracy_sources(ds, arch, error_rate)
-    label = "test error rate (%)" if error_rate else "test accuracy (%)"
+    metric = ds.attrs.get("metric", "accuracy")
+    label = f"test {metric}" if metric != "accuracy" else "test error rate (%)" if error_rate else "test accuracy (%)"
     fig = figure(title=f"{arch}: {label} under noisy inference ({ds.sizes['seed']} repeats)", height=380, width=780,
                  x_axis_label="σval (inference noise)", y_axis_label=label, y_axis_type="log" if error_rate else "linear",
                  tools="pan,box_zoom,reset,save,hover", tooltips=[("σval", "@sigma_val"), ("value", "@value{0.00}")])
