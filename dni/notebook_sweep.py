@@ -127,7 +127,7 @@ def _run_on_cluster(cluster, jobs: list, progress: bool) -> None:
 
     futures = [cluster.client.submit(run_job, *job, key=f"notebook-{job[0]}", pure=False) for job in jobs]
     try:
-        for future in tqdm(as_completed(futures), total=len(futures), desc="jobs", disable=not progress, unit="job"):
+        for future in tqdm(as_completed(futures, loop=cluster.client.loop), total=len(futures), desc="jobs", disable=not progress, unit="job"):
             try:
                 future.result()
             except DniError:
