@@ -106,6 +106,16 @@ def _add_training_args(p, defaults=TrainConfig):
                         f"(default {defaults.input_scale:g})")
 
 
+def _add_cluster_args(p, what="the sweep's tasks (train a model, evaluate its points)"):
+    """--workers / --scheduler: where a sweep runs (default: in this process, no cluster; dni.distributed)."""
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help=f"run {what} on a Dask LocalCluster of N worker processes, one torch thread each; "
+                        "prints the dashboard address (default: everything in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"run {what} on the existing Dask cluster of this scheduler, e.g. tcp://host:8786 "
+                        "(dask-jobqueue on SLURM, dask-cuda for GPUs: README)")
+
+
 class _OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line that names the command's --help."""
 
@@ -147,9 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-models", action="store_true",
                    help="train the σtrain models together in one pass over the data (LSTM/RNN presets)")
     p.add_argument("--train-only", action="store_true",
-                   help="only train the models into the checkpoint folder, evaluate nothing, and leave models that "
-                        "another process is training to it: e.g. a second process that splits the training with a "
-                        "sweep sharing the folder (one core each: OMP_NUM_THREADS=1)")
+                   help="only train the models into the checkpoint folder, evaluate nothing")
+    _add_cluster_args(p)
     _add_retrain_arg(p)
 
     p = sub.add_parser("notebook-sweep", help="a sweep as papermill jobs (one train_evaluate notebook per σtrain), merged",
@@ -166,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="subset", choices=["subset", "mnist"], help="subset (default) or full MNIST")
     p.add_argument("--notebook", type=Path, default=None, help="default: the repository's notebooks/train_evaluate.ipynb")
     p.add_argument("--out", type=Path, required=True, help="merged result file (required); jobs go to <out>_jobs/")
+    _add_cluster_args(p, what="the papermill jobs (one a task; the workers write the jobs' files, so they need this filesystem)")
     _add_retrain_arg(p)
 
     p = sub.add_parser("train", help="train one model with Deep Noise Injection and save a checkpoint",
@@ -371,7 +381,8 @@ def _run(args, parser, progress) -> int:
         ds = notebook_sweep(preset=args.preset, sigma_train=parse_sigmas(args.sigma_train, "sigma_train"), out=args.out,
                             notebook=args.notebook, progress=progress, log=lambda m: print(m, file=sys.stderr),
                             sigma_val=args.sigma_val, repeats=args.repeats, epochs=args.epochs, seed=args.seed,
-                            full_mnist=args.data == "mnist", retrain=args.retrain)
+                            full_mnist=args.data == "mnist", retrain=args.retrain, workers=args.workers,
+                            scheduler=args.scheduler)
         print(accuracy_table(ds))
         print(f"wrote {args.out}")
         return 0
@@ -424,19 +435,19 @@ def _run(args, parser, progress) -> int:
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
                              patience=args.patience, lr_patience=args.lr_patience, retrain=args.retrain,
                              input_scale=args.input_scale, init=args.init, weight_decay=args.weight_decay, optimiser=args.optimiser,
-                             train_noise=args.train_noise or PAPER, eval_noise=args.eval_noise or PAPER, draws=args.draws)
+                             train_noise=args.train_noise or PAPER, eval_noise=args.eval_noise or PAPER, draws=args.draws,
+                             workers=args.workers, scheduler=args.scheduler)
         if args.train_only:
-            # a model another process is training is left to it: that process, or the evaluating sweep, waits for it
             from dataclasses import replace
 
-            models = [m for t in dict.fromkeys(t for t, _ in config.noise_pairs)
-                      for m in train_sweep_models(replace(config, train_noise=t), progress=progress,
-                                                  log=lambda msg: print(msg, file=sys.stderr), wait=False)]
-            done = ", ".join(f"{s:g}" for s, m in zip(config.sigma_train, models) if m is not None)
-            others = ", ".join(f"{s:g}" for s, m in zip(config.sigma_train, models) if m is None)
-            print(f"{config.preset} σtrain {done or 'none'}: trained, in {config.checkpoint_dir}/"
-                  + (f"; σtrain {others}: left to the processes training them" if others else "")
-                  + f" ({time.perf_counter() - started:.0f} s)")
+            from .distributed import sweep_client
+
+            log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+            with sweep_client(config, log=log) as cluster:
+                for t in dict.fromkeys(t for t, _ in config.noise_pairs):
+                    train_sweep_models(replace(config, train_noise=t), progress=progress, log=log, client=cluster)
+            print(f"{config.preset} σtrain {', '.join(f'{s:g}' for s in config.sigma_train)}: trained, in {config.checkpoint_dir}/"
+                  f" ({time.perf_counter() - started:.0f} s)")
             return 0
         ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))
         print(accuracy_table(ds))

@@ -45,3 +45,7 @@ class ResultConflictError(DniError, ValueError):
 
 class ResultSchemaError(DniError, ValueError):
     """A NetCDF file that lacks what a dni command needs (dims, variables); the message names them."""
+
+
+class ClusterError(DniError, RuntimeError):
+    """A Dask scheduler that cannot be reached, or a task that failed on a worker; the message names which."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .errors import InvalidArgumentError
 

@@ -4,7 +4,9 @@ Each job trains and evaluates one model and writes its own NetCDF file and execu
 (a record of the run, trusted so that JupyterLab shows it whole: :mod:`dni.notebook_run`); the per-job
 results merge into one dataset. Evaluation noise is seeded
 per (seed, arch, σtrain, σval, repeat), so the merged file equals a single ``dni sweep`` with the
-same settings. Finished jobs (their result file exists, and their executed notebook records the
+same settings. With ``workers`` or ``scheduler`` the jobs run as tasks on a Dask cluster, one job a
+task (:mod:`dni.distributed`); papermill on the worker writes the job's files, so the workers must
+see this filesystem (one machine, or a shared one). Finished jobs (their result file exists, and their executed notebook records the
 same parameters) are not run again; a job finished with other parameters stops the run unless
 ``retrain`` (its files are then kept as backups, :func:`dni.io.move_aside`). An existing ``out`` is
 extended, never replaced by a file that lacks what it held.
@@ -23,18 +25,18 @@ DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "train
 
 
 def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=None, progress: bool = True, log=print,
-                   retrain: bool = False, **parameters):
+                   retrain: bool = False, workers: int | None = None, scheduler: str | None = None, **parameters):
     """Run the train/evaluate notebook once per σtrain with papermill, merge and save to ``out``.
 
     ``parameters`` go to every job (sigma_val, repeats, epochs, seed, full_mnist, batch_size, lr).
     """
-    import papermill as pm
-
+    from .distributed import open_cluster, validate_cluster
     from .evaluate import validate_repeats, validate_sigmas
     from .models import get_preset
     from .sweep import parse_sigmas, sigma_label
 
     get_preset(preset)  # fail before any job starts
+    validate_cluster(workers, scheduler)
     sigmas = parse_sigmas(sigma_train, "sigma_train") if isinstance(sigma_train, str) else validate_sigmas(sigma_train, "sigma_train")
     sigma_val = parameters.get("sigma_val")
     if isinstance(sigma_val, str):
@@ -49,8 +51,7 @@ def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=Non
     out = check_writable(out)
     jobs_dir = check_writable_dir(Path(jobs_dir) if jobs_dir else out.with_name(out.stem + "_jobs"))
     existing = _existing_output(out, "mnist" if parameters.get("full_mnist") else "subset", int(parameters.get("seed", 0)))
-    jobs_dir.mkdir(parents=True, exist_ok=True)
-    results = []
+    jobs = []
     for st in sigmas:
         name = f"{preset}_sigma{sigma_label(st)}"
         job_result, job_notebook = jobs_dir / f"{name}.nc", jobs_dir / f"{name}.ipynb"
@@ -62,11 +63,16 @@ def notebook_sweep(*, preset: str, sigma_train, out, notebook=None, jobs_dir=Non
         if job_result.exists():
             log(f"reusing {job_result}")
         else:
-            try:
-                run_notebook(notebook, job_notebook, {**job_parameters, "retrain": bool(retrain)}, progress=progress)
-            except pm.PapermillExecutionError as err:
-                raise DniError(f"job {name} failed ({err.ename}: {err.evalue}); see {job_notebook}") from None
-        results.append(load_results(job_result))
+            jobs.append((name, str(notebook), str(job_notebook), {**job_parameters, "retrain": bool(retrain)}))
+    if jobs and (workers is not None or scheduler is not None):
+        with open_cluster(workers=workers, scheduler=scheduler, log=log) as cluster:  # before anything is written
+            jobs_dir.mkdir(parents=True, exist_ok=True)
+            _run_on_cluster(cluster, jobs, progress)
+    else:
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+        for job in jobs:
+            run_job(*job, progress=progress)
+    results = [load_results(jobs_dir / f"{preset}_sigma{sigma_label(st)}.nc") for st in sigmas]
     merged = merge_results(([existing] if existing is not None else []) + results)
     save_results(merged, out)
     return merged
@@ -101,3 +107,36 @@ def _same_job(job_notebook: Path, parameters: dict, retrain: bool, log) -> bool:
         raise DniError(f"job {job_notebook.with_suffix('.nc')} {why}; it is not replaced: give another --out, "
                        "or pass --retrain to keep its files as backups and run it again")
     return False
+
+
+def run_job(name: str, notebook: str, job_notebook: str, parameters: dict, progress: bool = False) -> str:
+    """Execute one job's notebook with papermill (here or on a Dask worker); a failed job is one line."""
+    import papermill as pm
+
+    try:
+        run_notebook(notebook, job_notebook, parameters, progress=progress)  # signed: JupyterLab shows its figures
+    except pm.PapermillExecutionError as err:
+        raise DniError(f"job {name} failed ({err.ename}: {err.evalue}); see {job_notebook}") from None
+    return name
+
+
+def _run_on_cluster(cluster, jobs: list, progress: bool) -> None:
+    """The jobs as tasks of ``cluster``, one a task; Ctrl-C or a failed job cancels the others."""
+    from distributed import as_completed
+
+    from .progress import tqdm
+
+    from .errors import ClusterError
+
+    futures = [cluster.client.submit(run_job, *job, key=f"notebook-{job[0]}", pure=False) for job in jobs]
+    try:
+        for future in tqdm(as_completed(futures, loop=cluster.client.loop), total=len(futures), desc="jobs", disable=not progress, unit="job"):
+            try:
+                future.result()
+            except DniError:
+                raise
+            except Exception as err:  # noqa: BLE001 — one line naming the task
+                raise ClusterError(f"task {future.key} failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    except BaseException:
+        cluster.client.cancel(futures, force=True)
+        raise

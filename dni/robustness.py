@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .errors import InvalidArgumentError
 from .evaluate import repeat_seed, validate_repeats, validate_sigmas

@@ -6,22 +6,19 @@ checkpoint already exists with the same training config is loaded, not retrained
 converged before its epoch limit, when only the limit differs: :func:`converged_before_either_limit`;
 and one trained on another device: :func:`same_settings`). A model cut off mid-training continues
 from its last finished epoch (``<checkpoint>.partial``, removed once the checkpoint is written);
-so does a model-batched run (``<preset>_batched_seed<seed>.pt.partial``). Sweeps that share the
-folder split the training: a process locks each model it trains (:func:`model_lock`). The same
-sweep in several processes also splits the evaluation, model by model (:func:`result_lock`), into
-one result file (:class:`SharedResultFile`).
+so does a model-batched run (``<preset>_batched_seed<seed>.pt.partial``). The sweep runs in this
+process, or as tasks on a Dask cluster (:mod:`dni.distributed`); either way this process alone
+writes the checkpoints and the result file (:class:`SweepResultFile`).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import xarray as xr
-from filelock import FileLock, Timeout
 from .progress import tqdm
 
 from .batched import BATCHABLE_CELLS, BatchedTrainingState, train_batched
@@ -157,6 +154,11 @@ class SweepConfig:
     draws: str = "shared"
     """Evaluation draw scheme (:mod:`dni.draws`, issue 22): "shared" ε across σval (default) or
     "per-point" (how the committed paper numbers were made); recorded in the result's attrs."""
+    workers: int | None = None
+    """Run the sweep's tasks on a Dask ``LocalCluster`` of this many worker processes, one torch thread
+    each (:mod:`dni.distributed`); None: in this process."""
+    scheduler: str | None = None
+    """Run the sweep's tasks on the Dask cluster of this scheduler address (e.g. ``tcp://host:8786``)."""
 
     def __post_init__(self):
         get_preset(self.preset)
@@ -167,6 +169,9 @@ class SweepConfig:
         self.repeats = validate_repeats(self.repeats)
         self.draws = validate_draws(self.draws)
         self.device = validate_device(self.device)
+        from .distributed import validate_cluster
+
+        self.workers = validate_cluster(self.workers, self.scheduler, self.batch_models)
         for s in self.sigma_train:
             for train_noise in {t for t, _ in self.noise_pairs}:
                 self.train_config(s, train_noise)  # bad training settings fail here, before anything is written
@@ -208,7 +213,7 @@ def noise_parts_dir(out: Path) -> Path:
     return out.with_name(out.stem + "_parts")
 
 
-def _run_noise_grid(config: "SweepConfig", progress: bool, log) -> xr.Dataset:
+def _run_noise_grid(config: "SweepConfig", progress: bool, log, client=None) -> xr.Dataset:
     """The mismatch grid: one ordinary sweep per (train noise, eval noise) pair into its own file
     (each resumable; models trained under a train noise are trained once and reused by every eval
     noise), merged into ``config.out`` with dims ``train_noise`` and ``eval_noise``."""
@@ -224,7 +229,7 @@ def _run_noise_grid(config: "SweepConfig", progress: bool, log) -> xr.Dataset:
         part = parts / f"{config.preset}_train-{slug(train_noise)}_eval-{slug(eval_noise)}.nc"
         log(f"noise pair: trained under {train_noise}, evaluated under {eval_noise} → {part}")
         sub = replace(config, train_noise=train_noise, eval_noise=eval_noise, out=part, checkpoint_dir=config.checkpoint_dir)
-        results.append(run_sweep(sub, progress=progress, log=log))
+        results.append(_run_one(sub, progress, log, client))
     merged = merge_results(([existing] if existing is not None else []) + results)
     save_results(merged, config.out)
     return merged
@@ -323,119 +328,52 @@ def converged_before_either_limit(cached: TrainedModel, config: TrainConfig) -> 
             and run < cached.config.epochs and run < config.epochs)
 
 
-def model_lock(checkpoint: Path) -> FileLock:
-    """The lock a process holds while it trains the model of ``checkpoint`` (``.locks/<checkpoint>.lock``
-    in its folder; the lock files stay, as removing one could let two processes hold it).
-
-    Sweeps that share a checkpoint folder (e.g. one per core, ``OMP_NUM_THREADS=1``) thereby split
-    the models between them instead of training one twice. The operating system releases the lock
-    when its process ends, however it ends, so a killed process never blocks the others.
-    """
-    return _lock_in(checkpoint.parent, checkpoint.name)
-
-
-def _lock_in(folder: Path, name: str) -> FileLock:
-    """The lock ``name`` in ``folder/.locks/`` (the lock files stay: removing one could let two processes hold it)."""
-    locks = folder / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    return FileLock(locks / (name + ".lock"))
-
-
 def train_models(configs: list[TrainConfig], directory: Path, train_data=None, *, batch=False, progress=True, log=print,
-                 wait: bool = True, retrain: bool = False) -> list[TrainedModel | None]:
+                 retrain: bool = False) -> list[TrainedModel]:
     """Trained models for ``configs``: reused from checkpoints, else trained (together if ``batch``) and saved.
 
-    A model another process is training (its :func:`model_lock` is held) is left to it: the others
-    are trained first, then this waits for that checkpoint and loads it, or, if that process died,
-    goes on from its last finished epoch. With ``wait=False`` it is not waited for (None in its place).
+    Every checkpoint and training state of other settings is refused (or, with ``retrain``, moved
+    aside) before the first model trains (:func:`cached_model`, :func:`guard_model_training_state`).
     """
     models = {id(c): cached_model(c, directory, log, retrain) for c in configs}
     todo = [c for c in configs if models[id(c)] is None]
     if batch and len(todo) > 1 and get_preset(todo[0].preset).cell in BATCHABLE_CELLS:
         for c, trained in _train_batched(todo, directory, train_data, progress, log, retrain):
             models[id(c)] = trained
-        todo = [c for c in todo if models[id(c)] is None]  # those other processes are training
-    busy = []
+        return [models[id(c)] for c in configs]
     for c in todo:
-        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=False, retrain=retrain)
-        if models[id(c)] is None:
-            busy.append(c)
-            log(f"left to the process training it: {checkpoint_path(directory, c)}")
-    for c in busy if wait else ():
-        log(f"waiting for {checkpoint_path(directory, c)}: another process is training it")
-        models[id(c)] = _train_one(c, directory, train_data, progress, log, wait=True, retrain=retrain)
+        guard_model_training_state(training_state_path(checkpoint_path(directory, c)), c, retrain, log)
+    for c in todo:
+        models[id(c)] = _train_one(c, directory, train_data, progress, log)
     return [models[id(c)] for c in configs]
 
 
-def _train_one(config: TrainConfig, directory: Path, train_data, progress, log, *, wait: bool, retrain: bool = False) -> TrainedModel | None:
-    """Train and save the model of ``config`` holding its lock; None if another process holds it and not ``wait``."""
+def _train_one(config: TrainConfig, directory: Path, train_data, progress, log) -> TrainedModel:
+    """Train and save the model of ``config``, going on from its training state if a run was cut off."""
     path = checkpoint_path(directory, config)
-    with ExitStack() as held:
-        if not _try_lock(held, model_lock(path), wait):
-            return None
-        if (finished := _finished_meanwhile(config, directory, log)) is not None:
-            return finished
-        partial = training_state_path(path)  # after every epoch: a model cut off mid-training goes on from there
-        guard_model_training_state(partial, config, retrain, log)
-        trained = train(config, progress=progress, train_data=train_data, state_path=partial, log=log)
-        save_checkpoint(trained, path)  # saved at once: an interrupted sweep keeps it
-        partial.unlink(missing_ok=True)
-        return trained
+    partial = training_state_path(path)  # after every epoch: a model cut off mid-training goes on from there
+    trained = train(config, progress=progress, train_data=train_data, state_path=partial, log=log)
+    save_checkpoint(trained, path)  # saved at once: an interrupted sweep keeps it
+    partial.unlink(missing_ok=True)
+    return trained
 
 
 def _train_batched(configs: list[TrainConfig], directory: Path, train_data, progress, log, retrain: bool = False) -> list[tuple[TrainConfig, TrainedModel]]:
-    """Train together those of ``configs`` no other process is training (:mod:`dni.batched`), saving
-    each as soon as it converges; [] if another batched run of this preset holds the folder."""
+    """Train ``configs`` together (:mod:`dni.batched`), saving each as soon as it converges."""
     state = batched_state_path(directory, configs[0])  # after every epoch: a run cut off goes on from there
-    with ExitStack() as held:
-        if not _try_lock(held, model_lock(state)):
-            return []
-        locks, mine, done = {}, [], []
-        for c in configs:
-            lock = model_lock(checkpoint_path(directory, c))
-            if not _try_lock(held, lock):
-                continue  # another process is training it
-            locks[id(c)] = lock
-            finished = _finished_meanwhile(c, directory, log)
-            if finished is None:
-                mine.append(c)
-            else:
-                done.append((c, finished))
-        if not mine:
-            return done
-        guard_training_state(state, BatchedTrainingState.load(state, mine) is not None, None, mine[0], retrain, log)
+    guard_training_state(state, BatchedTrainingState.load(state, configs) is not None, None, configs[0], retrain, log)
+    saved = set()
 
-        def save(s: int, trained: TrainedModel) -> None:  # each model as soon as it converges: an interrupted run keeps it
-            save_checkpoint(trained, checkpoint_path(directory, mine[s]))
-            saved.add(s)
-            locks[id(mine[s])].release()
+    def save(s: int, trained: TrainedModel) -> None:  # each model as soon as it converges: an interrupted run keeps it
+        save_checkpoint(trained, checkpoint_path(directory, configs[s]))
+        saved.add(s)
 
-        saved = set()
-        together = train_batched(mine, progress=progress, train_data=train_data, on_converged=save, state_path=state, log=log)
-        for s, trained in enumerate(together):
-            if s not in saved:
-                save(s, trained)
-        state.unlink(missing_ok=True)
-        return done + list(zip(mine, together))
-
-
-def _try_lock(held: ExitStack, lock: FileLock, wait: bool = False) -> bool:
-    """Take ``lock`` (waiting for it if ``wait``), released when ``held`` closes; False if another process holds it."""
-    try:
-        lock.acquire(timeout=-1 if wait else 0)
-    except Timeout:
-        return False
-    held.callback(lock.release)
-    return True
-
-
-def _finished_meanwhile(config: TrainConfig, directory: Path, log) -> TrainedModel | None:
-    """The checkpoint of ``config`` if another process saved it since :func:`train_models` first looked."""
-    path = checkpoint_path(directory, config)
-    finished = cached_model(config, directory, log=lambda _: None) if path.exists() else None
-    if finished is not None:
-        log(f"reusing {path}: another process trained it")
-    return finished
+    together = train_batched(configs, progress=progress, train_data=train_data, on_converged=save, state_path=state, log=log)
+    for s, trained in enumerate(together):
+        if s not in saved:
+            save(s, trained)
+    state.unlink(missing_ok=True)
+    return list(zip(configs, together))
 
 
 def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) -> xr.Dataset | None:
@@ -456,157 +394,146 @@ def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) ->
 _read_existing = read_existing_results
 
 
-def _drop_retrained(existing: xr.Dataset, config: SweepConfig, models, log) -> xr.Dataset:
-    """With ``--retrain``: the points of models whose weights changed are evaluated again; the old file is kept as a backup."""
-    problems = conflicts_with(existing, dataset=config.data, eval_seed=config.seed, models=[], **config.noises, draws=config.draws)
-    stale = evaluated_with_other_weights(existing, models)
-    if problems or not stale:
-        return existing
-    log(f"{config.out}: {len(stale)} retrained model(s) are evaluated again; the old file is kept as {move_aside(config.out)}")
-    return forget_models(existing, {(m.arch, m.sigma_train) for m in stale}, points=True)
+def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print, client=None) -> list[TrainedModel]:
+    """The sweep's model per σtrain, reused from ``config.checkpoint_dir`` or trained there
+    (:func:`train_models`; on the Dask cluster of ``client`` when given, :mod:`dni.distributed`)."""
+    if client is not None:
+        from .distributed import run_tasks
 
-
-def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print, wait: bool = True) -> list[TrainedModel | None]:
-    """The sweep's model per σtrain, reused from ``config.checkpoint_dir`` or trained there (:func:`train_models`;
-    ``wait=False``: None for a model another process is training)."""
+        return run_tasks(client, config, None, progress=progress, log=log)
     train_data = load_sequences(config.data, "train", get_preset(config.preset).data)
     config.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     return train_models([config.train_config(s) for s in config.sigma_train], config.checkpoint_dir, train_data,
-                        batch=config.batch_models, progress=progress, log=log, wait=wait, retrain=config.retrain)
+                        batch=config.batch_models, progress=progress, log=log, retrain=config.retrain)
 
 
-def result_lock(out: Path, model: str | None = None) -> FileLock:
-    """The lock on the result file ``out`` a process holds while it rewrites it, or, with ``model`` (a
-    checkpoint's name), while it evaluates that model's points; in ``.locks/`` beside ``out``, as
-    :func:`model_lock`'s."""
-    return _lock_in(out.parent, out.name + (f".{model}" if model else ""))
+class SweepResultFile:
+    """A sweep's result file; the process that runs the sweep is its only writer.
 
-
-class SharedResultFile:
-    """A sweep's result file, which the processes running the same sweep write together.
-
-    Every write takes the file's :func:`result_lock`, reads what is there now (other processes'
-    points too, as far as :func:`reusable_points` keeps them: same data, eval seed and weights),
-    adds the points this process evaluated and replaces the file atomically. ``models`` holds None
-    for a model another process is still training; it is loaded once its checkpoint exists, so the
-    points that process evaluates are kept.
+    It holds what the file held before, as far as this sweep keeps it (:func:`reusable_points`:
+    same data, eval seed and weights), plus the points evaluated now (:meth:`add`), and is
+    replaced atomically at every write. ``models``: the sweep's trained models, known as they come
+    (:meth:`add_model`: a Dask sweep evaluates some models while others still train).
     """
 
-    def __init__(self, config: SweepConfig, models: list[TrainedModel | None], started: float, log):
-        self.config, self.models, self.started, self.log = config, models, started, log
-        self.configs = [config.train_config(s) for s in config.sigma_train]
-        self.lock = result_lock(config.out)
-        self.mine: xr.Dataset | None = None  # the points this process evaluated
-        with self.lock:
-            self.existing = _read_existing(config.out)
-            if self.existing is not None and config.retrain:
-                self.existing = _drop_retrained(self.existing, config, self.ready(), log)
-        kept = reusable_points(self.existing, config, self.ready())
-        self.earlier = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # the runs this one resumes
+    def __init__(self, config: SweepConfig, started: float, log, to_train=()):
+        self.config, self.started, self.log = config, started, log
+        self.models: dict[float, TrainedModel] = {}
+        self.mine: xr.Dataset | None = None  # the points evaluated by this run
+        self.existing = _read_existing(config.out)
+        self.earlier = float(self.existing.attrs.get("sweep_seconds", 0.0)) if self.existing is not None else 0.0  # the runs this one resumes
+        self.backup: Path | None = None
+        # --retrain: the file holds points of models trained anew now, which may get other weights;
+        # the old file is kept as a backup before this run first writes it
+        held = {float(s) for s in self.existing.sigma_train.values} if self.existing is not None and config.preset in self.existing.arch.values else set()
+        self.back_up = bool(config.retrain and held & {c.sigma_train for c in to_train})
 
-    def ready(self) -> list[TrainedModel]:
-        """The sweep's trained models, loading those other processes have finished since."""
-        for i, m in enumerate(self.models):
-            if m is None and checkpoint_path(self.config.checkpoint_dir, self.configs[i]).exists():
-                self.models[i] = cached_model(self.configs[i], self.config.checkpoint_dir, log=lambda _: None)
-        return [m for m in self.models if m is not None]
+    def add_model(self, *models: TrainedModel) -> None:
+        """Models of the sweep now trained (or loaded); with ``--retrain``, the file's points of
+        earlier weights of them are evaluated again (:func:`dni.results.evaluated_with_other_weights`)."""
+        for m in models:
+            self.models[m.sigma_train] = m
+        if not (self.config.retrain and self.existing is not None):
+            return
+        problems = conflicts_with(self.existing, dataset=self.config.data, eval_seed=self.config.seed, models=[],
+                                  **self.config.noises, draws=self.config.draws)
+        stale = evaluated_with_other_weights(self.existing, models)
+        if problems or not stale:
+            return
+        self._keep_backup()
+        self.log(f"{self.config.out}: {len(stale)} retrained model(s) are evaluated again; the old file is kept as {self.backup}")
+        self.existing = forget_models(self.existing, {(m.arch, m.sigma_train) for m in stale}, points=True)
 
     def points(self) -> set[tuple[str, float, float]]:
-        """The (arch, σtrain, σval) points the file holds now with all repeats, for this sweep's models."""
-        with self.lock:
-            kept = self._kept()
+        """The (arch, σtrain, σval) points held now with all repeats, for this sweep's models known so far."""
+        kept = self._combined(with_models=False)
         return complete_points(kept, self.config.repeats) if kept is not None else set()
 
     def add(self, new: xr.Dataset) -> None:
-        """Write ``new`` (points this process evaluated) into the file, beside what it holds now."""
+        """Write the points of ``new`` into the file, beside what it holds."""
         new.attrs["dataset"] = self.config.data  # evaluate() calls data it was handed "custom"
         self.mine = new if self.mine is None else merge_results([self.mine, new])
-        with self.lock:
-            save_results(self._combined(), self.config.out)
+        self._save(self._combined())
 
     def finish(self) -> xr.Dataset:
         """The whole sweep, written unless the file already holds exactly it."""
-        with self.lock:
-            ds = self._combined()
-            if self.existing is not None and _same_results(self.existing, ds):  # a finished sweep run again
-                self.log(f"{self.config.out} already holds this sweep; left as it was")
-                return self.existing
-            save_results(ds, self.config.out)
+        ds = self._combined()
+        if self.existing is not None and self.backup is None and _same_results(self.existing, ds):  # a finished sweep run again
+            self.log(f"{self.config.out} already holds this sweep; left as it was")
+            return self.existing
+        self._save(ds)
         return ds
 
-    def _kept(self) -> xr.Dataset | None:
-        now = _read_existing(self.config.out)
-        if now is None or (self.existing is not None and now.attrs.get("created") == self.existing.attrs.get("created")):
-            now = self.existing  # nobody wrote it since (with --retrain: what is kept of it, the file itself moved aside)
-        return reusable_points(now, self.config, self.ready())
+    def _keep_backup(self) -> None:
+        if self.backup is None and self.config.out.exists():
+            self.backup = move_aside(self.config.out)
 
-    def _combined(self) -> xr.Dataset:
-        kept = self._kept()
-        ds = merge_results([p for p in (kept, self.mine) if p is not None])
+    def _save(self, ds: xr.Dataset) -> None:
+        if self.back_up and self.backup is None:
+            self._keep_backup()
+            self.log(f"{self.config.out}: --retrain; the old file is kept as {self.backup}")
+        save_results(ds, self.config.out)
+
+    def _combined(self, with_models: bool = True) -> xr.Dataset | None:
+        models = list(self.models.values())
+        kept = reusable_points(self.existing, self.config, models)
+        parts = [p for p in (kept, self.mine) if p is not None]
+        if not with_models:
+            return merge_results(parts) if parts else None
+        ds = merge_results(parts) if parts else None
+        if ds is None:
+            return None
         ds = ds.reindex(sigma_train=sorted({*self.config.sigma_train, *ds.sigma_train.values.tolist()}),
                         sigma_val=sorted({*self.config.sigma_val, *ds.sigma_val.values.tolist()}))
-        elapsed = self.earlier + time.perf_counter() - self.started
-        others = float(kept.attrs.get("sweep_seconds", 0.0)) if kept is not None else 0.0  # processes alongside this one
-        ds.attrs["sweep_seconds"] = round(max(elapsed, others), 1)  # wall time so far, summed over resumes
-        return with_model_variables(ds, self.ready())  # every model's, also of those with no point evaluated yet
+        ds.attrs["sweep_seconds"] = round(self.earlier + time.perf_counter() - self.started, 1)  # wall time so far, summed over resumes
+        return with_model_variables(ds, models)  # every model's, also of those with no point evaluated yet
 
 
-def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, **overrides) -> xr.Dataset:
+def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=print, client=None, **overrides) -> xr.Dataset:
     """Train one model per σtrain, evaluate all at every σval × repeats, save the NetCDF file.
 
     Resumable: trained models are kept as checkpoints as soon as they finish, and the result
-    file is rewritten (atomically) after every (model, σval) point; a sweep started again with
-    the same settings reuses both, so an interrupted run continues where it stopped.
+    file is rewritten (atomically) after every evaluated (model, σval) point; a sweep started
+    again with the same settings reuses both, so an interrupted run continues where it stopped.
 
-    Sweeps with the same settings started in several processes share the work: each trains the
-    models no other is training (:func:`train_models`), evaluates, model by model, those no other
-    is evaluating (each under its :func:`result_lock`), and writes its points into the one result
-    file (:class:`SharedResultFile`). A process that runs out of models of its own waits for the
-    others' and takes over any whose process died.
+    Where it runs: in this process (default); on a Dask cluster with ``config.workers`` (a
+    ``LocalCluster`` of that many processes) or ``config.scheduler``, or on the cluster of an open
+    ``distributed.Client`` given as ``client`` (:mod:`dni.distributed`). The results are the same,
+    bit for bit, with one torch thread per process.
     """
     config = config or SweepConfig(**overrides)
-    if len(config.noise_pairs) > 1:
-        return _run_noise_grid(config, progress, log)
+    from .distributed import sweep_client
+
+    with sweep_client(config, client, log) as cluster:  # before anything is written: an unreachable scheduler stops it
+        if len(config.noise_pairs) > 1:
+            return _run_noise_grid(config, progress, log, cluster)
+        return _run_one(config, progress, log, cluster)
+
+
+def _run_one(config: SweepConfig, progress: bool, log, client) -> xr.Dataset:
+    """:func:`run_sweep` of one (train noise, eval noise) pair."""
     started = time.perf_counter()
     # before any work: a result file this sweep could not join stops it now, not after hours of training
     check_joinable(_read_existing(config.out), config.out, dataset=config.data, eval_seed=config.seed, models=[], **config.noises,
                    draws=config.draws)
+    if client is not None:
+        from .distributed import run_tasks
+
+        return run_tasks(client, config, started, progress=progress, log=log)
     test_data = load_sequences(config.data, "test", get_preset(config.preset).data)  # fails early on missing data
-    models = train_sweep_models(config, progress=progress, log=log, wait=False)  # None: another process is training it
-    result = SharedResultFile(config, models, started, log)
+    models = train_sweep_models(config, progress=progress, log=log)
+    result = SweepResultFile(config, started, log)
+    result.add_model(*models)
     done = result.points()
     total = len(models) * len(config.sigma_val)
     if done:
         log(f"resuming {config.out}: {len(done)} of {total} points already evaluated")
-
-    def evaluate_model(i: int, *, wait: bool) -> bool:
-        """Evaluate model ``i``'s points the file lacks, holding its lock; False if another process holds it."""
-        with ExitStack() as held:
-            if not _try_lock(held, result_lock(config.out, checkpoint_path(config.checkpoint_dir, result.configs[i]).name), wait):
-                return False
-            if models[i] is None:  # trained by another process: wait for it (or take it over, if that process died)
-                models[i] = train_models([result.configs[i]], config.checkpoint_dir, progress=progress, log=log, retrain=config.retrain)[0]
-            done = result.points()
-            bar.n = len(done)
-            bar.refresh()
-            m = models[i]
+    with tqdm(total=total, initial=len(done), desc="evaluate", disable=not progress, unit="point") as bar:
+        for m in models:
             todo = [s for s in config.sigma_val if (m.arch, m.sigma_train, s) not in done]
             if todo:
                 evaluate([m], todo, config.repeats, data=test_data, seed=config.seed, device=config.device, bar=bar,
                          on_point=result.add, eval_noise=config.eval_noise, draws=config.draws)
-        return True
-
-    with tqdm(total=total, initial=len(done), desc="evaluate", disable=not progress, unit="point") as bar:
-        left = []  # models other processes are training or evaluating
-        for i in range(len(models)):
-            result.ready()
-            if models[i] is None or not evaluate_model(i, wait=False):
-                left.append(i)
-        for i in left:
-            path = checkpoint_path(config.checkpoint_dir, result.configs[i])
-            log(f"waiting for {path}: another process is training it" if models[i] is None else
-                f"waiting for the process evaluating {path}")
-            evaluate_model(i, wait=True)
     return result.finish()
 
 

@@ -31,19 +31,14 @@ sweep() {  # sweep SETTINGS [extra dni sweep arguments]
 }
 
 # One process per core, one torch thread each: on 2 cores this trains more per hour than one
-# process on both (README, Speed). A second process runs the same sweeps: the two split each
-# preset's training and then its evaluation (each locks the model it trains or evaluates, and both
-# write their points into the one result file).
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-helper=
-if [ "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" -ge 2 ]; then  # (nproc itself obeys OMP_NUM_THREADS)
-  (quiet=(--quiet); for settings in "${GRID[@]}"; do sweep "$settings"; done) &
-  helper=$!
-  trap 'pkill -P "$helper" 2>/dev/null; kill "$helper" 2>/dev/null || true' EXIT  # the helper ends with the script
-fi
+# process on both (README, Speed). With 2 cores or more each sweep runs on a Dask LocalCluster of
+# that many worker processes (--workers; README, "Three ways to run a sweep"), which split its
+# training and evaluation; this process alone writes the checkpoints and the result file.
+cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"  # (nproc itself obeys OMP_NUM_THREADS)
+workers=()
+[ "$cores" -lt 2 ] || workers=(--workers "$cores")
 for settings in "${GRID[@]}"; do
-  sweep "$settings"
+  sweep "$settings" ${workers[@]+"${workers[@]}"}
 done
-[ -z "$helper" ] || wait "$helper"
 dni merge results/sweeps/lstm28.nc results/sweeps/rnn28.nc results/sweeps/lstm_stroke50.nc --out results/dni_paper.nc
 dni reproduction results/dni_paper.nc --doc REPRODUCTION.md

@@ -75,7 +75,7 @@ run_preset() {  # run_preset PRESET: the sweep in the budget, then the converged
 
 for preset in "$@"; do run_preset "$preset" & done
 wait
-tar cf "$out/checkpoints.tar" --exclude=.locks -C "$checkpoints" .  # not the lock files (dni.sweep.model_lock)
+tar cf "$out/checkpoints.tar" -C "$checkpoints" .
 for preset in "$@"; do
   echo "== $preset"; grep -a "reusing\|resuming\|rror" "/tmp/$preset.log" | tail -3
   grep -a "σtrain:\|^evaluate" "/tmp/$preset.log" | grep -av "batch/s\|s/batch" | tail -2

@@ -70,3 +70,16 @@ def test_evaluate_refuses_checkpoint_of_another_preset(tmp_path, capsys):
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "dni.cli", "sweep", "--help"], capture_output=True, text=True, check=True).stdout
     assert "--sigma-train" in out and "paper 0:1:0.1" in out
+
+
+def test_train_only_trains_the_checkpoints_and_evaluates_nothing(tmp_path, capsys):
+    out = tmp_path / "grid.nc"
+    code, stdout, err = run_cli(capsys, "sweep", "--train-only", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,1",
+                                "--out", str(out))
+    assert code == 0, err
+    folder = tmp_path / "grid_checkpoints"
+    assert stdout.startswith(f"rnn28 σtrain 0, 1: trained, in {folder}/ (")
+    assert sorted(p.name for p in folder.iterdir()) == ["rnn28_sigma0.00_seed0.pt", "rnn28_sigma1.00_seed0.pt"]
+    assert not out.exists()
+    assert run_cli(capsys, "sweep", "--train-only", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,1",
+                   "--out", str(out))[2].count("reusing") == 2

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import papermill as pm
+import pytest
 import xarray as xr
 
 from conftest import REPO
@@ -66,22 +67,34 @@ def test_progress_bars_are_widgets_only_in_a_live_jupyter_session(monkeypatch):
     assert not uses_widget_bars() and not isinstance(tqdm(range(2), disable=True), tqdm_notebook)
 
 
-def test_notebook_sweep_merges_jobs_into_what_one_sweep_gives(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("cluster", [[], ["--workers", "2"]], ids=["in_process", "two_workers"])
+def test_notebook_sweep_merges_jobs_into_what_one_sweep_gives(tmp_path, capsys, cluster, monkeypatch):
+    """Also with the jobs as tasks of a Dask LocalCluster (issue 20), whose workers, and so their
+    kernels, run one torch thread: the sweep to compare with runs with one thread too."""
+    import torch
+
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter_data"))  # the notary's signatures: not the user's
+
     from dni.cli import main
     from dni.sweep import run_sweep
 
     out = tmp_path / "merged.nc"
     args = ["--preset", "rnn28", "--sigma-train", "0,0.5", "--sigma-val", "0,1", "--repeats", "2", "--epochs", "1"]
-    assert main(["--quiet", "notebook-sweep", *args, "--out", str(out)]) == 0
+    assert main(["--quiet", "notebook-sweep", *args, "--out", str(out), *cluster]) == 0
+    assert ("dashboard http" in capsys.readouterr().err) == bool(cluster)
     merged = load_results(out)
     assert sorted(p.name for p in (tmp_path / "merged_jobs").glob("*.ipynb")) == ["rnn28_sigma0.00.ipynb", "rnn28_sigma0.50.ipynb"]
     from dni.notebook_run import is_trusted
 
     assert all(is_trusted(p) for p in (tmp_path / "merged_jobs").glob("*.ipynb"))  # JupyterLab shows their outputs whole
     assert not is_trusted(NB / "train_evaluate.ipynb")  # (the notary does not trust just any notebook)
-    single = run_sweep(preset="rnn28", sigma_train=[0.0, 0.5], sigma_val=[0.0, 1.0], repeats=2, epochs=1,
-                       out=tmp_path / "single.nc", progress=False, log=lambda m: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if cluster else threads)
+    try:
+        single = run_sweep(preset="rnn28", sigma_train=[0.0, 0.5], sigma_val=[0.0, 1.0], repeats=2, epochs=1,
+                           out=tmp_path / "single.nc", progress=False, log=lambda m: None)
+    finally:
+        torch.set_num_threads(threads)
     xr.testing.assert_equal(merged.accuracy, single.accuracy)
     assert main(["--quiet", "notebook-sweep", "--preset", "nope", "--out", str(tmp_path / "x.nc")]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
