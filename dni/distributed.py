@@ -104,8 +104,10 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None, log=p
         log(f"Dask scheduler {scheduler}: {n} worker(s) now; dashboard {client.dashboard_link}")
     else:
         # one torch thread per process: the measured best on 2 cores, and what makes results equal bit for bit
+        # and no noise-drawing thread beside it when the workers take every core (dni.noise.prefetch_pays_off)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=DASHBOARD,
-                             silence_logs=logging.ERROR)
+                             silence_logs=logging.ERROR, env={"DNI_PREFETCH": "0"} if workers >= cores else {})
         client = Client(local, set_as_default=False)
         cluster = Cluster(client, threads=1)
         log(f"Dask LocalCluster: {workers} worker process(es), one torch thread each; dashboard {client.dashboard_link}")

@@ -177,10 +177,15 @@ def prefetch_pays_off() -> bool:
 
     Only when torch leaves a core free: torch's OpenMP workers spin between kernels, and a third
     busy thread on two cores makes a training step 2× slower (measured), while with one torch
-    thread on two cores the thread hides most of the drawing time.
+    thread on two cores the thread hides most of the drawing time. ``DNI_PREFETCH=0``/``1`` decides
+    instead: a Dask LocalCluster with as many one-thread workers as cores sets 0 (:mod:`dni.distributed`),
+    as every core is then taken. The draws are the same either way; only the speed differs.
     """
     import os
 
+    choice = os.environ.get("DNI_PREFETCH", "").strip()
+    if choice in ("0", "1"):
+        return choice == "1"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return torch.get_num_threads() < cores
 
