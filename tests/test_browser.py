@@ -179,7 +179,7 @@ def test_explorer_fits_a_laptop_and_settles_after_rapid_input(lab):
         page.wait_for_timeout(1000)
         assert page.evaluate(KERNEL, "print(explorer.updates, calls)") == f"{calls + 1} [0.0]"  # once, for the final value
         np.testing.assert_allclose(json.loads(page.evaluate(H_DATA)), expected["h"], rtol=1e-12, atol=1e-12)
-        page.evaluate(KERNEL, "explorer.debounce = 0.1; explorer.state_stats = original")
+        page.evaluate(KERNEL, "explorer.debounce = 0.05; explorer.state_stats = original")
         # one σval step
         handle = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="σval")).first.locator(".noUi-handle")
         handle.focus()

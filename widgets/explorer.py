@@ -76,7 +76,7 @@ class Explorer:
     views are recomputed (in a running kernel).
     """
 
-    def __init__(self, results, models, *, data: str = "subset", digits: int = 256, bins: int = 50, debounce: float = 0.1):
+    def __init__(self, results, models, *, data: str = "subset", digits: int = 256, bins: int = 50, debounce: float = 0.05):
         import ipywidgets as W
 
         self.all_results = load_results(results) if isinstance(results, (str, Path)) else results
