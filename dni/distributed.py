@@ -106,8 +106,10 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None, log=p
         # one torch thread per process: the measured best on 2 cores, and what makes results equal bit for bit
         # and no noise-drawing thread beside it when the workers take every core (dni.noise.prefetch_pays_off)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        environ = dict(os.environ)
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=DASHBOARD,
                              silence_logs=logging.ERROR, env={"DNI_PREFETCH": "0"} if workers >= cores else {})
+        _restore_environ(environ)  # Dask's nannies set OMP_NUM_THREADS=1 etc. in this process for their workers
         client = Client(local, set_as_default=False)
         cluster = Cluster(client, threads=1)
         log(f"Dask LocalCluster: {workers} worker process(es), one torch thread each; dashboard {client.dashboard_link}")
@@ -119,6 +121,19 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None, log=p
         if local is not None:
             with contextlib.suppress(Exception):
                 local.close()
+            _restore_environ(environ)
+
+
+def _restore_environ(environ: dict) -> None:
+    """Put this process's environment back as ``environ``. Dask's nannies set ``OMP_NUM_THREADS=1``
+    (and MKL's, OpenBLAS's) in the client's own ``os.environ`` for the workers they spawn and leave it
+    there, so every later subprocess — a notebook job, a second ``dni`` run from the same Python —
+    would run one-threaded, and its numbers would differ from a two-thread run's."""
+    for key in set(os.environ) - set(environ):
+        del os.environ[key]
+    for key, value in environ.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 # ---- on the workers ---------------------------------------------------------------------------

@@ -26,3 +26,17 @@ def paper_pair(tmp_path_factory):
 # also when the tests run without an activated virtual environment.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_restored(request):
+    """Every test starts with the process's torch thread count: a test (or library code run in this
+    process as a Dask task) that changes it must not change the numbers of the tests after it —
+    results depend bit for bit on the thread count (a one-thread run differs from a two-thread one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        print(f"\n{request.node.nodeid} left torch at {torch.get_num_threads()} thread(s), not {before}: restored")
+        torch.set_num_threads(before)
