@@ -28,6 +28,16 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture()
+def threads():
+    """Set torch's thread count inside a test (``threads(1)``); the previous count comes back afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def torch_threads_restored(request):
     """Every test starts with the process's torch thread count: a test (or library code run in this

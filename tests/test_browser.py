@@ -217,13 +217,7 @@ def test_explorer_renders_and_follows_the_sigma_val_slider(lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.goto(f"{base}/lab/tree/notebooks/explore.ipynb?token={token}")
-        page.wait_for_function("() => window.jupyterapp && jupyterapp.shell.currentWidget && "
-                               "jupyterapp.shell.currentWidget.sessionContext && jupyterapp.shell.currentWidget.sessionContext.session && "
-                               "jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
-                               "jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'", timeout=120_000)
-        page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_function(H_DATA.replace("return m ?", "return m && m.data.ys.length === 28 ?"), timeout=180_000)
+        open_explorer(page, base, token)
         page.locator(".jp-OutputArea canvas").first.wait_for(timeout=60_000)
         canvases = page.locator(".jp-OutputArea canvas").count()
         assert canvases >= 6  # accuracy, heatmap, h, c, weights, digit

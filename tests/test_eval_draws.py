@@ -25,12 +25,6 @@ from dni.train import TrainConfig, TrainedModel, load_checkpoint
 CHECKPOINTS = REPO / "results" / "dni_paper_checkpoints"
 
 
-@pytest.fixture()
-def threads():
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def digits():

@@ -23,13 +23,6 @@ from dni.train import TrainConfig, TrainedModel, load_checkpoint
 CHECKPOINTS = REPO / "results" / "dni_paper_checkpoints"
 
 
-@pytest.fixture()
-def threads():
-    """Set torch's thread count inside a test; the previous count comes back afterwards."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def digits():
