@@ -110,6 +110,18 @@ class SequenceClassifier(nn.Module):
         per_step = [step_input, (rows, H)] if isinstance(self.cell, NoisyGRUCell) else [step_input]
         return per_step * steps + [(rows, self.fc.out_features)]
 
+    def inference_products(self, batch: int, steps: int, repeats: int = 1) -> list[tuple[str, tuple, tuple]]:
+        """The products of one inference pass (R repeats of B sequences) in call order, as
+        (name, weight shape, output shape): what a noise session draws for (:meth:`dni.noise_spec.NoiseSession.draw_shapes`)."""
+        H, I, rows = self.cell.hidden_size, self.cell.input_size, repeats * batch
+        G = self.cell.weight_ih.shape[0]
+        if isinstance(self.cell, NoisyGRUCell):
+            per_step = [("cell", (G, H + I), (rows, G)), ("cell_hn", (H, H), (rows, H))]
+        else:
+            per_step = [("cell", (G, H + I), (rows, G))]
+        C = self.fc.out_features
+        return per_step * steps + [("fc", (C, H), (rows, C))]
+
     def training_noise_shapes(self, batch: int, steps: int) -> list[tuple[int, ...]]:
         """Shapes of the noise draws of one fused training forward pass, in order."""
         return [(steps, batch, self.cell.weight_ih.shape[0]), (batch, self.fc.out_features)]

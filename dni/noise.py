@@ -241,13 +241,17 @@ class PrefetchedGaussian(NoiseModel):
     def is_noiseless(self) -> bool:
         return not isinstance(self.sigma, torch.Tensor) and self.sigma == 0.0
 
-    def add(self, preactivation, generator=None):
+    def take(self, shape) -> torch.Tensor:
+        """The next draw (its own tensor), which must have ``shape``."""
         z = self._queue.get()
         if isinstance(z, BaseException):
             raise z
-        if z.shape != preactivation.shape:
-            raise RuntimeError(f"prefetched noise of shape {tuple(z.shape)} for a pre-activation of shape {tuple(preactivation.shape)}")
-        return z.add_(preactivation)  # z is this call's own tensor: add into it
+        if z.shape != tuple(shape):
+            raise RuntimeError(f"prefetched noise of shape {tuple(z.shape)} where {tuple(shape)} was asked for")
+        return z
+
+    def add(self, preactivation, generator=None):
+        return self.take(preactivation.shape).add_(preactivation)  # z is this call's own tensor: add into it
 
     def close(self):
         """Stop the worker and wait for it: a thread left inside torch at interpreter exit aborts the process."""

@@ -35,6 +35,11 @@ An LSTM step is one product of W (4H × (H+I)) with [h, x]: max|W|, ‖x‖₂ a
 concatenated product, per sequence and step; a GRU step is two (see :class:`dni.cells.NoisyGRUCell`);
 the FC layer is its own product. At strength 0 (σ = 0) every σ-kind is off and draws nothing.
 
+Inference computes an LSTM/RNN step's product from its parts, ``W_h·h + (W_x·x_t + b)``, the input part
+precomputed for all steps (:func:`dni.recurrence.unroll`), and hands the kinds a
+:class:`SplitProductStats`; a kind whose hooks need more than element-wise inputs and the product's
+statistics sets :attr:`Kind.splits` False and is stepped through the readable cell.
+
 To add a kind: one class here with :func:`register`; nothing else changes.
 """
 
@@ -74,6 +79,11 @@ class Kind:
     name: ClassVar[str] = ""
     order: ClassVar[int] = 0
     random: ClassVar[bool] = True
+    splits: ClassVar[bool] = True
+    """Whether the kind gives the same product when it is computed from the parts of its input, ``[h, x]``
+    (as inference does, :func:`dni.recurrence.unroll`): its ``input`` hook acts element-wise and its
+    ``output`` hook reads only :class:`ProductStats`' statistics. A kind for which this does not hold
+    sets it False and takes the readable step."""
 
     @property
     def is_off(self) -> bool:
@@ -228,6 +238,38 @@ class ProductStats:
         return self.W.detach().abs().max()
 
 
+class SplitProductStats(ProductStats):
+    """:class:`ProductStats` of a product on ``[h, x_t]`` assembled from its parts (inference's fast path,
+    :func:`dni.recurrence.unroll`), where x's share is computed for all steps at once.
+
+    h: (R·B, H) the step's (input-processed) hidden part, R repeats of B rows; ``x_absmax``, ``x_sq``:
+    (B, 1) max|x_j| and Σx_j² of the step's input part, shared by the R repeats; ``w_absmax``: max|W|."""
+
+    def __init__(self, h: torch.Tensor, x_part: torch.Tensor, x_absmax: torch.Tensor, x_sq: torch.Tensor, w_absmax: torch.Tensor):
+        self.h, self.x_part = h.detach(), x_part.detach()
+        self._x_absmax, self._x_sq, self._w_absmax = x_absmax.detach(), x_sq.detach(), w_absmax.detach()
+
+    def _rows(self, v):  # (B, k) → (R·B, k): the step's input part is the same in every repeat
+        repeats = self.h.shape[0] // v.shape[0]
+        return v.expand(repeats, *v.shape).reshape(self.h.shape[0], v.shape[-1])
+
+    @property
+    def x(self):  # (R·B, H + I), built only for a kind that asks for the whole input
+        return torch.cat([self.h, self._rows(self.x_part)], dim=1)
+
+    @property
+    def x_absmax(self):  # (R·B, 1)
+        return torch.maximum(self.h.abs().amax(-1, keepdim=True), self._rows(self._x_absmax))
+
+    @property
+    def x_norm(self):  # (R·B, 1)
+        return (self.h.square().sum(-1, keepdim=True) + self._rows(self._x_sq)).sqrt()
+
+    @property
+    def w_absmax(self):  # ()
+        return self._w_absmax
+
+
 @dataclass(frozen=True)
 class NoiseSpec:
     """An ordered set of kinds (the tile order), at most one of each. ``label`` is its canonical text."""
@@ -345,6 +387,7 @@ class NoiseSession(NoiseModel):
     def __init__(self, spec: NoiseSpec, generator=None, repeats: int = 1):
         self.spec, self.generator, self.repeats = spec, generator, repeats
         self._chips: dict[str, torch.Tensor] = {}
+        self._prefetched = None
         self._weight_kinds = [k for k in spec.kinds if not k.is_off and type(k).weight is not Kind.weight]
         self._input_kinds = [k for k in spec.kinds if not k.is_off and type(k).input is not Kind.input]
         self._output_kinds = [k for k in spec.kinds if not k.is_off and type(k).output is not Kind.output]
@@ -357,8 +400,32 @@ class NoiseSession(NoiseModel):
     def random(self) -> bool:
         return any(k.random for k in self._weight_kinds + self._input_kinds + self._output_kinds)
 
+    @property
+    def splits_products(self) -> bool:
+        """Whether a product may be computed from the parts of its input (every kind :attr:`Kind.splits`):
+        inference's fast path then precomputes the input part of all steps (:func:`dni.recurrence.unroll`)."""
+        return all(k.splits for k in self.spec.kinds)
+
+    def process_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The product's input as the tile sees it (the input kinds, e.g. DAC quantisation)."""
+        for kind in self._input_kinds:
+            x = kind.input(x)
+        return x
+
+    def perturb(self, y: torch.Tensor, stats: ProductStats) -> torch.Tensor:
+        """The output kinds applied to a product's value ``y`` (N, G) in the tile order, each drawing its ε."""
+        for kind in self._output_kinds:
+            y = kind.output(y, stats, lambda shape: self.draw(shape, y))
+        return y
+
     def draw(self, shape, like: torch.Tensor) -> torch.Tensor:
-        """Standard normal ε of ``shape`` (its first dim in R repeat blocks when there are R generators)."""
+        """Standard normal ε of ``shape`` (its first dim in R repeat blocks when there are R generators);
+        from the background thread when :meth:`prefetch` started one (the same numbers)."""
+        if self._prefetched is not None:
+            eps = self._prefetched.take(shape)
+            if eps.dtype != like.dtype or eps.device != like.device:
+                raise RuntimeError(f"prefetched noise is {eps.dtype} on {eps.device}, the product {like.dtype} on {like.device}")
+            return eps
         gens = self.generator
         if isinstance(gens, (list, tuple)):
             eps = torch.empty(shape, device=like.device, dtype=like.dtype)
@@ -367,19 +434,28 @@ class NoiseSession(NoiseModel):
             return eps
         return torch.randn(shape, generator=gens, device=like.device, dtype=like.dtype)
 
+    def _chips_per_weight(self) -> int | None:
+        """How many chips a weight has: one per generator of a list, else one per repeat; None: a single (G, K) chip."""
+        if isinstance(self.generator, (list, tuple)):
+            return len(self.generator)
+        return self.repeats if self.repeats > 1 else None
+
+    def _chip_draw_shape(self, weight_shape) -> tuple[int, ...]:
+        """The ε of a weight's chips as one :meth:`draw`: n blocks of the weight's shape, block r from generator r."""
+        n = self._chips_per_weight()
+        return tuple(weight_shape) if n is None else (n * weight_shape[0], *weight_shape[1:])
+
     def chip(self, name: str, W: torch.Tensor) -> torch.Tensor:
-        """The weight as programmed on this session's chip(s): (G, K), or (R, G, K) for R repeats."""
+        """The weight as programmed on this session's chip(s): (G, K), or (R, G, K), one chip per repeat
+        (repeat r's drawn from generator r when there is one per repeat)."""
         if not self._weight_kinds:
             return W
         if name not in self._chips or self._chips[name].shape[-2:] != W.shape:
-            R = self.repeats
-            gens = self.generator if isinstance(self.generator, (list, tuple)) else None
+            n = self._chips_per_weight()
+            chip_shape = W.shape if n is None else (n, *W.shape)
 
-            def draw(shape):
-                if gens is not None:  # one chip per repeat, each from its own generator
-                    return torch.stack([torch.randn(shape, generator=g, device=W.device, dtype=W.dtype) for g in gens])
-                eps = torch.randn((R, *shape) if R > 1 else shape, generator=self.generator, device=W.device, dtype=W.dtype)
-                return eps
+            def draw(_):
+                return self.draw(self._chip_draw_shape(W.shape), W).view(chip_shape)
 
             chipped = W
             for kind in self._weight_kinds:
@@ -387,12 +463,39 @@ class NoiseSession(NoiseModel):
             self._chips[name] = chipped
         return self._chips[name]
 
+    def draw_shapes(self, products) -> list[tuple[int, ...]]:
+        """The shapes of every :meth:`draw` this session makes over the products ``products`` —
+        (name, weight shape (G, K), output shape (N, G)) in call order — for :meth:`prefetch`."""
+        shapes, chipped = [], set(self._chips)
+        random_weight = any(k.random for k in self._weight_kinds)
+        random_outputs = sum(1 for k in self._output_kinds if k.random)
+        for name, weight_shape, out_shape in products:
+            if random_weight and name not in chipped:
+                chipped.add(name)
+                shapes += [self._chip_draw_shape(weight_shape)] * sum(1 for k in self._weight_kinds if k.random)
+            shapes += [tuple(out_shape)] * random_outputs
+        return shapes
+
+    def prefetch(self, products, device="cpu"):
+        """Draw this session's ε ahead in a background thread (:class:`dni.noise.PrefetchedGaussian`), in
+        the order the products ``products`` (see :meth:`draw_shapes`) will ask for them: the same numbers
+        as drawing inline. Call :meth:`close` when done."""
+        from .noise import PrefetchedGaussian
+
+        self.close()
+        self._prefetched = PrefetchedGaussian(1.0, self.generator, self.draw_shapes(products), device=device)
+
+    def close(self):
+        """Stop a :meth:`prefetch` thread, if any."""
+        if self._prefetched is not None:
+            self._prefetched.close()
+            self._prefetched = None
+
     def product(self, name, weight, bias, x, generator=None):
         """The noisy ``weight·x + bias`` of product ``name``: x (N, M) → (N, G); N = R·B rows when repeats."""
         if self.is_noiseless:
             return F.linear(x, weight, bias)
-        for kind in self._input_kinds:
-            x = kind.input(x)
+        x = self.process_input(x)
         W = self.chip(name, weight)
         if W.dim() == 3:  # one chip per repeat: rows in R blocks
             R = W.shape[0]
@@ -400,10 +503,7 @@ class NoiseSession(NoiseModel):
                               x.reshape(R, -1, x.shape[-1]), W.transpose(1, 2)).reshape(x.shape[0], -1)
         else:
             y = F.linear(x, W, bias)
-        stats = ProductStats(x, weight)
-        for kind in self._output_kinds:
-            y = kind.output(y, stats, lambda shape: self.draw(shape, y))
-        return y
+        return self.perturb(y, ProductStats(x, weight))
 
     def add(self, preactivation, generator=None):
         raise TypeError("a NoiseSession perturbs whole products (product()), not pre-activations")
@@ -437,4 +537,4 @@ def commutes(noise) -> bool:
 
 
 __all__ = ["KINDS", "PAPER", "NoiseSpec", "NoiseSession", "parse_noise", "noise_for", "check_strength_grid", "commutes", "register", "spec_crc",
-           "InvalidNoiseSpecError", "Kind", "ProductStats", "asdict"]
+           "InvalidNoiseSpecError", "Kind", "ProductStats", "SplitProductStats", "asdict"]

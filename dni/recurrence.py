@@ -11,6 +11,13 @@ Same arithmetic as stepping a cell of :mod:`dni.cells` T times, reorganised for 
 
 Noise is drawn per step in the same order and shape as the reference cells draw it, so with the
 same generator the fast path reproduces the reference cell's noisy output too (tested).
+
+Noise of other kinds (:mod:`dni.noise_spec`) does not commute with ``h·W_hhᵀ``: it scales with the
+whole product's input or quantises its sum. In inference an LSTM or RNN still precomputes the input
+part for all T steps, adds ``h·W_hhᵀ`` per step and only then applies the noise, with the product's
+statistics (max|[h, x]|, ‖[h, x]‖) assembled from the parts (:class:`dni.noise_spec.SplitProductStats`);
+the draws are those of the readable cell, in the same order (tested against it in float64).
+Training under those kinds steps the readable cell (autograd).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import torch.nn.functional as F
 
 from .cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
 from .noise import NoiseModel
-from .noise_spec import commutes
+from .noise_spec import SplitProductStats, commutes
 
 
 @dataclass
@@ -44,7 +51,9 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
     Rows ``r·B … (r+1)·B - 1`` of the result are repeat r. ``generator`` is one generator or a
     list of ``repeats`` generators (one per repeat, see :meth:`dni.noise.AdditiveGaussian.sample`).
     """
-    if not commutes(noise):  # other kinds of noise do not commute with h·W_hhᵀ: step the readable cell
+    if not commutes(noise):  # other kinds of noise do not commute with h·W_hhᵀ
+        if not torch.is_grad_enabled() and type(cell) in _GATES and getattr(noise, "splits_products", False):
+            return _unroll_split(cell, x, noise, repeats, trace)
         return _unroll_cell(cell, x, noise, generator, repeats, trace)
     B, T, _ = x.shape
     proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G): input part of all T products
@@ -91,6 +100,47 @@ def _unroll_cell(cell, x, noise, generator, repeats: int, trace: bool):
     return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
 
 
+def _unroll_split(cell, x, session, repeats: int, trace: bool):
+    """Inference under a noise session whose products may be split (:attr:`dni.noise_spec.NoiseSession.splits_products`):
+    ``W·[h, x_t] + b = W_h·h + (W_x·x_t + b)`` with the input part of all T steps precomputed, then the
+    session's output kinds on the sum. A session with per-repeat chips (programming noise, (R, G, H + I))
+    computes the input part per step and repeat. Same draws in the same order as :func:`_unroll_cell`."""
+    B, T, I = x.shape
+    H, R = cell.hidden_size, repeats
+    W_nominal = cell.weight_on_concat()  # (G, H + I): the product's weight, its max|W| for the noise scales
+    w_absmax = W_nominal.abs().max()
+    W = session.chip("cell", W_nominal)  # (G, H + I), or (R, G, H + I): one chip per repeat
+    W_h, W_x = W[..., :H], W[..., H:]
+    xq = session.process_input(x)  # (B, T, I)
+    x_absmax, x_sq = xq.abs().amax(-1, keepdim=True), xq.square().sum(-1, keepdim=True)  # (B, T, 1) each
+    per_chip = W.dim() == 3
+    proj = None if per_chip else F.linear(xq, W_x, cell.bias)  # (B, T, G)
+    state = cell.initial_state(R * B, x)
+    gates = _GATES[type(cell)]
+    h_steps, c_steps, pre_steps = [], [], []
+    for t in range(T):
+        h, c = state if cell.has_cell_state else (state, None)
+        hq = session.process_input(h)  # (R·B, H)
+        if per_chip:
+            p = torch.matmul(xq[:, t], W_x.transpose(1, 2)) + cell.bias  # (R, B, G)
+            pre = torch.baddbmm(p, hq.view(R, B, H), W_h.transpose(1, 2)).view(R * B, -1)  # (R·B, G)
+        else:
+            p = proj[:, t] if R == 1 else proj[:, t].expand(R, B, proj.shape[-1]).reshape(R * B, -1)  # (R·B, G)
+            pre = torch.addmm(p, hq, W_h.t())  # (R·B, G)
+        pre = session.perturb(pre, SplitProductStats(hq, xq[:, t], x_absmax[:, t], x_sq[:, t], w_absmax))
+        state, pre = gates(cell, pre, c, trace)
+        if trace:
+            h, c = state if cell.has_cell_state else (state, None)
+            h_steps.append(h)
+            c_steps.append(c)
+            pre_steps.append(pre)
+    h_last = state[0] if cell.has_cell_state else state
+    if not trace:
+        return h_last
+    stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
+    return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
+
+
 class _Recorder(NoiseModel):
     """Passes products to ``inner`` and keeps their noisy outputs (the trace's pre-activations)."""
 
@@ -115,12 +165,21 @@ class _Recorder(NoiseModel):
 
 def _rnn_step(cell, p, h, noise, generator, trace):
     pre = torch.addmm(p, h, cell.weight_hh.t())  # (N, H) = W·[h, x] + b + z
+    return _rnn_gates(cell, pre, None, trace)
+
+
+def _rnn_gates(cell, pre, c, trace):
     return torch.tanh(pre), pre
 
 
 def _lstm_step(cell, p, state, noise, generator, trace):
     h, c = state
     pre = torch.addmm(p, h, cell.weight_hh.t())  # (N, 4H)
+    return _lstm_gates(cell, pre, c, trace)
+
+
+def _lstm_gates(cell, pre, c, trace):
+    """The LSTM's new (h, c) from its noisy pre-activations (N, 4H) and cell state c (N, H); and pre."""
     if not torch.is_grad_enabled():  # inference: fewer, in-place kernels
         H = cell.hidden_size
         a = pre.clone() if trace else pre  # pre is this step's own tensor
@@ -147,3 +206,5 @@ def _gru_step(cell, p, h, noise, generator, trace):
 
 
 _STEPS = {NoisyRNNCell: _rnn_step, NoisyLSTMCell: _lstm_step, NoisyGRUCell: _gru_step}
+_GATES = {NoisyRNNCell: _rnn_gates, NoisyLSTMCell: _lstm_gates}
+"""Cells whose step is one product on [h, x] followed by element-wise gates (the GRU's is two products)."""

@@ -12,12 +12,19 @@
 # at the cost of drawing ε five times per model instead of once. The numbers are the same either way
 # (ε depends on (model, repeat, chunk) only; tests/test_eval_draws.py). Run it in the background:
 #   OMP_NUM_THREADS=1 nohup results/reevaluate_shared_draws.sh > reeval.log 2>&1 &
+# On two cores, run two halves side by side, the second into its own file, and merge them after:
+#   OUT=results/sweeps/lstm28_shared_draws_b.nc results/reevaluate_shared_draws.sh 0.9,1 0.7,0.8
+#   dni merge results/sweeps/lstm28_shared_draws.nc results/sweeps/lstm28_shared_draws_b.nc \
+#       --out results/sweeps/lstm28_shared_draws.nc
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
 mkdir -p results/sweeps
-for sigmas in 0,0.1,0.2 0.3,0.4 0.5,0.6 0.7,0.8 0.9,1; do
+OUT="${OUT:-results/sweeps/lstm28_shared_draws.nc}"
+GROUPS_OF_SIGMA=("$@")
+[ ${#GROUPS_OF_SIGMA[@]} -gt 0 ] || GROUPS_OF_SIGMA=(0,0.1,0.2 0.3,0.4 0.5,0.6 0.7,0.8 0.9,1)
+for sigmas in "${GROUPS_OF_SIGMA[@]}"; do
   dni --quiet evaluate results/dni_paper_checkpoints/lstm28_sigma*_seed0.pt --data mnist --sigma-val "$sigmas" --repeats 40 \
-    --draws shared --out results/sweeps/lstm28_shared_draws.nc
+    --draws shared --out "$OUT"
 done
-python results/compare_shared_draws.py results/sweeps/lstm28_shared_draws.nc results/dni_paper.nc
+python results/compare_shared_draws.py "$OUT" results/dni_paper.nc

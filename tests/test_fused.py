@@ -66,5 +66,5 @@ def test_prefetched_noise_trains_bit_for_bit_like_inline_noise():
 
 def test_prefetched_noise_checks_shapes():
     noise = PrefetchedGaussian(0.5, torch.Generator().manual_seed(0), [(2, 3)])
-    with pytest.raises(RuntimeError, match=r"prefetched noise of shape \(2, 3\) for a pre-activation of shape \(4, 3\)"):
+    with pytest.raises(RuntimeError, match=r"prefetched noise of shape \(2, 3\) where \(4, 3\) was asked for"):
         noise.add(torch.zeros(4, 3))
