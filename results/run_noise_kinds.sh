@@ -14,6 +14,12 @@
 # states) and finished points are kept. Many CPU-hours (9 trainings of about an hour, 16 × 40
 # noisy evaluations of 10k digits per model): run it in the background, one thread per process:
 #   OMP_NUM_THREADS=1 nohup results/run_noise_kinds.sh > noise_kinds.log 2>&1 &
+# Stages one at a time, to spread the work over cores (one process per core; DNI_PREFETCH=0 then, as every
+# core is busy): `train KIND...`, `cross TRAIN_KIND...` (its rows of the cross grid; "additive" = the
+# committed models), `adc`, `merge`. Two cores, e.g.:
+#   DNI_PREFETCH=0 nohup results/run_noise_kinds.sh train output_relative weight_read \; cross output_relative weight_read &
+#   DNI_PREFETCH=0 nohup results/run_noise_kinds.sh cross additive \; adc \; train programming \; cross programming &
+# and, when both are done, `results/run_noise_kinds.sh merge`. A stage's arguments end at a ";" argument.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
@@ -27,27 +33,56 @@ BOUND=16
 strengths() { python -c "import json; print(','.join(f'{s:g}' for s in json.load(open('$D/strengths.json'))['strengths']['$1']))"; }
 
 # 1. training (a sweep evaluating only σval 0 once: the models, in dni's checkpoint layout)
-for k in "${KINDS[@]}"; do
-  dni --quiet sweep --data mnist --preset lstm28 --lr 2e-3 --epochs 100 --patience 10 --lr-patience 5 \
-    --train-noise "$k" --sigma-train "$(strengths "$k")" --sigma-val 0 --repeats 1 \
-    --out "$D/train_$k.nc" --checkpoint-dir "$D/checkpoints"
-done
-
-# 2. the cross grid
-for t in additive "${KINDS[@]}"; do
-  if [ "$t" = additive ]; then models=("${ADDITIVE[@]}"); else models=("$D"/checkpoints/lstm28_*"$t"*_seed0.pt); fi
-  for e in additive "${KINDS[@]}"; do
-    dni --quiet evaluate "${models[@]}" --data mnist --eval-noise "$e" --sigma-val "0,$(strengths "$e")" --repeats 40 \
-      --draws per-point --out "$D/${t}__${e}.nc"
+train() {
+  for k in "$@"; do
+    dni --quiet sweep --data mnist --preset lstm28 --lr 2e-3 --epochs 100 --patience 10 --lr-patience 5 \
+      --train-noise "$k" --sigma-train "$(strengths "$k")" --sigma-val 0 --repeats 1 \
+      --out "$D/train_$k.nc" --checkpoint-dir "$D/checkpoints"
   done
-done
+}
+
+# 2. the cross grid: the rows of the given train kinds
+cross() {
+  for t in "$@"; do
+    if [ "$t" = additive ]; then models=("${ADDITIVE[@]}"); else models=("$D"/checkpoints/lstm28_"$t"_sigma*_seed0.pt); fi
+    for e in additive "${KINDS[@]}"; do
+      if [ "$t" = additive ] && [ "$e" = additive ]; then  # the committed grid's points: the same seeds, the same numbers
+        [ -f "$D/additive__additive.nc" ] || python "$D/committed_points.py" results/dni_paper.nc "$D/additive__additive.nc" 0,0.5,0.7,1
+        continue
+      fi
+      dni --quiet evaluate "${models[@]}" --data mnist --eval-noise "$e" --sigma-val "0,$(strengths "$e")" --repeats 40 \
+        --draws per-point --out "$D/${t}__${e}.nc"
+    done
+  done
+}
 
 # 3. ADC resolution (deterministic: one repeat)
-for bits in 4 5 6 7 8 9 10; do
-  dni --quiet evaluate "${ADDITIVE[@]}" --data mnist --eval-noise "adc(bits=$bits,bound=$BOUND)" --sigma-val 0 --repeats 1 \
-    --draws per-point --out "$D/adc_bits$bits.nc"
-done
+adc() {
+  for bits in 4 5 6 7 8 9 10; do
+    dni --quiet evaluate "${ADDITIVE[@]}" --data mnist --eval-noise "adc(bits=$bits,bound=$BOUND)" --sigma-val 0 --repeats 1 \
+      --draws per-point --out "$D/adc_bits$bits.nc"
+  done
+}
 
-# 4. one file
-dni merge "$D"/*__*.nc --out results/noise_kinds.nc
-python "$D/findings.py" results/noise_kinds.nc "$D"/adc_bits*.nc
+# 4. one file, and the findings' tables
+merge() {  # extends an existing noise_kinds.nc (its points must agree)
+  if [ -f results/noise_kinds.nc ]; then dni merge results/noise_kinds.nc "$D"/*__*.nc --out results/noise_kinds.nc
+  else dni merge "$D"/*__*.nc --out results/noise_kinds.nc; fi
+  python "$D/findings.py" results/noise_kinds.nc "$D"/adc_bits*.nc
+}
+
+if [ $# -eq 0 ]; then
+  train "${KINDS[@]}"; cross additive "${KINDS[@]}"; adc; merge
+  exit 0
+fi
+while [ $# -gt 0 ]; do  # stage ARGS... [; stage ARGS...]
+  stage=$1; shift
+  args=()
+  while [ $# -gt 0 ] && [ "$1" != ";" ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  case $stage in
+    train|cross) "$stage" "${args[@]}" ;;
+    adc|merge) "$stage" ;;
+    *) echo "unknown stage $stage; stages: train KIND..., cross TRAIN_KIND..., adc, merge" >&2; exit 2 ;;
+  esac
+done
