@@ -230,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures-dir", type=Path, default=None, help="where the PNGs go (default: figures/ next to the result)")
     p.add_argument("--training-length", type=Path, default=None,
                    help="folder of the fixed-epoch runs of results/run_training_length.sh (default: training_length/ next to the result)")
+    p.add_argument("--paper-recipe", type=Path, default=None,
+                   help="folder of the recipe study of results/run_paper_recipe.sh (default: paper_recipe/ next to the result)")
     p.add_argument("--no-figures", action="store_true", help="rewrite the numbers only")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document's numbers differ from the result file's")
 
@@ -267,7 +269,7 @@ def main(argv=None) -> int:
 def _reproduction(args, progress) -> int:
     """``dni reproduction``: the document's generated blocks (and figures) from the result file."""
     from .io import atomic_path
-    from .reproduction import FIGURE_KINDS, document_blocks, figure_path, load_training_length, render_blocks, update_document
+    from .reproduction import FIGURE_KINDS, document_blocks, figure_path, load_paper_recipe, load_training_length, render_blocks, update_document
 
     from .io import check_writable, check_writable_dir
 
@@ -285,7 +287,18 @@ def _reproduction(args, progress) -> int:
     if not runs and "training-length" in document_blocks(text):
         raise DniError(f"{args.doc} has a training-length block but {runs_dir} holds no runs: "
                        "run results/run_training_length.sh, or give their folder with --training-length")
-    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs)
+    recipe_dir = args.paper_recipe or args.result.parent / "paper_recipe"
+    recipe = load_paper_recipe(recipe_dir)
+    if not recipe and "paper-recipe" in document_blocks(text):
+        raise DniError(f"{args.doc} has a paper-recipe block but {recipe_dir} holds no factor results: "
+                       "run results/run_paper_recipe.sh, or give their folder with --paper-recipe")
+    baseline = None
+    if recipe:
+        from .sweep import default_checkpoint_dir
+        from .train import load_checkpoint
+
+        baseline = load_checkpoint((args.checkpoint_dir or default_checkpoint_dir(args.result)) / "lstm28_sigma0.00_seed0.pt").config
+    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline)
     if args.check:
         current = document_blocks(text)
         stale = [name for name, body in blocks.items() if current.get(name) != body]

@@ -9,6 +9,7 @@ test re-renders the blocks from the committed dataset and compares them with the
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,76 @@ def load_training_length(directory: Path) -> list[xr.Dataset]:
     return [load_results(path) for path in sorted(Path(directory).glob("*.nc"))]
 
 
+RECIPE_FIELDS = ("input_scale", "init", "weight_decay", "optimiser", "lr", "batch_size", "epochs", "patience", "lr_patience",
+                 "clip_grad_norm", "val_fraction")
+"""The training settings a recipe factor may change (issue 26; :class:`dni.train.TrainConfig`)."""
+PAPER_PAIR = {"lstm28": (0.983, 0.25)}
+"""Issue 26's test of "reproduces the paper's pair": clean accuracy at least, σval 1 accuracy at most."""
+
+
+@dataclass
+class RecipeRun:
+    """One factor of the paper-recipe study: its result (σtrain 0, σval 0, 0.5, 1) and its model's training config."""
+
+    name: str
+    result: xr.Dataset
+    config: "object"  # dni.train.TrainConfig
+
+
+def recipe_differences(config, baseline) -> str:
+    """The settings of ``config`` that differ from ``baseline``'s (both :class:`dni.train.TrainConfig`), as text."""
+    changed = [f"{name} {getattr(config, name)}" for name in RECIPE_FIELDS if getattr(config, name) != getattr(baseline, name)]
+    return ", ".join(changed) or "the same recipe"
+
+
+def paper_recipe_block(runs: list[RecipeRun], ds: xr.Dataset, baseline_config) -> str:
+    """Issue 26's table: each recipe factor's conventional model (σtrain 0) — its clean accuracy, accuracy at
+    σval 0.5 and 1 (mean of the repeats), expected weight power mean(w²) (paper §III-A, Fig. 5) — next to the
+    committed grid's model (the baseline) and the paper's; and whether it shows the paper's pair (:data:`PAPER_PAIR`)."""
+    rows = ["| preset | factor | recipe (what differs from the committed grid's) | epochs run (best) | σval 0 | σval 0.5 | σval 1 "
+            "| mean(w²) | the paper's pair? |",
+            "|---|---|---|---|---|---|---|---|---|"]
+
+    def row(arch, label, recipe, run):
+        model = run.sel(arch=arch, sigma_train=0.0)
+        acc = [float(model.accuracy.sel(sigma_val=v).mean("seed")) for v in TRAINING_LENGTH_SIGMA_VAL]
+        best = float(model.best_epoch) if "best_epoch" in model else np.nan
+        epochs = f"{int(model.epochs)}" + ("" if np.isnan(best) else f" ({int(best)})")
+        clean_at_least, noisy_at_most = PAPER_PAIR.get(arch, (None, None))
+        pair = "–" if clean_at_least is None else ("yes" if acc[0] >= clean_at_least and acc[2] <= noisy_at_most else "no")
+        return (f"| {arch} | {label} | {recipe} | {epochs} | " + " | ".join(f"{a * 100:.1f} %" for a in acc)
+                + f" | {float(model.weight_power):.4f} | {pair} |")
+
+    archs = sorted({str(r.result.arch.values[0]) for r in runs}, key=lambda a: list(PAPER).index(a) if a in PAPER else 99)
+    for arch in archs:
+        rows.append(row(arch, "baseline", "the committed grid's model", ds))
+        for run in runs:
+            if str(run.result.arch.values[0]) == arch:
+                rows.append(row(arch, run.name, recipe_differences(run.config, baseline_config), run.result))
+        p = PAPER.get(arch)
+        if p:
+            rows.append(f"| {arch} | the paper | | | {percent(p['clean'])} | – | {percent(p['conventional_at_1'])} | "
+                        f"{p['weight_power_0'] if p['weight_power_0'] is not None else '–'} | |")
+    return "\n".join(rows)
+
+
+def load_paper_recipe(directory: Path) -> list[RecipeRun]:
+    """The factors of ``directory`` (``results/paper_recipe``): every ``<factor>.nc`` with the config of its
+    model ``<factor>_checkpoints/<preset>_sigma0.00_seed0.pt`` (none if the folder is absent)."""
+    from .train import load_checkpoint
+
+    runs = []
+    for path in sorted(Path(directory).glob("*.nc")):
+        result = load_results(path, need=("accuracy", "weight_power"))
+        arch = str(result.arch.values[0])
+        checkpoint = Path(directory) / f"{path.stem}_checkpoints" / f"{arch}_sigma0.00_seed0.pt"
+        if not checkpoint.is_file():
+            raise DniError(f"{path} has no model at {checkpoint}: the study's models are needed for their recipes "
+                           f"(run results/run_paper_recipe.sh, which writes both)")
+        runs.append(RecipeRun(path.stem, result, load_checkpoint(checkpoint).config))
+    return runs
+
+
 def figures_block(ds: xr.Dataset, directory: Path, relative_to: Path) -> str:
     lines = []
     for arch in ds.arch.values.tolist():
@@ -116,8 +187,10 @@ def _relpath(path: Path, start: Path) -> str:
     return os.path.relpath(Path(path).resolve(), Path(start).resolve())
 
 
-def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, training_length: list[xr.Dataset] = ()) -> dict[str, str]:
-    """{block name: markdown} of every generated block of REPRODUCTION.md (``training-length`` when runs are given)."""
+def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, training_length: list[xr.Dataset] = (),
+                  paper_recipe: list[RecipeRun] = (), baseline_config=None) -> dict[str, str]:
+    """{block name: markdown} of every generated block of REPRODUCTION.md (``training-length`` when runs are
+    given, ``paper-recipe`` when the study's factors are, with ``baseline_config`` the committed model's config)."""
     blocks = {
         "provenance": provenance_block(ds),
         "headline": headline_table(ds),
@@ -129,6 +202,8 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
     }
     if training_length:
         blocks["training-length"] = training_length_block(list(training_length), ds)
+    if paper_recipe:
+        blocks["paper-recipe"] = paper_recipe_block(list(paper_recipe), ds, baseline_config)
     return blocks
 
 

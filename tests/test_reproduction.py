@@ -153,3 +153,60 @@ def test_reproduction_refuses_a_training_length_block_without_runs(tmp_path, cap
     doc.write_text("<!-- dni:begin training-length -->\n<!-- dni:end training-length -->\n")
     assert main(["--quiet", "reproduction", str(DEMO / "demo.nc"), "--doc", str(doc), "--training-length", str(tmp_path / "none"), "--no-figures"]) == 2
     assert "holds no runs: run results/run_training_length.sh" in capsys.readouterr().err
+
+
+def _recipe_study(demo, folder, factors):
+    """Stand-in factor runs in ``folder``: the demo's lstm28 σtrain 0 point with its weight power scaled and the
+    demo's σtrain 0 model saved with the factor's config changes."""
+    from dataclasses import replace
+
+    from dni.results import save_results
+    from dni.train import load_checkpoint, save_checkpoint
+
+    base = demo.sel(arch=["lstm28"], sigma_train=[0.0], sigma_val=[0.0, 0.5, 1.0])
+    model = load_checkpoint(DEMO / "checkpoints" / "lstm28_sigma0.00_seed0.pt")
+    for name, (scale, changes) in factors.items():
+        run = base.copy(deep=True)
+        run["weight_power"] = run.weight_power * scale
+        save_results(run, folder / f"{name}.nc")
+        (folder / f"{name}_checkpoints").mkdir()
+        model.config = replace(load_checkpoint(DEMO / "checkpoints" / "lstm28_sigma0.00_seed0.pt").config, **changes)
+        save_checkpoint(model, folder / f"{name}_checkpoints" / "lstm28_sigma0.00_seed0.pt")
+    return model
+
+
+def test_paper_recipe_rows_name_what_each_factor_changed(demo, tmp_path):
+    from dni.reproduction import load_paper_recipe, paper_recipe_block
+    from dni.train import load_checkpoint
+
+    _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-4}), "sgd": (2.0, {"optimiser": "sgd", "lr": 0.1})})
+    runs = load_paper_recipe(tmp_path)
+    assert [r.name for r in runs] == ["sgd", "wd"]
+    baseline = load_checkpoint(DEMO / "checkpoints" / "lstm28_sigma0.00_seed0.pt").config
+    lines = paper_recipe_block(runs, demo, baseline).splitlines()
+    point = demo.sel(arch="lstm28", sigma_train=0.0)
+    acc = [point.accuracy.sel(sigma_val=v).mean().item() * 100 for v in (0.0, 0.5, 1.0)]
+    power = point.weight_power.item()
+    cells = " | ".join(f"{a:.1f} %" for a in acc)
+    pair = "yes" if acc[0] >= 98.3 and acc[2] <= 25 else "no"
+    epochs = f"{int(point.epochs)} ({int(point.best_epoch)})"
+    assert lines[2] == f"| lstm28 | baseline | the committed grid's model | {epochs} | {cells} | {power:.4f} | {pair} |"
+    assert lines[3] == f"| lstm28 | sgd | optimiser sgd, lr 0.1 | {epochs} | {cells} | {power * 2:.4f} | {pair} |"
+    assert lines[4] == f"| lstm28 | wd | weight_decay 0.0001 | {epochs} | {cells} | {power * 0.5:.4f} | {pair} |"
+    assert lines[5] == "| lstm28 | the paper | | | 98.7 % | – | 12.5 % | 0.013 | |"
+    assert "paper-recipe" in render_blocks(demo, tmp_path, tmp_path, (), runs, baseline)
+    assert load_paper_recipe(tmp_path / "absent") == []
+
+
+def test_paper_recipe_without_its_models_or_runs_is_refused(demo, tmp_path, capsys):
+    from dni.cli import main
+    from dni.reproduction import load_paper_recipe
+
+    _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-4})})
+    (tmp_path / "wd_checkpoints" / "lstm28_sigma0.00_seed0.pt").unlink()
+    with pytest.raises(DniError, match=r"wd.nc has no model at .*wd_checkpoints/lstm28_sigma0.00_seed0.pt: .*run results/run_paper_recipe.sh"):
+        load_paper_recipe(tmp_path)
+    doc = tmp_path / "R.md"
+    doc.write_text("<!-- dni:begin paper-recipe -->\n<!-- dni:end paper-recipe -->\n")
+    assert main(["--quiet", "reproduction", str(DEMO / "demo.nc"), "--doc", str(doc), "--paper-recipe", str(tmp_path / "none"), "--no-figures"]) == 2
+    assert "holds no factor results: run results/run_paper_recipe.sh" in capsys.readouterr().err
