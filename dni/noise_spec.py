@@ -15,6 +15,7 @@ kind                    y                                              source / 
 ``output_relative``     W·x + b + σ·max_j|x_j|·ε                       aihwkit's default out_noise with ABS_MAX noise management
 ``weight_read``         (W + σ·max|W|·E)·x + b ≡ W·x + b + σ·max|W|·‖x‖₂·ε   aihwkit w_noise (ADDITIVE_CONSTANT); "Noisy Machines"
 ``programming``         (W + σ·max|W|·E_chip)·x + b, E_chip fixed per chip       Joshi et al. 2020; aihwkit programming noise
+``pcm(t=…)``            (W_t)·x + b, W_t: W on PCM devices t s after programming   aihwkit PCMLikeNoiseModel + GlobalDriftCompensation
 ``dac``                 W·Q(x) + b                                     aihwkit inp_res / inp_bound
 ``adc``                 Q(W·x + b)                                     aihwkit out_res / out_bound
 ======================  =============================================  ==========================================
@@ -27,7 +28,7 @@ quantiser with zero: ``Q(v) = Δ·round(clip(v, -bound, bound)/Δ)``, ``Δ = bou
 (2^bits − 1 levels, as aihwkit's and signed int8's −127…127); its gradient is straight-through
 (1 inside [−bound, bound], 0 outside, where the clip holds).
 
-The order within a tile (composition): programming → weight_read → dac on inputs → product →
+The order within a tile (composition): pcm → programming → weight_read → dac on inputs → product →
 additive / output_relative → adc. The noise scales (σ·max|x|, σ·max|W|·‖x‖) are constants for
 back-propagation (noise is injected, not differentiated), as in aihwkit's forward-only noise.
 
@@ -72,6 +73,11 @@ class InvalidNoiseSpecError(InvalidArgumentError):
     """A noise spec that cannot be parsed or has an invalid setting; the message says what to fix."""
 
 
+def _number(v) -> str:
+    """A setting as label text: shortest form, no "+" (it joins kinds): 1e+07 → 1e07."""
+    return f"{v:g}".replace("e+", "e")
+
+
 @dataclass(frozen=True)
 class Kind:
     """One non-ideality of a product. Subclasses set ``name``, ``order`` (place in the tile) and one hook."""
@@ -79,6 +85,8 @@ class Kind:
     name: ClassVar[str] = ""
     order: ClassVar[int] = 0
     random: ClassVar[bool] = True
+    weight_draws: ClassVar[int] = 1
+    """How many standard-normal tensors of the weight's shape the ``weight`` hook draws per chip."""
     splits: ClassVar[bool] = True
     """Whether the kind gives the same product when it is computed from the parts of its input, ``[h, x]``
     (as inference does, :func:`dni.recurrence.unroll`): its ``input`` hook acts element-wise and its
@@ -94,7 +102,7 @@ class Kind:
 
     def label(self) -> str:
         p = self.params()
-        return self.name + (f"({','.join(f'{k}={v:g}' for k, v in p.items())})" if p else "")
+        return self.name + (f"({','.join(f'{k}={_number(v)}' for k, v in p.items())})" if p else "")
 
     # hooks: a kind implements the one of its stage
     def weight(self, W: torch.Tensor, draw) -> torch.Tensor:
@@ -120,6 +128,81 @@ class _SigmaKind(Kind):
     @property
     def is_off(self) -> bool:
         return self.sigma == 0.0
+
+
+@register
+@dataclass(frozen=True)
+class PCM(Kind):
+    """Phase-change memory at ``t`` seconds after programming: programming noise, conductance drift and
+    1/f read noise of a pair of PCM devices per weight, with global drift compensation — aihwkit's
+    ``PCMLikeNoiseModel`` (Nandakumar et al., ICECS 2019) with its defaults, and ``GlobalDriftCompensation``.
+
+    Per weight matrix W (one chip): ``g± = clip(±W·g_max/max|W|, 0, g_max)`` (g_max = 25 µS, one device of
+    the pair at 0), and per device, with ε₁, ε₂, ε₃ ~ N(0, 1):
+
+    * programming: ``g_p = max(g + σ_p(g)·ε₁, 0)``, ``σ_p(g) = 0.26348 + 1.9650·(g/g_max) − 1.1731·(g/g_max)²`` µS;
+    * drift exponent: ``ν = |μ(g) + s(g)·ε₂|``, ``μ = clip(−0.0155·ln(g/g_max) + 0.0244, 0.049, 0.1)``,
+      ``s = clip(−0.0125·ln(g/g_max) − 0.0059, 0.008, 0.045)``;
+    * at ``t' = t + t₀`` (t₀ = 20 s): ``g_d = g_p·(t'/t₀)^(−ν)`` (for t > 0), then read noise
+      ``g_t = max(g_d + |g_d|·Q(g_p)·√ln((t' + t_r)/(2·t_r))·ε₃, 0)``, ``Q = min(0.0088/max((g_p/g_max)^0.65, 1e-3), 0.2)``,
+      t_r = 250 ns;
+    * ``W_t = (g₊ − g₋)·max|W|/g_max``; global drift compensation (``compensation=1``, the default) scales it by
+      ``mean|W_p| / mean|W_t|`` — the mean output magnitude of one-hot inputs read right after programming
+      over the one read at t (aihwkit ``GlobalDriftCompensation``, with exact reads).
+
+    Drawn once per chip, like ``programming`` (each evaluation repeat is one chip; training draws per batch,
+    gradients straight through), in this order: ε₁, ε₂ of g₊, ε₁, ε₂ of g₋, then ε₃ of g₊ and of g₋. As
+    aihwkit's ``apply_noise``, the conductances are converted once (its tile flow converts the programmed
+    weights again before drifting them). Inference time is a setting of the spec, so accuracy over t is one
+    eval noise per t — ``dni sweep --eval-noise "pcm(t=1)" --eval-noise "pcm(t=86400)" …``, or ``dni evaluate``
+    per t and ``dni merge`` — with t in the result's ``eval_noise`` dim.
+    """
+
+    name: ClassVar[str] = "pcm"
+    order: ClassVar[int] = -1
+    weight_draws: ClassVar[int] = 6
+    t: float | None = None
+    compensation: int | None = None
+    G_MAX: ClassVar[float] = 25.0
+    PROG_COEFF: ClassVar[tuple] = (0.26348, 1.9650, -1.1731)
+    T0: ClassVar[float] = 20.0
+    T_READ: ClassVar[float] = 250e-9
+
+    def __post_init__(self):
+        if self.t is None:
+            raise InvalidNoiseSpecError("noise kind 'pcm' needs t, the seconds since programming, e.g. pcm(t=3600)")
+        if isinstance(self.t, bool) or not isinstance(self.t, (int, float)) or not math.isfinite(self.t) or self.t < 0:
+            raise InvalidNoiseSpecError(f"pcm t must be a number of seconds >= 0 since programming, got {self.t!r}")
+        object.__setattr__(self, "t", float(self.t))
+        if self.compensation not in (None, 0, 1) or isinstance(self.compensation, bool):
+            raise InvalidNoiseSpecError(f"pcm compensation must be 1 (global drift compensation, the default) or 0, got {self.compensation!r}")
+
+    def weight(self, W, draw):
+        g_max = self.G_MAX
+        scale = g_max / W.detach().abs().max().clamp(min=1e-7)  # µS per weight unit
+        Wd = W.detach()
+        targets = [(Wd * scale).clamp(0.0, g_max), (-Wd * scale).clamp(0.0, g_max)]  # g₊, g₋
+        programmed, drifts = [], []
+        for g in targets:
+            rel = g / g_max
+            sig_prog = self.PROG_COEFF[0] + self.PROG_COEFF[1] * rel + self.PROG_COEFF[2] * rel**2
+            programmed.append((g + sig_prog * draw(W.shape)).clamp(min=0.0))
+            log_rel = rel.clamp(min=1e-7).log()
+            mu = (-0.0155 * log_rel + 0.0244).clamp(0.049, 0.1)
+            sig = (-0.0125 * log_rel - 0.0059).clamp(0.008, 0.045)
+            drifts.append((mu + sig * draw(W.shape)).abs())
+        t = self.t + self.T0
+        read_factor = math.sqrt(math.log((t + self.T_READ) / (2 * self.T_READ)))
+        final = []
+        for g_p, nu in zip(programmed, drifts):
+            g_d = g_p * (t / self.T0) ** (-nu) if self.t > 0 else g_p
+            q = (0.0088 / ((g_p.abs() / g_max) ** 0.65).clamp(min=1e-3)).clamp(max=0.2)
+            final.append((g_d + g_d.abs() * q * read_factor * draw(W.shape)).clamp(min=0.0))
+        W_t = (final[0] - final[1]) / scale
+        if self.compensation != 0:
+            W_p = (programmed[0] - programmed[1]) / scale
+            W_t = W_t * (W_p.abs().mean((-2, -1), keepdim=True) / W_t.abs().mean((-2, -1), keepdim=True).clamp(min=1e-12))
+        return W + (W_t - Wd)  # the chip's weights; gradient straight through to W
 
 
 @register
@@ -326,7 +409,7 @@ def parse_noise(text) -> NoiseSpec:
                                             'e.g. {"kind": "adc", "bits": 8, "bound": 10}') from None
             items = loaded if isinstance(loaded, list) else [loaded]
         else:
-            items = [_parse_label_part(part, text) for part in text.split("+")]
+            items = [_parse_label_part(part, text) for part in re.split(r"\+(?![^()]*\))", text)]  # "+" outside (…)
     return NoiseSpec(tuple(_kind_from_dict(item) for item in items))
 
 
@@ -472,7 +555,7 @@ class NoiseSession(NoiseModel):
         for name, weight_shape, out_shape in products:
             if random_weight and name not in chipped:
                 chipped.add(name)
-                shapes += [self._chip_draw_shape(weight_shape)] * sum(1 for k in self._weight_kinds if k.random)
+                shapes += [self._chip_draw_shape(weight_shape)] * sum(k.weight_draws for k in self._weight_kinds if k.random)
             shapes += [tuple(out_shape)] * random_outputs
         return shapes
 

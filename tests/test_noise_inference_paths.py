@@ -19,7 +19,8 @@ from dni.noise import NOISELESS
 from dni.noise_spec import NoiseSession, NoiseSpec, WeightRead, parse_noise
 
 SPECS = ["output_relative", "weight_read", "programming", "dac(bits=6,bound=1)", "adc(bits=6,bound=2)",
-         "programming+weight_read+adc(bits=8,bound=10)", "additive+output_relative", "dac(bits=5,bound=0.5)+weight_read"]
+         "programming+weight_read+adc(bits=8,bound=10)", "additive+output_relative", "dac(bits=5,bound=0.5)+weight_read",
+         "pcm(t=3600)+weight_read"]
 
 
 def generators(repeats, seed=0):
@@ -90,7 +91,7 @@ def test_a_kind_that_does_not_split_takes_the_readable_cell(monkeypatch):
 
 @pytest.mark.parametrize("preset", ["lstm28", "gru28"])
 @pytest.mark.parametrize("spec", ["weight_read", "programming", "programming+weight_read+adc(bits=8,bound=10)",
-                                  "additive+output_relative"])
+                                  "additive+output_relative", "pcm(t=86400)+output_relative"])
 def test_prefetched_draws_give_the_inline_result_bit_for_bit(preset, spec, monkeypatch):
     """300 digits = two passes of 256 and 44: the chips drawn once, in the first pass, between its ε."""
     torch.manual_seed(0)
