@@ -128,12 +128,12 @@ def _general_noisy_accuracy(model, data: SequenceData, spec, generators, repeats
     loss = torch.zeros(R, dtype=torch.float64)
     starts = range(0, len(data), DIGITS_PER_PASS)
     threads = torch.get_num_threads()
+    if session.random and device == "cpu" and threads > 1:  # as the additive path: one core draws, torch computes on the rest
+        torch.set_num_threads(threads - 1)
     if session.random and prefetch_pays_off():  # ε drawn ahead in a thread, as the additive path's: the same numbers
         steps = data.x.shape[1]
         session.prefetch([p for start in starts for p in model.inference_products(len(data.y[start : start + DIGITS_PER_PASS]), steps, R)],
-                         device=device)
-        if device == "cpu" and threads > 1:
-            torch.set_num_threads(threads - 1)
+                         device=device, dtype=next(model.parameters()).dtype)
     try:
         for start in starts:
             x = data.x[start : start + DIGITS_PER_PASS].to(device)  # (B, T, I)
@@ -141,6 +141,7 @@ def _general_noisy_accuracy(model, data: SequenceData, spec, generators, repeats
             logits = model(x, noise=session, generator=session.generator, repeats=R).view(R, len(y), -1)  # (R, B, C)
             correct += (logits.argmax(-1) == y).sum(1).cpu()
             loss += torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(R, -1), reduction="none").sum(1).double().cpu()
+        session.check_used_up()
     finally:
         session.close()
         torch.set_num_threads(threads)

@@ -128,7 +128,7 @@ class SequenceClassifier(nn.Module):
 
     def forward_reference(self, x, *, noise=None, generator=None):
         """Same as ``forward`` (repeats = 1) but stepping the readable cell; for tests."""
-        noise, x = self._noise(noise), self._scaled(x)
+        noise, x = self._noise(noise, generator), self._scaled(x)
         state = None
         for t in range(x.shape[1]):
             state = self.cell(x[:, t], state, noise=noise, generator=generator)
@@ -138,7 +138,7 @@ class SequenceClassifier(nn.Module):
     @torch.no_grad()
     def trace(self, x, *, noise=None, generator=None) -> tuple[torch.Tensor, Trace]:
         """Logits (B, C) and the per-step :class:`Trace` (h, c, pre-activations)."""
-        noise, x = self._noise(noise), self._scaled(x)
+        noise, x = self._noise(noise, generator), self._scaled(x)
         h_last, tr = unroll(self.cell, x, noise, generator, trace=True)
         return self.fc(h_last, noise=noise, generator=generator), tr
 

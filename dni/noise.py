@@ -172,6 +172,10 @@ class PerModelGaussian(NoiseModel):
         return preactivation + z.mul_(self.sigma.to(z).view(-1, *[1] * (z.dim() - 1)))
 
 
+_END = object()
+"""What :class:`PrefetchedGaussian`'s worker queues after the last listed draw."""
+
+
 def prefetch_pays_off() -> bool:
     """Whether drawing noise in a background thread speeds things up here.
 
@@ -205,7 +209,7 @@ class PrefetchedGaussian(NoiseModel):
     may be a list of per-repeat generators (evaluation), as for :meth:`AdditiveGaussian.sample`.
     """
 
-    def __init__(self, sigma, generator: torch.Generator, shapes, device="cpu", depth: int = 4):
+    def __init__(self, sigma, generator: torch.Generator, shapes, device="cpu", depth: int = 4, dtype=None):
         import queue
         import threading
 
@@ -213,14 +217,14 @@ class PrefetchedGaussian(NoiseModel):
             self.sigma = sigma.detach().to(device)
 
             def draw(shape):
-                z = torch.randn(shape, generator=generator, device=device)
+                z = torch.randn(shape, generator=generator, device=device, dtype=dtype)
                 return z.mul_(self.sigma.view(-1, *[1] * (z.dim() - 1)))
         else:
             self.sigma = validate_sigma(sigma)
             gaussian = AdditiveGaussian(self.sigma)
 
             def draw(shape):  # one generator, or one per repeat block (AdditiveGaussian.sample)
-                return gaussian.sample(torch.empty(shape, device=device), generator)
+                return gaussian.sample(torch.empty(shape, device=device, dtype=dtype), generator)
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
 
@@ -231,6 +235,7 @@ class PrefetchedGaussian(NoiseModel):
                         return
                     z = draw(shape)
                     self._queue.put(z)
+                self._queue.put(_END)
             except BaseException as err:  # surface worker errors in the training thread
                 self._queue.put(err)
 
@@ -244,6 +249,8 @@ class PrefetchedGaussian(NoiseModel):
     def take(self, shape) -> torch.Tensor:
         """The next draw (its own tensor), which must have ``shape``."""
         z = self._queue.get()
+        if z is _END:
+            raise RuntimeError(f"prefetched noise ran out: a draw of shape {tuple(shape)} was asked for after the last listed one")
         if isinstance(z, BaseException):
             raise z
         if z.shape != tuple(shape):
@@ -252,6 +259,15 @@ class PrefetchedGaussian(NoiseModel):
 
     def add(self, preactivation, generator=None):
         return self.take(preactivation.shape).add_(preactivation)  # z is this call's own tensor: add into it
+
+    def check_used_up(self):
+        """Raise unless every listed draw was taken (a pass that asked for fewer draws than listed)."""
+        z = self._queue.get()
+        if z is not _END:
+            if isinstance(z, BaseException):
+                raise z
+            raise RuntimeError(f"prefetched noise left unused: a draw of shape {tuple(z.shape)} was listed but never asked for")
+        self._queue.put(_END)
 
     def close(self):
         """Stop the worker and wait for it: a thread left inside torch at interpreter exit aborts the process."""

@@ -213,8 +213,8 @@ class Programming(_SigmaKind):
     name: ClassVar[str] = "programming"
     order: ClassVar[int] = 0
 
-    def weight(self, W, draw):
-        return W + (self.sigma * W.detach().abs().max()) * draw(W.shape)
+    def weight(self, W, draw):  # W (G, K), or (R, G, K) after an earlier weight kind: max|W| per chip
+        return W + (self.sigma * W.detach().abs().amax((-2, -1), keepdim=True)) * draw(W.shape[-2:])
 
 
 @register
@@ -326,10 +326,12 @@ class SplitProductStats(ProductStats):
     :func:`dni.recurrence.unroll`), where x's share is computed for all steps at once.
 
     h: (R·B, H) the step's (input-processed) hidden part, R repeats of B rows; ``x_absmax``, ``x_sq``:
-    (B, 1) max|x_j| and Σx_j² of the step's input part, shared by the R repeats; ``w_absmax``: max|W|."""
+    (B, 1) max|x_j| and Σx_j² of the step's input part, shared by the R repeats; ``w_absmax``: max|W| of the
+    product's nominal weight ``W`` (G, H + I)."""
 
-    def __init__(self, h: torch.Tensor, x_part: torch.Tensor, x_absmax: torch.Tensor, x_sq: torch.Tensor, w_absmax: torch.Tensor):
-        self.h, self.x_part = h.detach(), x_part.detach()
+    def __init__(self, h: torch.Tensor, x_part: torch.Tensor, x_absmax: torch.Tensor, x_sq: torch.Tensor, w_absmax: torch.Tensor,
+                 W: torch.Tensor):
+        self.h, self.x_part, self.W = h.detach(), x_part.detach(), W.detach()
         self._x_absmax, self._x_sq, self._w_absmax = x_absmax.detach(), x_sq.detach(), w_absmax.detach()
 
     def _rows(self, v):  # (B, k) → (R·B, k): the step's input part is the same in every repeat
@@ -559,14 +561,19 @@ class NoiseSession(NoiseModel):
             shapes += [tuple(out_shape)] * random_outputs
         return shapes
 
-    def prefetch(self, products, device="cpu"):
+    def prefetch(self, products, device="cpu", dtype=None):
         """Draw this session's ε ahead in a background thread (:class:`dni.noise.PrefetchedGaussian`), in
         the order the products ``products`` (see :meth:`draw_shapes`) will ask for them: the same numbers
         as drawing inline. Call :meth:`close` when done."""
         from .noise import PrefetchedGaussian
 
         self.close()
-        self._prefetched = PrefetchedGaussian(1.0, self.generator, self.draw_shapes(products), device=device)
+        self._prefetched = PrefetchedGaussian(1.0, self.generator, self.draw_shapes(products), device=device, dtype=dtype)
+
+    def check_used_up(self):
+        """After the products a :meth:`prefetch` listed: raise unless every draw it made was used."""
+        if self._prefetched is not None:
+            self._prefetched.check_used_up()
 
     def close(self):
         """Stop a :meth:`prefetch` thread, if any."""

@@ -127,7 +127,7 @@ def _unroll_split(cell, x, session, repeats: int, trace: bool):
         else:
             p = proj[:, t] if R == 1 else proj[:, t].expand(R, B, proj.shape[-1]).reshape(R * B, -1)  # (R·B, G)
             pre = torch.addmm(p, hq, W_h.t())  # (R·B, G)
-        pre = session.perturb(pre, SplitProductStats(hq, xq[:, t], x_absmax[:, t], x_sq[:, t], w_absmax))
+        pre = session.perturb(pre, SplitProductStats(hq, xq[:, t], x_absmax[:, t], x_sq[:, t], w_absmax, W_nominal))
         state, pre = gates(cell, pre, c, trace)
         if trace:
             h, c = state if cell.has_cell_state else (state, None)

@@ -16,11 +16,16 @@ from dni.data import load_sequences
 from dni.evaluate import noisy_accuracy
 from dni.models import build_model
 from dni.noise import NOISELESS
-from dni.noise_spec import NoiseSession, NoiseSpec, WeightRead, parse_noise
+from dni.noise_spec import KINDS, NoiseSession, NoiseSpec, WeightRead, parse_noise
 
 SPECS = ["output_relative", "weight_read", "programming", "dac(bits=6,bound=1)", "adc(bits=6,bound=2)",
          "programming+weight_read+adc(bits=8,bound=10)", "additive+output_relative", "dac(bits=5,bound=0.5)+weight_read",
          "pcm(t=3600)+weight_read"]
+
+
+EXAMPLE = {"additive": "additive", "output_relative": "output_relative", "weight_read": "weight_read", "programming": "programming",
+           "pcm": "pcm(t=3600)", "dac": "dac(bits=4,bound=0.5)", "adc": "adc(bits=5,bound=2)"}
+"""One spec per registered kind: a kind added to dni.noise_spec must get one here, and so is checked on the split path."""
 
 
 def generators(repeats, seed=0):
@@ -49,6 +54,21 @@ def test_split_products_equal_the_readable_cell_in_float64(preset, spec, repeats
     torch.testing.assert_close(h, h_ref, rtol=0, atol=1e-12)
     if model.cell.has_cell_state:
         torch.testing.assert_close(tr.c, tr_ref.c, rtol=0, atol=1e-12)
+
+
+def test_every_registered_kind_has_an_example_and_splits_like_the_readable_cell():
+    assert set(EXAMPLE) == set(KINDS), "give the new kind an example spec in EXAMPLE"
+    torch.manual_seed(0)
+    model = build_model("lstm28").double().eval()
+    x = torch.rand(4, 28, 28, dtype=torch.float64)
+    for name, spec in EXAMPLE.items():
+        session = lambda: NoiseSession(parse_noise(spec).at(0.3), generators(2), 2)  # noqa: E731
+        if not session().splits_products:
+            continue
+        with torch.no_grad():
+            ref = recurrence._unroll_cell(model.cell, x, session(), None, 2, False)
+            got = recurrence.unroll(model.cell, x, session(), None, 2)
+        torch.testing.assert_close(got, ref, rtol=0, atol=1e-12, msg=f"{name}: the split path differs from the readable cell")
 
 
 def test_evaluation_takes_the_split_path_and_training_the_readable_cell(monkeypatch):
@@ -120,3 +140,40 @@ def test_prefetching_in_the_wrong_order_is_refused():
                 model(torch.rand(3, 28, 28), noise=session, generator=session.generator, repeats=2)
     finally:
         session.close()
+
+
+def test_prefetched_draws_follow_the_model_dtype(monkeypatch):
+    model = build_model("rnn28").double().eval()
+    data = load_sequences("subset", "test").take(slice(0, 40))
+    data.x = data.x.double()
+    runs = []
+    for choice in ("0", "1"):
+        monkeypatch.setenv("DNI_PREFETCH", choice)
+        runs.append(noisy_accuracy(model, data, 0.2, generators(2), 2, eval_noise="weight_read"))
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_a_prefetch_list_too_short_or_too_long_is_an_error_not_a_hang():
+    model = build_model("rnn28").eval()
+    x = torch.rand(3, 28, 28)
+    products = model.inference_products(batch=3, steps=28, repeats=1)
+    short = NoiseSession(parse_noise("weight_read").at(0.1), generators(1), 1)
+    short.prefetch(products[:-1])  # no FC draw listed
+    with pytest.raises(RuntimeError, match=r"prefetched noise ran out: a draw of shape \(3, 10\) was asked for after the last listed one"):
+        with torch.no_grad():
+            model(x, noise=short, generator=short.generator)
+    short.close()
+    long = NoiseSession(parse_noise("weight_read").at(0.1), generators(1), 1)
+    long.prefetch(products + products[-1:])
+    with torch.no_grad():
+        model(x, noise=long, generator=long.generator)
+    with pytest.raises(RuntimeError, match=r"prefetched noise left unused: a draw of shape \(3, 10\) was listed but never asked for"):
+        long.check_used_up()
+    long.close()
+
+
+def test_programming_after_another_weight_kind_scales_each_chip_by_its_own_max():
+    W = torch.randn(16, 12, dtype=torch.float64)
+    together = NoiseSession(parse_noise("pcm(t=60)+programming(sigma=0.1)"), generators(3), 3).chip("cell", W)
+    alone = NoiseSession(parse_noise("pcm(t=60)+programming(sigma=0.1)"), generators(3)[1:2], 1).chip("cell", W)
+    torch.testing.assert_close(alone[0], together[1], rtol=0, atol=0)  # repeat 1's chip does not depend on repeats 0 and 2
