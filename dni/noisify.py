@@ -56,7 +56,7 @@ from .cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell, _NoisyModule
 from .errors import DniError, InvalidArgumentError
 from .noise import NOISELESS, NoiseModel, validate_sigma
 from .noise_spec import NoiseSession, NoiseSpec, commutes, noise_for, parse_noise
-from .recurrence import _STEPS
+from .recurrence import _STEPS, split_steps, splits
 
 
 class NoisifyError(DniError, ValueError):
@@ -158,6 +158,20 @@ class _Named(NoiseModel):
     def add(self, preactivation, generator=None):
         return self.inner.add(preactivation, generator)
 
+    # the split path of inference (dni.recurrence.split_steps), with the layer's chip names
+    @property
+    def splits_products(self):
+        return getattr(self.inner, "splits_products", False)
+
+    def chip(self, name, weight):
+        return self.inner.chip(f"{self.prefix}.{name}", weight)
+
+    def process_input(self, x):
+        return self.inner.process_input(x)
+
+    def perturb(self, y, stats):
+        return self.inner.perturb(y, stats)
+
 
 class _NoisyLayer:
     """Mixin of every noisified layer: ``dni_noise`` (the train noise), ``dni_name`` (its path in the model)."""
@@ -217,7 +231,8 @@ def _run_direction(cell, x, state, noise: NoiseModel, generator, reverse: bool):
     Additive noise: in training (grad on) an LSTM or RNN takes the fused BPTT of :func:`dni.fused.layer_outputs`
     (one autograd node, the sequence's noise one (T, B, G) draw); otherwise the input part of all T products is
     one matmul with the noise added per step (the fast path of :func:`dni.recurrence.unroll`, its draws per
-    step). Other kinds: the readable cell stepped (autograd)."""
+    step). Other kinds: in inference an LSTM or RNN takes the split path of :func:`dni.recurrence.split_steps`
+    (what ``dni evaluate`` computes), else the readable cell is stepped (autograd)."""
     T = x.shape[1]
     outputs = [None] * T
     steps = range(T - 1, -1, -1) if reverse else range(T)
@@ -225,7 +240,10 @@ def _run_direction(cell, x, state, noise: NoiseModel, generator, reverse: bool):
         # training: fused BPTT (dni.fused), the whole sequence's noise one draw
         out, state = fused.layer_outputs(cell, x.flip(1) if reverse else x, state, noise, generator)
         return (out.flip(1) if reverse else out), state
-    if commutes(noise):
+    if splits(cell, noise):  # inference under other kinds: the input part precomputed (dni.recurrence.split_steps)
+        for t, state, _ in split_steps(cell, x, noise, state, reverse=reverse):
+            outputs[t] = state[0] if cell.has_cell_state else state  # (B, H)
+    elif commutes(noise):
         proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G)
         step = _STEPS[type(cell)]
         for t in steps:

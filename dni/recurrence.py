@@ -52,7 +52,7 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
     list of ``repeats`` generators (one per repeat, see :meth:`dni.noise.AdditiveGaussian.sample`).
     """
     if not commutes(noise):  # other kinds of noise do not commute with h·W_hhᵀ
-        if not torch.is_grad_enabled() and type(cell) in _GATES and getattr(noise, "splits_products", False):
+        if splits(cell, noise):
             return _unroll_split(cell, x, noise, repeats, trace)
         return _unroll_cell(cell, x, noise, generator, repeats, trace)
     B, T, _ = x.shape
@@ -100,13 +100,28 @@ def _unroll_cell(cell, x, noise, generator, repeats: int, trace: bool):
     return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
 
 
-def _unroll_split(cell, x, session, repeats: int, trace: bool):
-    """Inference under a noise session whose products may be split (:attr:`dni.noise_spec.NoiseSession.splits_products`):
+def splits(cell, noise) -> bool:
+    """Whether inference of ``cell`` under ``noise`` may take the split path (:func:`split_steps`)."""
+    return not torch.is_grad_enabled() and type(cell) in _GATES and getattr(noise, "splits_products", False)
+
+
+def _rows(v: torch.Tensor, rows: int) -> torch.Tensor:
+    """v (B, k) as (rows, k), rows = R·B: the same input rows in every repeat block."""
+    return v if v.shape[0] == rows else v.expand(rows // v.shape[0], *v.shape).reshape(rows, v.shape[-1])
+
+
+def split_steps(cell, x, session, state, reverse: bool = False, trace: bool = False):
+    """The steps of ``cell`` over x (B, T, I) under a noise session whose products may be split
+    (:attr:`dni.noise_spec.NoiseSession.splits_products`), from ``state`` (N rows, N = R·B: R repeat blocks
+    sharing x's rows, or N = B): yields (t, new state, pre-activations (N, G)), t from 0 (from T - 1 if ``reverse``).
+
     ``W·[h, x_t] + b = W_h·h + (W_x·x_t + b)`` with the input part of all T steps precomputed, then the
-    session's output kinds on the sum. A session with per-repeat chips (programming noise, (R, G, H + I))
-    computes the input part per step and repeat. Same draws in the same order as :func:`_unroll_cell`."""
+    session's output kinds on the sum, with max|[h, x]| and ‖[h, x]‖ from the parts. A session with one chip
+    per repeat (programming noise: (R, G, H + I)) computes the input part per step and repeat block. Same
+    draws in the same order as stepping the readable cell (:func:`_unroll_cell`). ``trace``: the yielded
+    pre-activations are kept intact (else the LSTM's gates are computed in place in them)."""
     B, T, I = x.shape
-    H, R = cell.hidden_size, repeats
+    H = cell.hidden_size
     W_nominal = cell.weight_on_concat()  # (G, H + I): the product's weight, its max|W| for the noise scales
     w_absmax = W_nominal.abs().max()
     W = session.chip("cell", W_nominal)  # (G, H + I), or (R, G, H + I): one chip per repeat
@@ -115,20 +130,29 @@ def _unroll_split(cell, x, session, repeats: int, trace: bool):
     x_absmax, x_sq = xq.abs().amax(-1, keepdim=True), xq.square().sum(-1, keepdim=True)  # (B, T, 1) each
     per_chip = W.dim() == 3
     proj = None if per_chip else F.linear(xq, W_x, cell.bias)  # (B, T, G)
-    state = cell.initial_state(R * B, x)
     gates = _GATES[type(cell)]
-    h_steps, c_steps, pre_steps = [], [], []
-    for t in range(T):
+    for t in range(T - 1, -1, -1) if reverse else range(T):
         h, c = state if cell.has_cell_state else (state, None)
-        hq = session.process_input(h)  # (R·B, H)
+        N = h.shape[0]
+        hq = session.process_input(h)  # (N, H)
         if per_chip:
-            p = torch.matmul(xq[:, t], W_x.transpose(1, 2)) + cell.bias  # (R, B, G)
-            pre = torch.baddbmm(p, hq.view(R, B, H), W_h.transpose(1, 2)).view(R * B, -1)  # (R·B, G)
+            R = W.shape[0]
+            xt = xq[:, t] if B * R == N else _rows(xq[:, t], N).view(R, N // R, I)  # (B, I) shared by the blocks, or (R, N/R, I)
+            p = torch.matmul(xt, W_x.transpose(1, 2)) + cell.bias  # (R, N/R, G)
+            pre = torch.baddbmm(p, hq.view(R, N // R, H), W_h.transpose(1, 2)).view(N, -1)  # (N, G)
         else:
-            p = proj[:, t] if R == 1 else proj[:, t].expand(R, B, proj.shape[-1]).reshape(R * B, -1)  # (R·B, G)
-            pre = torch.addmm(p, hq, W_h.t())  # (R·B, G)
+            pre = torch.addmm(_rows(proj[:, t], N), hq, W_h.t())  # (N, G)
         pre = session.perturb(pre, SplitProductStats(hq, xq[:, t], x_absmax[:, t], x_sq[:, t], w_absmax, W_nominal))
         state, pre = gates(cell, pre, c, trace)
+        yield t, state, pre
+
+
+def _unroll_split(cell, x, session, repeats: int, trace: bool):
+    """:func:`unroll` on the split path (:func:`split_steps`) from a zero state of R·B rows."""
+    B = x.shape[0]
+    h_steps, c_steps, pre_steps = [], [], []
+    state = cell.initial_state(repeats * B, x)
+    for _, state, pre in split_steps(cell, x, session, state, trace=trace):
         if trace:
             h, c = state if cell.has_cell_state else (state, None)
             h_steps.append(h)

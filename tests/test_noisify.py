@@ -1,5 +1,6 @@
 """dni.noisify: torch layers with noise after every product (issue 23)."""
 
+import importlib
 import itertools
 
 import pytest
@@ -411,3 +412,30 @@ def test_convolution_noise_per_output_pixel():
     assert torch.allclose(dev, chip.expand_as(dev), atol=1e-6) and chip.abs().max() > 1e-3
     grouped = dni.noisify(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Linear(4, 4)))
     assert grouped.dni_report.left_alone[0][:2] == ("0", "Conv2d") and "groups=2" in grouped.dni_report.left_alone[0][2]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+@pytest.mark.parametrize("spec", ["programming+weight_read", "dac(bits=5,bound=1)+output_relative", "pcm(t=600)+adc(bits=6,bound=3)"])
+def test_inference_under_other_kinds_splits_products_like_the_readable_cell(kind, spec, monkeypatch):
+    """In inference a noisified LSTM/RNN takes dni's split path (dni.recurrence.split_steps); with gradients on,
+    the readable cell. Two layers, both directions, 3 repeats as row blocks (one chip each): the same numbers."""
+    torch.manual_seed(8)
+    layer = RECURRENT[kind](3, 5, num_layers=2, bidirectional=True, batch_first=True).double()
+    noisy = dni.noisify(layer)
+    x = torch.randn(3 * 4, 6, 3, dtype=torch.float64)  # 3 repeat blocks of 4 rows
+    noisify_module = importlib.import_module("dni.noisify")  # (dni.noisify is also the function)
+    calls, split_steps = [], noisify_module.split_steps
+    monkeypatch.setattr(noisify_module, "split_steps", lambda *a, **k: calls.append(1) or split_steps(*a, **k))
+
+    def run():
+        gens = [torch.Generator().manual_seed(r) for r in range(3)]
+        with dni.eval_noise(spec, 0.2, gens):
+            return noisy(x)[0]
+    with torch.no_grad():
+        split = run()
+    assert len(calls) == 4  # 2 layers × 2 directions on the split path
+    with torch.enable_grad():
+        readable = run().detach()
+    assert len(calls) == 4
+    assert (readable - layer(x)[0]).abs().max() > 1e-3  # the noise is there
+    torch.testing.assert_close(split, readable, rtol=0, atol=1e-12)
