@@ -58,7 +58,7 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
     B, T, _ = x.shape
     proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G): input part of all T products
     state = cell.initial_state(repeats * B, x)
-    h_steps, c_steps, pre_steps = [], [], []
+    steps = _Steps(cell, trace)
     step = _STEPS[type(cell)]
     for t in range(T):
         p = proj[:, t]  # (B, G)
@@ -66,16 +66,31 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
             p = p.expand(repeats, B, p.shape[-1])  # (R, B, G) view, no copy: repeat r is block r
         p = noise.add(p, generator).reshape(repeats * B, -1)  # (R·B, G)
         state, pre = step(cell, p, state, noise, generator, trace)
-        if trace:
-            h, c = state if cell.has_cell_state else (state, None)
-            h_steps.append(h)
-            c_steps.append(c)
-            pre_steps.append(pre)
-    h_last = state[0] if cell.has_cell_state else state
-    if not trace:
-        return h_last
-    stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
-    return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
+        steps.add(state, pre)
+    return steps.result(state)
+
+
+class _Steps:
+    """The per-step states and pre-activations of an unrolled sequence, kept only when tracing; :meth:`result`
+    is what :func:`unroll` returns: the last h (N, H) [, :class:`Trace`]."""
+
+    def __init__(self, cell, trace: bool):
+        self.cell, self.trace = cell, trace
+        self.h, self.c, self.pre = [], [], []
+
+    def add(self, state, pre):
+        if self.trace:
+            h, c = state if self.cell.has_cell_state else (state, None)
+            self.h.append(h)
+            self.c.append(c)
+            self.pre.append(pre)
+
+    def result(self, state):
+        h_last = state[0] if self.cell.has_cell_state else state
+        if not self.trace:
+            return h_last
+        stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
+        return h_last, Trace(stack(self.h), stack(self.c) if self.cell.has_cell_state else None, stack(self.pre))
 
 
 def _unroll_cell(cell, x, noise, generator, repeats: int, trace: bool):
@@ -83,21 +98,13 @@ def _unroll_cell(cell, x, noise, generator, repeats: int, trace: bool):
     the noise's products (:meth:`dni.noise.NoiseModel.product`) — any kind of noise; autograd for training."""
     B, T, I = x.shape
     state = cell.initial_state(repeats * B, x)
-    h_steps, c_steps, pre_steps = [], [], []
+    steps = _Steps(cell, trace)
     recorder = _Recorder(noise) if trace else noise
     for t in range(T):
         xt = x[:, t] if repeats == 1 else x[:, t].expand(repeats, B, I).reshape(repeats * B, I)  # (R·B, I)
         state = cell(xt, state, noise=recorder, generator=generator)
-        if trace:
-            h, c = state if cell.has_cell_state else (state, None)
-            h_steps.append(h)
-            c_steps.append(c)
-            pre_steps.append(torch.cat(recorder.take(), dim=1))
-    h_last = state[0] if cell.has_cell_state else state
-    if not trace:
-        return h_last
-    stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
-    return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
+        steps.add(state, torch.cat(recorder.take(), dim=1) if trace else None)
+    return steps.result(state)
 
 
 def splits(cell, noise) -> bool:
@@ -149,20 +156,11 @@ def split_steps(cell, x, session, state, reverse: bool = False, trace: bool = Fa
 
 def _unroll_split(cell, x, session, repeats: int, trace: bool):
     """:func:`unroll` on the split path (:func:`split_steps`) from a zero state of R·B rows."""
-    B = x.shape[0]
-    h_steps, c_steps, pre_steps = [], [], []
-    state = cell.initial_state(repeats * B, x)
+    state = cell.initial_state(repeats * x.shape[0], x)
+    steps = _Steps(cell, trace)
     for _, state, pre in split_steps(cell, x, session, state, trace=trace):
-        if trace:
-            h, c = state if cell.has_cell_state else (state, None)
-            h_steps.append(h)
-            c_steps.append(c)
-            pre_steps.append(pre)
-    h_last = state[0] if cell.has_cell_state else state
-    if not trace:
-        return h_last
-    stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731 — list of (N, ·) → (N, T, ·)
-    return h_last, Trace(stack(h_steps), stack(c_steps) if cell.has_cell_state else None, stack(pre_steps))
+        steps.add(state, pre)
+    return steps.result(state)
 
 
 class _Recorder(NoiseModel):
