@@ -22,6 +22,8 @@ from dni.results import load_results, noise_of, select_noise  # noqa: E402
 
 def point(ds, train, evaluation, sigma_train, sigma_val):
     """(mean, standard error) in % of one point of the cross grid, or None if it is not there."""
+    if train not in ds.train_noise.values or evaluation not in ds.eval_noise.values:
+        return None  # that row or column of the grid is not evaluated (yet)
     view = select_noise(ds, train, evaluation)
     if sigma_train not in view.sigma_train.values or sigma_val not in view.sigma_val.values:
         return None
@@ -31,7 +33,7 @@ def point(ds, train, evaluation, sigma_train, sigma_val):
 
 
 def fmt(p):
-    return "—" if p is None else f"{p[0]:.1f} ± {p[1]:.1f}"
+    return "—" if p is None else f"{p[0]:.1f} ± {p[1]:.2f}"
 
 
 def main(merged_path, *adc_paths):
@@ -45,6 +47,13 @@ def main(merged_path, *adc_paths):
     print("|---" * (len(header) + 1) + "|")
     for t, st, label in rows:
         print(f"| {label} | " + " | ".join(fmt(point(ds, t, e, st, s)) for e in kinds for s in strengths[e]) + " |")
+    print("\n## Every model under every inference noise at its middle strength, accuracy (%)\n")
+    every = [("additive", st) for st in [0.0] + strengths["additive"]] + [(t, st) for t in kinds[1:] for st in strengths[t]]
+    print("| trained under | σtrain | noiseless | " + " | ".join(f"{e} {strengths[e][1]:g}" for e in kinds) + " |")
+    print("|---" * (len(kinds) + 3) + "|")
+    for t, st in every:
+        clean = next((p for p in (point(ds, t, e, st, 0.0) for e in kinds) if p is not None), None)
+        print(f"| {t} | {st:g} | {fmt(clean)} | " + " | ".join(fmt(point(ds, t, e, st, strengths[e][1])) for e in kinds) + " |")
     print("\n## Best protection per inference noise (middle and top strength)\n")
     for e in kinds:
         for level in (1, 2):
