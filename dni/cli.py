@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of the fixed-epoch runs of results/run_training_length.sh (default: training_length/ next to the result)")
     p.add_argument("--paper-recipe", type=Path, default=None,
                    help="folder of the recipe study of results/run_paper_recipe.sh (default: paper_recipe/ next to the result)")
+    p.add_argument("--noise-kinds", type=Path, default=None,
+                   help="the mismatch grid of results/run_noise_kinds.sh (default: noise_kinds.nc next to the result)")
     p.add_argument("--no-figures", action="store_true", help="rewrite the numbers only")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document's numbers differ from the result file's")
 
@@ -298,7 +300,12 @@ def _reproduction(args, progress) -> int:
         from .train import load_checkpoint
 
         baseline = load_checkpoint((args.checkpoint_dir or default_checkpoint_dir(args.result)) / "lstm28_sigma0.00_seed0.pt").config
-    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline)
+    grid_path = args.noise_kinds or args.result.parent / "noise_kinds.nc"
+    grid = load_results(grid_path, need=("accuracy",)) if grid_path.is_file() else None
+    if grid is None and any(name.startswith("noise-kinds") for name in document_blocks(text)):
+        raise DniError(f"{args.doc} has noise-kinds blocks but there is no {grid_path}: "
+                       "run results/run_noise_kinds.sh, or give the file with --noise-kinds")
+    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline, grid)
     if args.check:
         current = document_blocks(text)
         stale = [name for name, body in blocks.items() if current.get(name) != body]

@@ -188,9 +188,10 @@ def _relpath(path: Path, start: Path) -> str:
 
 
 def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, training_length: list[xr.Dataset] = (),
-                  paper_recipe: list[RecipeRun] = (), baseline_config=None) -> dict[str, str]:
+                  paper_recipe: list[RecipeRun] = (), baseline_config=None, noise_kinds: xr.Dataset | None = None) -> dict[str, str]:
     """{block name: markdown} of every generated block of REPRODUCTION.md (``training-length`` when runs are
-    given, ``paper-recipe`` when the study's factors are, with ``baseline_config`` the committed model's config)."""
+    given, ``paper-recipe`` when the study's factors are, with ``baseline_config`` the committed model's config,
+    the ``noise-kinds-*`` and ``adc-bits`` blocks of :mod:`dni.cross_grid` when the mismatch grid is)."""
     blocks = {
         "provenance": provenance_block(ds),
         "headline": headline_table(ds),
@@ -204,7 +205,20 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
         blocks["training-length"] = training_length_block(list(training_length), ds)
     if paper_recipe:
         blocks["paper-recipe"] = paper_recipe_block(list(paper_recipe), ds, baseline_config)
+    if noise_kinds is not None:
+        blocks.update(noise_kinds_blocks(noise_kinds))
     return blocks
+
+
+NOISE_KINDS_BLOCKS = ("noise-kinds-middle", "noise-kinds-grid", "noise-kinds-best", "adc-bits")
+
+
+def noise_kinds_blocks(grid: xr.Dataset, arch: str = "lstm28") -> dict[str, str]:
+    """Issue 19's experiment (``results/noise_kinds.nc``): the mismatch grid's tables."""
+    from .cross_grid import best_table, grid_table, middle_table, quantisation_table
+
+    tables = (middle_table, grid_table, best_table, quantisation_table)
+    return {name: table(grid, arch) for name, table in zip(NOISE_KINDS_BLOCKS, tables)}
 
 
 def document_blocks(text: str) -> dict[str, str]:

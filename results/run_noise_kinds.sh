@@ -9,7 +9,8 @@
 #      models) under every eval kind at that kind's three strengths, 40 repeats each;
 #   3. an ADC resolution sweep (4–10 bits over ±16, which holds 99.9 % of every model's
 #      pre-activations; no other noise) of the additive-trained models;
-#   4. merge everything into results/noise_kinds.nc (dims train_noise × eval_noise).
+#   4. merge everything into results/noise_kinds.nc (dims train_noise × eval_noise) and render
+#      REPRODUCTION.md's tables of it (dni reproduction: the noise-kinds-* and adc-bits blocks).
 # Resumable: run it again after an interruption; finished checkpoints (and per-epoch training
 # states) and finished points are kept. Many CPU-hours (9 trainings of about an hour, 16 × 40
 # noisy evaluations of 10k digits per model): run it in the background, one thread per process:
@@ -64,11 +65,13 @@ adc() {
   done
 }
 
-# 4. one file, and the findings' tables
-merge() {  # extends an existing noise_kinds.nc (its points must agree)
-  if [ -f results/noise_kinds.nc ]; then dni merge results/noise_kinds.nc "$D"/*__*.nc --out results/noise_kinds.nc
-  else dni merge "$D"/*__*.nc --out results/noise_kinds.nc; fi
-  python "$D/findings.py" results/noise_kinds.nc "$D"/adc_bits*.nc
+# 4. one file (the cross grid and the ADC sweep), then REPRODUCTION.md's tables of it (dni.cross_grid)
+merge() {  # extends an existing noise_kinds.nc (its points must agree); parts still being filled add what they hold
+  shopt -s nullglob
+  local parts=("$D"/*__*.nc "$D"/adc_bits*.nc)
+  if [ -f results/noise_kinds.nc ]; then dni merge results/noise_kinds.nc "${parts[@]}" --out results/noise_kinds.nc
+  else dni merge "${parts[@]}" --out results/noise_kinds.nc; fi
+  dni reproduction --no-figures
 }
 
 if [ $# -eq 0 ]; then

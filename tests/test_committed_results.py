@@ -93,7 +93,8 @@ def test_reproduction_md_blocks_equal_a_direct_computation(paper):
     from dni.report import PAPER  # the paper's numbers (data, transcribed from the paper)
 
     blocks = _blocks(DOC.read_text(encoding="utf-8"))
-    assert set(blocks) == {"provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures", "training-length"}
+    assert set(blocks) == {"provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures", "training-length",
+                           "noise-kinds-middle", "noise-kinds-grid", "noise-kinds-best", "adc-bits"}
     st, sv = paper.sigma_train.values, paper.sigma_val.values
     mean = {arch: paper.accuracy.sel(arch=arch).values.mean(axis=-1) for arch in PRESETS}  # (σtrain, σval)
 
@@ -157,6 +158,34 @@ def test_reproduction_md_blocks_equal_a_direct_computation(paper):
     assert converged[0].endswith(f"(the main grid: best epoch {int(lstm.best_epoch)} of {int(lstm.epochs)}) | "
                                  f"{float(lstm.weight_power):.4f} | " + " | ".join(
                                      f"{lstm.accuracy.sel(sigma_val=v).values.mean() * 100:.1f} %" for v in (0.0, 0.5, 1.0)) + " |")
+
+
+def test_noise_kinds_blocks_equal_a_direct_computation():
+    """Issue 19's mismatch grid (results/noise_kinds.nc): every cell of the full grid block, recomputed
+    with numpy from the raw repeats, and the additive × additive points equal the committed grid's."""
+    import xarray as xr
+
+    grid = xr.open_dataset(RESULTS / "noise_kinds.nc", engine="h5netcdf")
+    paper = xr.open_dataset(RESULTS / "dni_paper.nc", engine="h5netcdf")
+    blocks = _blocks(DOC.read_text(encoding="utf-8"))
+    lines = [line for line in blocks["noise-kinds-grid"].splitlines() if not line.startswith("|---")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")][3:]
+    checked = 0
+    for line in lines[1:]:
+        train, sigma_train, _, *cells = [c.strip() for c in line.strip("|").split("|")]
+        for column, cell in zip(header, cells):
+            evaluation, sigma_val = column.rsplit(" ", 1)
+            acc = grid.accuracy.sel(train_noise=train, eval_noise=evaluation, arch="lstm28",
+                                    sigma_train=float(sigma_train), sigma_val=float(sigma_val)).values * 100  # (seed,)
+            acc = acc[~np.isnan(acc)]
+            assert cell == ("—" if not len(acc) else f"{acc.mean():.1f} ± {acc.std(ddof=1) / np.sqrt(len(acc)):.2f}"), (line, column)
+            checked += len(acc) > 0
+    assert checked >= 30
+    additive = grid.accuracy.sel(train_noise="additive", eval_noise="additive", arch="lstm28")
+    for st in (0.0, 0.5, 0.7, 1.0):
+        for sv in (0.5, 0.7, 1.0):
+            np.testing.assert_array_equal(additive.sel(sigma_train=st, sigma_val=sv).values,
+                                          paper.accuracy.sel(arch="lstm28", sigma_train=st, sigma_val=sv).values)
 
 
 def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
