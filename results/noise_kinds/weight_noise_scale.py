@@ -1,0 +1,45 @@
+"""Why additive Deep Noise Injection does not carry over to weight noise (issue 19, REPRODUCTION.md).
+
+    python results/noise_kinds/weight_noise_scale.py [N_DIGITS]   # default 1000 full-MNIST test digits
+
+Weight noise relative to max|W| (``weight_read``, ``programming``) puts on each gate pre-activation a
+perturbation of std σ·max|W|·‖[h, x]‖₂ (exact for weight_read, in distribution, README Noise kinds), where
+additive noise puts σ. For each committed additive lstm28 model (σtrain 0, 0.5, 0.7, 1.0) this prints,
+from a noiseless pass over the first test digits: max|W| of the cell's product [W_hh W_ih] and its rms,
+the mean ‖[h, x]‖₂ over steps and digits, and the resulting pre-activation noise std under weight_read
+0.15 (its middle strength) — the additive σ that would be equivalent.
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from dni.data import load_sequences  # noqa: E402
+from dni.train import load_checkpoint  # noqa: E402
+
+SIGMA = 0.15  # weight_read's middle strength (strengths.json)
+
+
+def main(n: int = 1000) -> None:
+    torch.set_num_threads(1)
+    test = load_sequences("mnist", "test", progress=False)
+    x = test.x[:n]  # (N, T, I)
+    print(f"lstm28, first {n} full-MNIST test digits, no noise; weight_read σ = {SIGMA}\n")
+    print("| σtrain | max\\|W\\| | rms(W) | max/rms | mean ‖[h, x]‖₂ | σ·max\\|W\\|·‖[h, x]‖₂ (equivalent additive σ) |")
+    print("|---|---|---|---|---|---|")
+    for st in (0.0, 0.5, 0.7, 1.0):
+        model = load_checkpoint(ROOT / f"results/dni_paper_checkpoints/lstm28_sigma{st:.2f}_seed0.pt").model.eval()
+        W = torch.cat([model.cell.weight_hh, model.cell.weight_ih], 1).detach()  # (G, H + I)
+        _, trace = model.trace(x)
+        h_prev = torch.cat([torch.zeros_like(trace.h[:, :1]), trace.h[:, :-1]], 1)  # (N, T, H): the h each step reads
+        norm = torch.cat([h_prev, model._scaled(x)], -1).norm(dim=-1)  # (N, T): the input the product sees
+        w_max, w_rms = W.abs().max().item(), W.pow(2).mean().sqrt().item()
+        print(f"| {st:g} | {w_max:.2f} | {w_rms:.3f} | {w_max / w_rms:.0f} | {norm.mean().item():.2f} | "
+              f"{SIGMA * w_max * norm.mean().item():.2f} |")
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:]))
