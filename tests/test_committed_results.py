@@ -188,6 +188,50 @@ def test_noise_kinds_blocks_equal_a_direct_computation():
                                           paper.accuracy.sel(arch="lstm28", sigma_train=st, sigma_val=sv).values)
 
 
+def test_the_noise_kinds_prose_quotes_the_grid():
+    """The numbers REPRODUCTION.md's issue-19 section quotes by hand, from results/noise_kinds.nc."""
+    import xarray as xr
+
+    grid = xr.open_dataset(RESULTS / "noise_kinds.nc", engine="h5netcdf")
+    text = DOC.read_text(encoding="utf-8")
+    prose = re.sub(r"<!-- dni:begin ([\w-]+) -->.*?<!-- dni:end \1 -->", "", text, flags=re.S)
+    section = prose.split("## Beyond the paper")[1].split("\n## ")[0]
+
+    def acc(train_st, evaluation, sv):
+        return f"{float(grid.accuracy.sel(train_noise='additive', eval_noise=evaluation, arch='lstm28', sigma_train=train_st, sigma_val=sv).mean('seed')) * 100:.1f} %"
+
+    quoted = [acc(0.0, "output_relative", 1.1), acc(0.7, "output_relative", 1.1), acc(0.0, "additive", 1.0), acc(0.7, "additive", 1.0),
+              acc(0.0, "weight_read", 0.15), acc(0.0, "programming", 0.1),
+              ", ".join(acc(st, "weight_read", 0.15) for st in (0.5, 0.7, 1.0)),
+              ", ".join(acc(st, "programming", 0.1) for st in (0.5, 0.7, 1.0)),
+              acc(0.0, "adc(bits=4,bound=16)", 0.0)]
+    for number in quoted:
+        assert number in section, f"the section should quote {number}"
+    # "the conventional model needs 6 bits …, the σtrain 0.5 model 5, and the σtrain 0.7 and 1.0 models 4 (98.4 % and 98.7 % at 4 bits)"
+    fewest = []
+    for st in (0.0, 0.5, 0.7, 1.0):
+        clean = float(grid.accuracy.sel(train_noise="additive", eval_noise="additive", arch="lstm28", sigma_train=st, sigma_val=0).mean())
+        fewest.append(next(b for b in range(4, 11) if float(grid.accuracy.sel(
+            train_noise="additive", eval_noise=f"adc(bits={b},bound=16)", arch="lstm28", sigma_train=st, sigma_val=0).mean()) >= clean - 0.01))
+    assert fewest == [6, 5, 4, 4]
+    assert f"({acc(0.7, 'adc(bits=4,bound=16)', 0.0)} and {acc(1.0, 'adc(bits=4,bound=16)', 0.0)} at 4 bits)" in section
+
+
+@needs_full_mnist
+def test_the_weight_noise_scales_quoted_in_the_prose():
+    """weight_noise_scale.py on the committed models: the max|W|, ‖[h, x]‖₂ and equivalent σ the section quotes."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("weight_noise_scale", RESULTS / "noise_kinds" / "weight_noise_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = {r["sigma_train"]: r for r in module.scales(1000)}
+    assert rows[0.0]["w_max"] == pytest.approx(1.42, abs=0.005) and rows[1.0]["w_max"] == pytest.approx(3.51, abs=0.005)
+    assert round(rows[0.0]["w_max"] / rows[0.0]["w_rms"]) == 6 and round(rows[1.0]["w_max"] / rows[1.0]["w_rms"]) == 10
+    assert rows[0.0]["norm"] == pytest.approx(3.5, abs=0.05) and rows[1.0]["norm"] == pytest.approx(5.5, abs=0.05)
+    assert rows[0.0]["equivalent_sigma"] == pytest.approx(0.74, abs=0.01) and rows[1.0]["equivalent_sigma"] == pytest.approx(2.9, abs=0.05)
+
+
 def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
     """The headline numbers, recomputed with numpy from the raw accuracies (not through dni.report)."""
     text = DOC.read_text(encoding="utf-8")
