@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .noise_spec import ADC, DAC, parse_noise
+from .noise_spec import ADC, DAC, PAPER, parse_noise
 from .results import noise_pairs, select_noise
 
 Point = tuple[float, float]  # (mean accuracy %, standard error of the mean %)
@@ -38,10 +38,11 @@ def is_resolution_sweep(eval_noise: str) -> bool:
 
 
 def grid_noises(ds: xr.Dataset) -> tuple[list[str], list[str]]:
-    """(train noises, eval noises with a strength) of ``ds``, in the order of its coordinates."""
+    """(train noises, eval noises with a strength) of ``ds``: the paper's additive first, then by name."""
     pairs = noise_pairs(ds)
-    train = list(dict.fromkeys(t for t, _ in pairs))
-    evaluation = list(dict.fromkeys(e for _, e in pairs if not is_resolution_sweep(e)))
+    order = lambda label: (label != PAPER, label)  # noqa: E731
+    train = sorted({t for t, _ in pairs}, key=order)
+    evaluation = sorted({e for _, e in pairs if not is_resolution_sweep(e)}, key=order)
     return train, evaluation
 
 
