@@ -139,13 +139,22 @@ def headlines_dict(ds: xr.Dataset) -> dict:
     return {arch: asdict(headline(ds, arch)) for arch in ds.arch.values.tolist()}
 
 
+def training_noise_label(config) -> str:
+    """A model's training noise as ``dni checkpoints`` lists it: σtrain for the paper's additive noise
+    (one decimal, as the paper's grid), ``KIND σ`` for another kind (e.g. ``programming 0.073``)."""
+    sigma = config.sigma_train
+    text = f"{sigma:.1f}" if round(sigma, 1) == sigma else f"{sigma:g}"
+    return text if config.train_noise == "additive" else f"{config.train_noise} {text}"
+
+
 def training_states_lines(states) -> list[str]:
     """One line per model still in training: ``states`` are (config, history) of its saved training state."""
     lines = []
-    for config, history in sorted(states, key=lambda s: (s[0].preset, s[0].sigma_train)):
+    for config, history in sorted(states, key=lambda s: (s[0].preset, s[0].train_noise, s[0].sigma_train)):
         done = [r for r in history if "val_accuracy" in r]
         best = max(done, key=lambda r: r["val_accuracy"], default=None)
-        lines.append(f"in training: {config.preset} σtrain {config.sigma_train:.1f}, {len(history)} of at most {config.epochs} epochs"
+        what = training_noise_label(config) if config.train_noise != "additive" else f"σtrain {training_noise_label(config)}"
+        lines.append(f"in training: {config.preset} {what}, {len(history)} of at most {config.epochs} epochs"
                      + (f", best so far {percent(best['val_accuracy'], 2)} at epoch {best['epoch']}" if best else ""))
     return lines
 
@@ -161,7 +170,7 @@ def training_table(models) -> str:
     rows = ["| preset | σtrain | epochs run | best epoch | val. accuracy at σtrain | clean val. accuracy | train time |",
             "|---|---|---|---|---|---|---|"]
     runs: dict = {}  # one entry per training run: a model alone, or a batch of models trained together
-    for m in sorted(models, key=lambda m: (m.arch, m.sigma_train)):
+    for m in sorted(models, key=lambda m: (m.arch, m.config.train_noise, m.sigma_train)):
         best = m.meta.get("best_epoch") or len(m.history)
         record = m.history[best - 1] if m.history else {}
         seconds = float(m.meta.get("train_seconds", float("nan")))
@@ -170,7 +179,7 @@ def training_table(models) -> str:
         runs[run] = max(runs.get(run, 0.0), seconds)
         how = ([f"{together} together"] if together > 1 else []) + ([m.config.device] if m.config.device != "cpu" else [])
         time = f"{seconds / 60:.1f} min" + (f" ({', '.join(how)})" if how else "")
-        rows.append(f"| {m.arch} | {m.sigma_train:.1f} | {m.meta.get('epochs_run', len(m.history))} | {best} | "
+        rows.append(f"| {m.arch} | {training_noise_label(m.config)} | {m.meta.get('epochs_run', len(m.history))} | {best} | "
                     f"{percent(record.get('val_accuracy'), 2)} | {percent(record.get('val_accuracy_clean'), 2)} | {time} |")
     rows.append(f"| all {len(rows) - 2} | | | | | | {sum(runs.values()) / 3600:.2f} h |")
     return "\n".join(rows)

@@ -123,3 +123,22 @@ def test_training_table_counts_a_batched_run_once_and_lists_models_in_training(t
     assert out[-1] == (f"in training: rnn28 σtrain 0.3, 2 of at most 7 epochs, "
                        f"best so far {best['val_accuracy'] * 100:.2f} % at epoch {best['epoch']}")
     assert out[:-1] == training_table([alone, first]).splitlines()
+
+
+def test_checkpoints_name_the_training_noise_kind_and_its_exact_strength(tmp_path, capsys):
+    """A model trained under another kind is listed as `KIND σ` with σ unrounded (programming 0.073, not 0.1)."""
+    from dataclasses import replace
+
+    from dni.cli import main
+    from dni.report import training_noise_label
+    from dni.train import TrainConfig, TrainedModel, load_checkpoint, save_checkpoint
+
+    model = load_checkpoint(next((REPO / "widgets" / "demo" / "checkpoints").glob("rnn28_*.pt")))
+    kinds = [("additive", 0.3), ("programming", 0.073), ("weight_read", 0.15)]
+    for kind, sigma in kinds:
+        config = replace(model.config, sigma_train=sigma, train_noise=kind)
+        save_checkpoint(TrainedModel(model.model, config, model.history, model.meta), tmp_path / f"{kind}.pt")
+    assert main(["checkpoints", str(tmp_path)]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:5]
+    assert [r.split(" | ")[1] for r in rows] == ["0.3", "programming 0.073", "weight_read 0.15"]
+    assert training_noise_label(TrainConfig(preset="rnn28", sigma_train=1.0)) == "1.0"
