@@ -20,7 +20,8 @@
 # committed models), `adc`, `merge`. Two cores, e.g.:
 #   DNI_PREFETCH=0 nohup results/run_noise_kinds.sh train output_relative weight_read \; cross output_relative weight_read &
 #   DNI_PREFETCH=0 nohup results/run_noise_kinds.sh cross additive \; adc \; train programming \; cross programming &
-# and, when both are done, `results/run_noise_kinds.sh merge`. A stage's arguments end at a ";" argument.
+# and, when both are done, `results/run_noise_kinds.sh merge`. EVAL_KINDS="additive output_relative" limits
+# `cross` to those eval kinds, so that one train kind's row can be split over two processes. A stage's arguments end at a ";" argument.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
@@ -46,7 +47,7 @@ train() {
 cross() {
   for t in "$@"; do
     if [ "$t" = additive ]; then models=("${ADDITIVE[@]}"); else models=("$D"/checkpoints/lstm28_"$t"_sigma*_seed0.pt); fi
-    for e in additive "${KINDS[@]}"; do
+    for e in ${EVAL_KINDS:-additive ${KINDS[*]}}; do  # EVAL_KINDS="a b": only those columns (to split a row over cores)
       if [ "$t" = additive ] && [ "$e" = additive ]; then  # the committed grid's points: the same seeds, the same numbers
         [ -f "$D/additive__additive.nc" ] || python "$D/committed_points.py" results/dni_paper.nc "$D/additive__additive.nc" 0,0.5,0.7,1
         continue

@@ -23,6 +23,8 @@
 # Resumable: the same command continues (finished checkpoints reused, a model in training goes on from
 # <checkpoint>.partial after its last finished epoch, finished points kept). One process, one core:
 #   OMP_NUM_THREADS=1 nohup results/run_paper_recipe.sh > /tmp/paper_recipe.log 2>&1 &
+# or only some factors (e.g. two processes on two cores, each its own factors; DNI_PREFETCH=0 then):
+#   OMP_NUM_THREADS=1 DNI_PREFETCH=0 nohup results/run_paper_recipe.sh glorot steps_10k > /tmp/pr2.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
@@ -41,11 +43,23 @@ factor() {  # factor NAME FLAGS...: one dni sweep of lstm28 σtrain 0 with FLAGS
     --out "$out/$name.nc" --checkpoint-dir "$out/${name}_checkpoints" "$@"
 }
 
-factor weight_decay_1e-4 "${convergence[@]}" --weight-decay 1e-4
-factor input_scale_255 "${convergence[@]}" --input-scale 255
-factor weight_decay_1e-3 "${convergence[@]}" --weight-decay 1e-3
-factor glorot "${convergence[@]}" --init glorot
-factor steps_10k --lr 2e-3 --batch-size 128 --epochs 24
-factor rmsprop "${convergence[@]}" --optimiser rmsprop
-factor sgd --lr 0.1 --epochs 100 --patience 10 --lr-patience 5 --optimiser sgd
-factor tf_example "${convergence[@]}" --init tf_example
+# name → flags; run in this order (most promising first), or only the names given on the command line
+declare -A flags=(
+  [weight_decay_1e-4]="${convergence[*]} --weight-decay 1e-4"
+  [input_scale_255]="${convergence[*]} --input-scale 255"
+  [weight_decay_1e-3]="${convergence[*]} --weight-decay 1e-3"
+  [glorot]="${convergence[*]} --init glorot"
+  [steps_10k]="--lr 2e-3 --batch-size 128 --epochs 24"
+  [rmsprop]="${convergence[*]} --optimiser rmsprop"
+  [sgd]="--lr 0.1 --epochs 100 --patience 10 --lr-patience 5 --optimiser sgd"
+  [tf_example]="${convergence[*]} --init tf_example"
+)
+order=(weight_decay_1e-4 input_scale_255 weight_decay_1e-3 glorot steps_10k rmsprop sgd tf_example)
+names=("${@:-${order[@]}}")
+for name in "${names[@]}"; do
+  [ -n "${flags[$name]+set}" ] || { echo "unknown factor '$name'; the factors are: ${order[*]}" >&2; exit 2; }
+done
+for name in "${names[@]}"; do
+  # shellcheck disable=SC2086  # the flags are words
+  factor "$name" ${flags[$name]}
+done
