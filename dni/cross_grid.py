@@ -88,7 +88,10 @@ def noiseless(ds: xr.Dataset, train_noise: str, sigma_train: float, arch: str) -
 
 
 def _fmt(p: Point | None) -> str:
-    return "—" if p is None else f"{p[0]:.1f} ± {p[1]:.2f}"
+    """"mean ± SE"; a deterministic point (every repeat the same: no noise, or one repeat) shows its mean only."""
+    if p is None:
+        return "—"
+    return f"{p[0]:.1f}" if p[1] == 0 else f"{p[0]:.1f} ± {p[1]:.2f}"
 
 
 def _model_label(train_noise: str, sigma_train: float) -> str:
@@ -151,9 +154,9 @@ def best_table(ds: xr.Dataset, arch: str = "lstm28") -> str:
                 if t not in best:
                     cells.append("—")
                     continue
-                (mean, se), st = best[t]
-                text = f"{mean:.1f} ± {se:.2f} ({st:g})"
-                cells.append(f"**{text}**" if mean == top else text)
+                p, st = best[t]
+                text = f"{_fmt(p)} ({st:g})"
+                cells.append(f"**{text}**" if p[0] == top else text)
             conv_text = _fmt(conv)
             conv = f"**{conv_text}**" if conv and conv[0] == top else conv_text
             lines.append(f"| {e} {sv:g} | {conv} | " + " | ".join(cells) + " |")

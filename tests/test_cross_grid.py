@@ -55,7 +55,8 @@ def rows(markdown):
 def expected(raw, t, e, st, sv):
     sts, svs, acc = raw[t, e]
     a = acc[sts.index(st), svs.index(sv)] * 100
-    return f"{a.mean():.1f} ± {a.std(ddof=1) / np.sqrt(len(a)):.2f}"
+    se = a.std(ddof=1) / np.sqrt(len(a))
+    return f"{a.mean():.1f}" if se == 0 else f"{a.mean():.1f} ± {se:.2f}"  # a deterministic point: its mean only
 
 
 def test_middle_table_takes_each_kinds_middle_strength(grid):
@@ -68,7 +69,7 @@ def test_middle_table_takes_each_kinds_middle_strength(grid):
     assert table["weight_read 0.2"][1:] == [expected(raw, "weight_read", "additive", 0.2, 0.5),
                                             expected(raw, "weight_read", "weight_read", 0.2, 0.2)]
     assert table["conventional (σtrain 0)"][2] == expected(raw, "additive", "weight_read", 0.0, 0.2)
-    assert table["weight_read 0.2"][0] == "97.0 ± 0.00"  # σval 0 of the second of three models
+    assert table["weight_read 0.2"][0] == "97.0"  # σval 0 of the second of three models: deterministic, no "± 0.00"
 
 
 def test_grid_table_holds_every_model_and_point_but_not_the_converter_sweep(grid):
