@@ -218,6 +218,51 @@ def test_the_noise_kinds_prose_quotes_the_grid():
     assert f"({acc(0.7, 'adc(bits=4,bound=16)', 0.0)} and {acc(1.0, 'adc(bits=4,bound=16)', 0.0)} at 4 bits)" in section
 
 
+def test_the_which_training_noise_prose_quotes_the_grid():
+    """"Which training noise protects best?": its numbers and its claims, from results/noise_kinds.nc."""
+    import xarray as xr
+
+    grid = xr.open_dataset(RESULTS / "noise_kinds.nc", engine="h5netcdf")
+    text = DOC.read_text(encoding="utf-8")
+    prose = re.sub(r"<!-- dni:begin ([\w-]+) -->.*?<!-- dni:end \1 -->", "", text, flags=re.S)
+    section = prose.split("**Which training noise protects best?**")[1].split("**ADC resolution.**")[0]
+    section = " ".join(section.split())  # the prose wraps lines anywhere
+
+    def mean(train, st, evaluation, sv):
+        return float(grid.accuracy.sel(train_noise=train, eval_noise=evaluation, arch="lstm28", sigma_train=st, sigma_val=sv).mean("seed")) * 100
+
+    def acc(*key):
+        return f"{mean(*key):.1f} %"
+
+    quoted = [acc("additive", 0.7, "additive", 0.7), acc("output_relative", 0.78, "additive", 0.7),
+              acc("programming", 0.1, "programming", 0.1), acc("additive", 0.0, "programming", 0.1), acc("additive", 0.7, "programming", 0.1),
+              acc("programming", 0.1, "weight_read", 0.15), acc("additive", 0.0, "weight_read", 0.15),
+              acc("programming", 0.1, "additive", 0.0), acc("programming", 0.1, "additive", 0.7), acc("programming", 0.1, "output_relative", 0.78),
+              acc("programming", 0.1, "weight_read", 0.2),
+              ", ".join(acc("weight_read", st, "additive", 0.0) for st in (0.11, 0.15)) + f" and {acc('weight_read', 0.2, 'additive', 0.0)}",
+              acc("weight_read", 0.15, "weight_read", 0.2), acc("programming", 0.13, "weight_read", 0.2), acc("additive", 0.0, "weight_read", 0.2)]
+    for number in quoted:
+        assert number in section, f"the section should quote {number}"
+    strengths = {e: sorted(float(s) for s in grid.sigma_val.values if s > 0 and not np.isnan(mean("additive", 0.0, e, s)))
+                 for e in ("additive", "output_relative", "programming", "weight_read")}
+    models = {t: [st for st in (0.5, 0.7, 1.0, 0.61, 0.78, 1.1, 0.073, 0.1, 0.13, 0.11, 0.15, 0.2)
+                  if st in grid.sigma_train and not np.isnan(mean(t, st, "additive", 0.0))]
+              for t in ("additive", "output_relative", "programming", "weight_read")}
+    best = {(t, e, sv): max(round(mean(t, st, e, sv), 1) for st in models[t]) for t in models for e in strengths for sv in strengths[e]}
+    # "additive and output_relative training … within 0.1 point of each other" under additive and output_relative noise
+    for e in ("additive", "output_relative"):
+        for sv in strengths[e]:
+            assert abs(best["additive", e, sv] - best["output_relative", e, sv]) <= 0.1 + 1e-9, (e, sv)
+    # "the programming-trained models are the best of all at every programming strength and at weight_read 0.11 and 0.15",
+    # and only at weight_read 0.2 does a weight_read-trained model win
+    for e, sv in [("programming", s) for s in strengths["programming"]] + [("weight_read", 0.11), ("weight_read", 0.15)]:
+        assert best["programming", e, sv] == max(best[t, e, sv] for t in models) > mean("additive", 0.0, e, sv), (e, sv)
+    assert best["weight_read", "weight_read", 0.2] > best["programming", "weight_read", 0.2]
+    # "its worst point in the grid is 88.2 % at weight_read 0.2"
+    worst = min((mean("programming", 0.1, e, sv), e, sv) for e in strengths for sv in strengths[e])
+    assert (f"{worst[0]:.1f} %", worst[1], worst[2]) == (acc("programming", 0.1, "weight_read", 0.2), "weight_read", 0.2)
+
+
 @needs_full_mnist
 def test_the_weight_noise_scales_quoted_in_the_prose():
     """weight_noise_scale.py on the committed models: the max|W|, ‖[h, x]‖₂ and equivalent σ the section quotes."""
@@ -226,11 +271,21 @@ def test_the_weight_noise_scales_quoted_in_the_prose():
     spec = importlib.util.spec_from_file_location("weight_noise_scale", RESULTS / "noise_kinds" / "weight_noise_scale.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = {r["sigma_train"]: r for r in module.scales(1000)}
+    measured = module.scales(1000)
+    rows = {r["sigma_train"]: r for r in measured if r["train_noise"] == "additive"}
     assert rows[0.0]["w_max"] == pytest.approx(1.42, abs=0.005) and rows[1.0]["w_max"] == pytest.approx(3.51, abs=0.005)
     assert round(rows[0.0]["w_max"] / rows[0.0]["w_rms"]) == 6 and round(rows[1.0]["w_max"] / rows[1.0]["w_rms"]) == 10
     assert rows[0.0]["norm"] == pytest.approx(3.5, abs=0.05) and rows[1.0]["norm"] == pytest.approx(5.5, abs=0.05)
     assert rows[0.0]["equivalent_sigma"] == pytest.approx(0.74, abs=0.01) and rows[1.0]["equivalent_sigma"] == pytest.approx(2.9, abs=0.05)
+    kinds = {(r["train_noise"], r["sigma_train"]): r for r in measured}
+    # "the programming 0.1 model keeps its state small, mean ‖[h, x]‖₂ 2.98 against 3.48 … and 4.85 for additive 0.7 …
+    # (equivalent additive σ 1.07 at weight_read 0.15) although its max|W| grew to 2.40"
+    programming, read = kinds["programming", 0.1], kinds["weight_read", 0.15]
+    assert programming["norm"] == pytest.approx(2.98, abs=0.005) and rows[0.0]["norm"] == pytest.approx(3.48, abs=0.005)
+    assert rows[0.7]["norm"] == pytest.approx(4.85, abs=0.005)
+    assert programming["equivalent_sigma"] == pytest.approx(1.07, abs=0.005) and programming["w_max"] == pytest.approx(2.40, abs=0.005)
+    # "the weight_read 0.15 model instead shrank its largest weight (max|W| 1.15, from 1.42; equivalent σ 0.90)"
+    assert read["w_max"] == pytest.approx(1.15, abs=0.005) and read["equivalent_sigma"] == pytest.approx(0.90, abs=0.005)
 
 
 def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
