@@ -72,7 +72,9 @@ def point(ds: xr.Dataset, train_noise: str, eval_noise: str, sigma_train: float,
     acc = acc[~np.isnan(acc)] * 100  # (repeats,)
     if not len(acc):
         return None
-    return float(acc.mean()), float(acc.std(ddof=1) / np.sqrt(len(acc))) if len(acc) > 1 else 0.0
+    if np.ptp(acc) == 0:  # deterministic (no noise, or one repeat): an exact 0, not a float-rounding residue
+        return float(acc.mean()), 0.0
+    return float(acc.mean()), float(acc.std(ddof=1) / np.sqrt(len(acc)))
 
 
 def noiseless(ds: xr.Dataset, train_noise: str, sigma_train: float, arch: str) -> Point | None:

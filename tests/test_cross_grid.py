@@ -55,8 +55,9 @@ def rows(markdown):
 def expected(raw, t, e, st, sv):
     sts, svs, acc = raw[t, e]
     a = acc[sts.index(st), svs.index(sv)] * 100
-    se = a.std(ddof=1) / np.sqrt(len(a))
-    return f"{a.mean():.1f}" if se == 0 else f"{a.mean():.1f} ± {se:.2f}"  # a deterministic point: its mean only
+    if a.max() == a.min():  # a deterministic point: its mean only
+        return f"{a.mean():.1f}"
+    return f"{a.mean():.1f} ± {a.std(ddof=1) / np.sqrt(len(a)):.2f}"
 
 
 def test_middle_table_takes_each_kinds_middle_strength(grid):
