@@ -10,7 +10,8 @@
 #   input_scale_255                       raw 0–255 pixels instead of [0, 1] (--input-scale 255)
 #   glorot                                TF 1.x BasicLSTMCell init: Glorot-uniform gates, forget bias 1 (--init glorot)
 #   steps_10k                             a fixed budget: 10k steps of batch 128 = 24 epochs of the 54,000 training
-#                                         digits (422 batches each, 10,128 steps), constant 2e-3, last weights
+#                                         digits (422 batches each, 10,128 steps), constant 2e-3, no early stop (dni still
+#                                         keeps the best validation epoch's weights, not the last)
 #   rmsprop                               RMSProp (TF 1.x defaults) at the grid's 2e-3
 #   sgd                                   plain SGD at 0.1 (at the grid's 2e-3 plain SGD barely moves: its step is
 #                                         not normalised like Adam's or RMSProp's)

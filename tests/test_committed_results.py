@@ -180,7 +180,8 @@ def test_paper_recipe_block_and_prose_equal_a_direct_computation():
         rows[path.stem] = (acc, float(run.weight_power))
     # the prose: "L2 weight decay 1e-4 keeps 99.1 % clean and falls to 44.5 % at σval 1 …; … init … falls to 64.7 %"
     prose = _section("### What makes the paper's conventional model collapse?", "**Readings of the noise placement**")
-    decay, example = rows["weight_decay_1e-4"], rows["tf_example"]
+    decay, example, steps = rows["weight_decay_1e-4"], rows["tf_example"], rows["steps_10k"]
+    assert f"changes little: {steps[0][0]:.1f} % clean, {steps[0][2]:.1f} % at σval 1" in prose
     assert f"weight decay 1e-4 keeps {decay[0][0]:.1f} % clean and falls to {decay[0][2]:.1f} % at σval 1" in prose
     assert f"(output layer N(0, 1)) falls to {example[0][2]:.1f} %" in prose
     assert f"its {decay[1]:.4f} is half the paper's 0.013" in prose and 0.4 < decay[1] / 0.013 < 0.6
