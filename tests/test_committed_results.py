@@ -182,9 +182,17 @@ def test_paper_recipe_block_and_prose_equal_a_direct_computation():
     prose = _section("### What makes the paper's conventional model collapse?", "**Readings of the noise placement**")
     decay, example, steps = rows["weight_decay_1e-4"], rows["tf_example"], rows["steps_10k"]
     assert f"changes little: {steps[0][0]:.1f} % clean, {steps[0][2]:.1f} % at σval 1" in prose
-    assert f"weight decay 1e-4 keeps {decay[0][0]:.1f} % clean and falls to {decay[0][2]:.1f} % at σval 1" in prose
+    assert f"decay 1e-4 keeps {decay[0][0]:.1f} % clean and falls to {decay[0][2]:.1f} % at σval 1" in prose
+    # "L2 weight decay of 1e-3 reproduces the paper's pair: 98.7 % clean and 12.3 % at σval 1 … (and 56.7 % at σval 0.5)"
+    strong, glorot = rows["weight_decay_1e-3"], rows["glorot"]
+    assert strong[0][0] >= 98.3 and strong[0][2] <= 25  # the test of the pair
+    assert [other for other, (acc, _) in rows.items() if acc[0] >= 98.3 and acc[2] <= 25] == ["weight_decay_1e-3"]
+    assert (f"reproduces the paper's pair**: {strong[0][0]:.1f} % clean and {strong[0][2]:.1f} % at σval 1, where the paper reports "
+            f"98.7 % and 12.5 % (and {strong[0][1]:.1f} % at σval 0.5)") in prose
+    assert f"mean(w²) {strong[1]:.4f}, a seventh of the paper's 0.013" in prose and round(0.013 / strong[1]) == 7
+    assert f"with forget bias 1 (TensorFlow 1.x's `BasicLSTMCell`) keeps {glorot[0][2]:.1f} % at σval 1" in prose
     assert f"(output layer N(0, 1)) falls to {example[0][2]:.1f} %" in prose
-    assert f"its {decay[1]:.4f} is half the paper's 0.013" in prose and 0.4 < decay[1] / 0.013 < 0.6
+    assert f"at 1e-4 it is {decay[1]:.4f}, half the paper's 0.013" in prose and 0.4 < decay[1] / 0.013 < 0.6
     # "weight decay drives most of them to zero (56 % of its weights are below 0.01 in magnitude, 4 % of the committed model's)"
     small = [float((load_checkpoint(path).model.weights().abs() < 0.01).float().mean()) * 100 for path in (
         RESULTS / "paper_recipe/weight_decay_1e-4_checkpoints/lstm28_sigma0.00_seed0.pt",
