@@ -271,7 +271,8 @@ def main(argv=None) -> int:
 def _reproduction(args, progress) -> int:
     """``dni reproduction``: the document's generated blocks (and figures) from the result file."""
     from .io import atomic_path
-    from .reproduction import FIGURE_KINDS, document_blocks, figure_path, load_paper_recipe, load_training_length, render_blocks, update_document
+    from .reproduction import (FIGURE_KINDS, document_blocks, figure_path, load_paper_recipe, load_paper_recipe_dni, load_training_length,
+                               render_blocks, update_document)
 
     from .io import check_writable, check_writable_dir
 
@@ -294,18 +295,24 @@ def _reproduction(args, progress) -> int:
     if not recipe and "paper-recipe" in document_blocks(text):
         raise DniError(f"{args.doc} has a paper-recipe block but {recipe_dir} holds no factor results: "
                        "run results/run_paper_recipe.sh, or give their folder with --paper-recipe")
+    recipe_dni = load_paper_recipe_dni(recipe_dir) if recipe else []
+    if not recipe_dni and "paper-recipe-dni" in document_blocks(text):
+        raise DniError(f"{args.doc} has a paper-recipe-dni block but {recipe_dir / 'dni'} holds no σtrain 1.0 runs: "
+                       "run results/run_paper_recipe.sh dni:FACTOR, or give the study's folder with --paper-recipe")
     baseline = None
     if recipe:
         from .sweep import default_checkpoint_dir
         from .train import load_checkpoint
 
-        baseline = load_checkpoint((args.checkpoint_dir or default_checkpoint_dir(args.result)) / "lstm28_sigma0.00_seed0.pt").config
+        checkpoints = args.checkpoint_dir or default_checkpoint_dir(args.result)
+        baseline = {arch: load_checkpoint(checkpoints / f"{arch}_sigma0.00_seed0.pt").config
+                    for arch in sorted({str(r.result.arch.values[0]) for r in recipe})}
     grid_path = args.noise_kinds or args.result.parent / "noise_kinds.nc"
     grid = load_results(grid_path, need=("accuracy",)) if grid_path.is_file() else None
     if grid is None and any(name.startswith("noise-kinds") for name in document_blocks(text)):
         raise DniError(f"{args.doc} has noise-kinds blocks but there is no {grid_path}: "
                        "run results/run_noise_kinds.sh, or give the file with --noise-kinds")
-    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline, grid)
+    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline, grid, recipe_dni)
     if args.check:
         current = document_blocks(text)
         stale = [name for name, body in blocks.items() if current.get(name) != body]

@@ -125,7 +125,8 @@ def recipe_differences(config, baseline) -> str:
 def paper_recipe_block(runs: list[RecipeRun], ds: xr.Dataset, baseline_config) -> str:
     """Issue 26's table: each recipe factor's conventional model (σtrain 0) — its clean accuracy, accuracy at
     σval 0.5 and 1 (mean of the repeats), expected weight power mean(w²) (paper §III-A, Fig. 5) — next to the
-    committed grid's model (the baseline) and the paper's; and whether it shows the paper's pair (:data:`PAPER_PAIR`)."""
+    committed grid's model (the baseline) and the paper's; and whether it shows the paper's pair (:data:`PAPER_PAIR`).
+    ``baseline_config``: the committed model's config, or a dict of them by preset."""
     rows = ["| preset | factor | recipe (what differs from the committed grid's) | epochs run (best) | σval 0 | σval 0.5 | σval 1 "
             "| mean(w²) | the paper's pair? |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -145,7 +146,8 @@ def paper_recipe_block(runs: list[RecipeRun], ds: xr.Dataset, baseline_config) -
         rows.append(row(arch, "baseline", "the committed grid's model", ds))
         for run in runs:
             if str(run.result.arch.values[0]) == arch:
-                rows.append(row(arch, run.name, recipe_differences(run.config, baseline_config), run.result))
+                base = baseline_config.get(arch) if isinstance(baseline_config, dict) else baseline_config
+                rows.append(row(arch, run.name, recipe_differences(run.config, base), run.result))
         p = PAPER.get(arch)
         if p:
             rows.append(f"| {arch} | the paper | | | {percent(p['clean'])} | – | {percent(p['conventional_at_1'])} | "
@@ -170,6 +172,54 @@ def load_paper_recipe(directory: Path) -> list[RecipeRun]:
     return runs
 
 
+def load_paper_recipe_dni(directory: Path) -> list[RecipeRun]:
+    """The σtrain 1.0 models trained under a factor's recipe (``results/run_paper_recipe.sh dni:NAME``): every
+    ``dni/<factor>.nc`` of ``directory`` with its model ``dni/<factor>_checkpoints/<preset>_sigma1.00_seed0.pt``."""
+    from .train import load_checkpoint
+
+    runs = []
+    for path in sorted((Path(directory) / "dni").glob("*.nc")):
+        result = load_results(path, need=("accuracy", "weight_power"))
+        arch = str(result.arch.values[0])
+        checkpoint = path.parent / f"{path.stem}_checkpoints" / f"{arch}_sigma1.00_seed0.pt"
+        if not checkpoint.is_file():
+            raise DniError(f"{path} has no model at {checkpoint}: run results/run_paper_recipe.sh dni:{path.stem}, which writes both")
+        runs.append(RecipeRun(path.stem, result, load_checkpoint(checkpoint).config))
+    return runs
+
+
+def paper_recipe_dni_block(dni_runs: list[RecipeRun], runs: list[RecipeRun], ds: xr.Dataset) -> str:
+    """Issue 26's test of the paper's claim under its inferred recipe: for each factor with a σtrain 1.0 model, accuracy at
+    every σval of that model, of the factor's conventional model (its σval 0, 0.5, 1) and of the committed grid's σtrain
+    1.0 model; the worst of each, and whether it stays above the paper's worst-case bound (§III, :data:`dni.report.PAPER`)."""
+    sigma_val = sorted({round(float(v), 6) for r in dni_runs for v in r.result.sigma_val.values})
+    rows = ["| preset | model | " + " | ".join(f"σval {v:g}" for v in sigma_val) + " | worst | above the paper's bound? |",
+            "|---" * (len(sigma_val) + 4) + "|"]
+    factors = {r.name: r for r in runs}
+
+    def row(arch, label, result, sigma_train):
+        model = result.sel(arch=arch, sigma_train=sigma_train)
+        means = model.accuracy.mean("seed")  # (σval,); NaN where a point is not evaluated (yet)
+        acc = {round(float(v), 6): float(means.sel(sigma_val=v)) for v in model.sigma_val.values if not np.isnan(means.sel(sigma_val=v))}
+        cells = [percent(acc.get(v)) for v in sigma_val]
+        worst = min(acc[v] for v in sigma_val if v in acc)
+        bound = PAPER.get(arch, {}).get("worst_case")  # e.g. "> 98 %"
+        above = "–" if not bound else ("yes" if worst * 100 > float(bound.strip("> %")) else "no")
+        return f"| {arch} | {label} | " + " | ".join(cells) + f" | {percent(worst)} | {above} |"
+
+    for run in dni_runs:
+        arch = str(run.result.arch.values[0])
+        if run.name in factors:
+            rows.append(row(arch, f"σtrain 0, {run.name}", factors[run.name].result, 0.0))
+        rows.append(row(arch, f"σtrain 1.0, {run.name}", run.result, 1.0))
+        if arch in ds.arch.values and 1.0 in ds.sigma_train.values:
+            rows.append(row(arch, "σtrain 1.0, the committed grid's recipe", ds, 1.0))
+        if arch in PAPER:
+            rows.append(f"| {arch} | σtrain {PAPER[arch]['best_sigma_train']:g}, the paper | " + " | ".join("" for _ in sigma_val)
+                        + f" | {PAPER[arch]['worst_case']} | |")
+    return "\n".join(rows)
+
+
 def figures_block(ds: xr.Dataset, directory: Path, relative_to: Path) -> str:
     lines = []
     for arch in ds.arch.values.tolist():
@@ -188,10 +238,12 @@ def _relpath(path: Path, start: Path) -> str:
 
 
 def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, training_length: list[xr.Dataset] = (),
-                  paper_recipe: list[RecipeRun] = (), baseline_config=None, noise_kinds: xr.Dataset | None = None) -> dict[str, str]:
+                  paper_recipe: list[RecipeRun] = (), baseline_config=None, noise_kinds: xr.Dataset | None = None,
+                  paper_recipe_dni: list[RecipeRun] = ()) -> dict[str, str]:
     """{block name: markdown} of every generated block of REPRODUCTION.md (``training-length`` when runs are
-    given, ``paper-recipe`` when the study's factors are, with ``baseline_config`` the committed model's config,
-    the ``noise-kinds-*`` and ``adc-bits`` blocks of :mod:`dni.cross_grid` when the mismatch grid is)."""
+    given, ``paper-recipe`` when the study's factors are, with ``baseline_config`` the committed model's config (or a
+    dict of them by preset), ``paper-recipe-dni`` when σtrain 1.0 models under a factor's recipe are, the
+    ``noise-kinds-*`` and ``adc-bits`` blocks of :mod:`dni.cross_grid` when the mismatch grid is)."""
     blocks = {
         "provenance": provenance_block(ds),
         "headline": headline_table(ds),
@@ -205,6 +257,8 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
         blocks["training-length"] = training_length_block(list(training_length), ds)
     if paper_recipe:
         blocks["paper-recipe"] = paper_recipe_block(list(paper_recipe), ds, baseline_config)
+    if paper_recipe_dni:
+        blocks["paper-recipe-dni"] = paper_recipe_dni_block(list(paper_recipe_dni), list(paper_recipe), ds)
     if noise_kinds is not None:
         blocks.update(noise_kinds_blocks(noise_kinds))
     return blocks

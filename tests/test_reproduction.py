@@ -210,3 +210,56 @@ def test_paper_recipe_without_its_models_or_runs_is_refused(demo, tmp_path, caps
     doc.write_text("<!-- dni:begin paper-recipe -->\n<!-- dni:end paper-recipe -->\n")
     assert main(["--quiet", "reproduction", str(DEMO / "demo.nc"), "--doc", str(doc), "--paper-recipe", str(tmp_path / "none"), "--no-figures"]) == 2
     assert "holds no factor results: run results/run_paper_recipe.sh" in capsys.readouterr().err
+
+
+def _dni_run(demo, folder, name, scale):
+    """A stand-in σtrain 1.0 model under factor ``name``'s recipe: the demo's lstm28 σtrain 1.0 row, accuracies × ``scale``."""
+    from dni.results import save_results
+    from dni.train import load_checkpoint, save_checkpoint
+
+    run = demo.sel(arch=["lstm28"], sigma_train=[1.0]).copy(deep=True)
+    run["accuracy"] = run.accuracy * scale
+    (folder / "dni" / f"{name}_checkpoints").mkdir(parents=True)
+    save_results(run, folder / "dni" / f"{name}.nc")
+    save_checkpoint(load_checkpoint(DEMO / "checkpoints" / "lstm28_sigma1.00_seed0.pt"), folder / "dni" / f"{name}_checkpoints" / "lstm28_sigma1.00_seed0.pt")
+    return run
+
+
+def test_paper_recipe_dni_rows_equal_a_direct_computation(demo, tmp_path, capsys):
+    """σtrain 1.0 under a factor's recipe: every σval's mean, the worst, the verdict against the paper's > 98 %; next to
+    the factor's conventional model (its three σval) and the committed σtrain 1.0 model; refused without its model."""
+    from dni.cli import main
+    from dni.reproduction import load_paper_recipe, load_paper_recipe_dni, paper_recipe_dni_block
+
+    _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-3})})
+    run = _dni_run(demo, tmp_path, "wd", 0.5)
+    dni_runs, runs = load_paper_recipe_dni(tmp_path), load_paper_recipe(tmp_path)
+    assert [r.name for r in dni_runs] == ["wd"] and dni_runs[0].config.sigma_train == 1.0
+    lines = paper_recipe_dni_block(dni_runs, runs, demo).splitlines()
+    assert lines[0] == "| preset | model | " + " | ".join(f"σval {v:g}" for v in np.round(np.arange(0, 1.01, 0.1), 1)) + " | worst | above the paper's bound? |"
+
+    def expected(label, acc):  # acc: (σval,) means as fractions, NaN where not evaluated
+        cells = ["–" if np.isnan(a) else f"{a * 100:.1f} %" for a in acc]
+        worst = np.nanmin(acc)
+        return f"| lstm28 | {label} | " + " | ".join(cells) + f" | {worst * 100:.1f} % | {'yes' if worst > 0.98 else 'no'} |"
+
+    under = run.accuracy.sel(arch="lstm28", sigma_train=1.0).values.mean(axis=-1)  # (σval,)
+    conventional = np.full(11, np.nan)
+    conventional[[0, 5, 10]] = demo.accuracy.sel(arch="lstm28", sigma_train=0.0, sigma_val=[0.0, 0.5, 1.0]).values.mean(axis=-1)
+    committed = demo.accuracy.sel(arch="lstm28", sigma_train=1.0).values.mean(axis=-1)
+    assert lines[2] == expected("σtrain 0, wd", conventional)
+    assert lines[3] == expected("σtrain 1.0, wd", under)
+    assert lines[4] == expected("σtrain 1.0, the committed grid's recipe", committed)
+    assert lines[5].startswith("| lstm28 | σtrain 1, the paper |") and lines[5].endswith("| > 98 % | |")
+    assert "no" in lines[3].rsplit("|", 2)[1]  # halved accuracies are far below 98 %
+    # a document asking for the block without runs, and a run without its model, are refused
+    doc = tmp_path / "R.md"
+    doc.write_text("<!-- dni:begin paper-recipe-dni -->\n<!-- dni:end paper-recipe-dni -->\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _recipe_study(demo, empty, {"wd": (0.5, {"weight_decay": 1e-3})})
+    assert main(["--quiet", "reproduction", str(DEMO / "demo.nc"), "--doc", str(doc), "--paper-recipe", str(empty), "--no-figures"]) == 2
+    assert "holds no σtrain 1.0 runs: run results/run_paper_recipe.sh dni:FACTOR" in capsys.readouterr().err
+    (tmp_path / "dni" / "wd_checkpoints" / "lstm28_sigma1.00_seed0.pt").unlink()
+    with pytest.raises(DniError, match=r"wd.nc has no model at .*lstm28_sigma1.00_seed0.pt: run results/run_paper_recipe.sh dni:wd"):
+        load_paper_recipe_dni(tmp_path)
