@@ -24,9 +24,10 @@
 # Resumable: the same command continues (finished checkpoints reused, a model in training goes on from
 # <checkpoint>.partial after its last finished epoch, finished points kept). One process, one core:
 #   OMP_NUM_THREADS=1 nohup results/run_paper_recipe.sh > /tmp/paper_recipe.log 2>&1 &
-# or only some factors (e.g. two processes on two cores, each its own factors; DNI_PREFETCH=0 then), and
-# dni:NAME trains and evaluates σtrain 1.0 under factor NAME's recipe (σval 0, 0.1, …, 1; results/paper_recipe/dni/):
+# or only some names (e.g. two processes on two cores, each its own names; DNI_PREFETCH=0 then), each
+# [dni:][PRESET:]FACTOR (below: another preset, or the σtrain 1.0 model under a factor's recipe):
 #   OMP_NUM_THREADS=1 DNI_PREFETCH=0 nohup results/run_paper_recipe.sh glorot steps_10k > /tmp/pr2.log 2>&1 &
+#   OMP_NUM_THREADS=1 DNI_PREFETCH=0 nohup results/run_paper_recipe.sh dni:weight_decay_1e-3 rnn28:weight_decay_1e-3 > /tmp/pr1.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
@@ -36,42 +37,53 @@ mkdir -p "$out"
 
 python "$out/noise_readings.py" || echo "noise readings failed; the study goes on" >&2
 
-convergence=(--lr 2e-3 --epochs 100 --patience 10 --lr-patience 5)
-factor() {  # factor NAME FLAGS...: one dni sweep of lstm28 σtrain 0 with FLAGS
-  local name=$1
-  shift
-  echo "=== $name: $* ($(date -u +%FT%TZ))"
-  dni sweep --data mnist --preset lstm28 --sigma-train 0 --sigma-val 0,0.5,1 --repeats 40 \
-    --out "$out/$name.nc" --checkpoint-dir "$out/${name}_checkpoints" "$@"
+# each preset's convergence criterion in the committed grid (results/run_paper_grid.sh)
+declare -A convergence=(
+  [lstm28]="--lr 2e-3 --epochs 100 --patience 10 --lr-patience 5"
+  [lstm_stroke50]="--lr 2e-3 --epochs 100 --patience 10 --lr-patience 5"
+  [rnn28]="--lr 5e-4 --epochs 300 --patience 20 --lr-patience 10"
+)
+run() {  # run PRESET SIGMA_TRAIN SIGMA_VAL STEM FOLDER FLAGS...: one dni sweep of one model
+  local preset=$1 sigma_train=$2 sigma_val=$3 stem=$4 folder=$5
+  shift 5
+  echo "=== $stem ($preset σtrain $sigma_train): $* ($(date -u +%FT%TZ))"
+  mkdir -p "$folder"
+  dni sweep --data mnist --preset "$preset" --sigma-train "$sigma_train" --sigma-val "$sigma_val" --repeats 40 \
+    --out "$folder/$stem.nc" --checkpoint-dir "$folder/${stem}_checkpoints" "$@"
 }
 
-dni_check() {  # dni_check NAME FLAGS...: lstm28 σtrain 1.0 under a factor's recipe — does DNI still lift it above 98 % at
-  # every σval (the paper's claim) when the conventional model collapses? Its own folder: load_paper_recipe reads *.nc here.
-  local name=$1
-  shift
-  echo "=== DNI under $name: $* ($(date -u +%FT%TZ))"
-  mkdir -p "$out/dni"
-  dni sweep --data mnist --preset lstm28 --sigma-train 1.0 --sigma-val 0:1:0.1 --repeats 40 \
-    --out "$out/dni/$name.nc" --checkpoint-dir "$out/dni/${name}_checkpoints" "$@"
-}
-
-# name → flags; run in this order (most promising first), or only the names given on the command line
+# factor → flags (CONVERGENCE: the preset's criterion above); run in this order (most promising first), or only
+# the names given on the command line, each [dni:][PRESET:]FACTOR:
+#   FACTOR              lstm28 σtrain 0 under the factor, σval 0, 0.5, 1       → results/paper_recipe/FACTOR.nc
+#   PRESET:FACTOR       the same for rnn28 or lstm_stroke50                    → results/paper_recipe/PRESET_FACTOR.nc
+#   dni:[PRESET:]FACTOR σtrain 1.0 under the factor, σval 0, 0.1, …, 1: does DNI still lift it above the paper's bound
+#                       at every σval when the conventional model collapses?  → results/paper_recipe/dni/<the same name>.nc
 declare -A flags=(
-  [weight_decay_1e-4]="${convergence[*]} --weight-decay 1e-4"
-  [input_scale_255]="${convergence[*]} --input-scale 255"
-  [weight_decay_1e-3]="${convergence[*]} --weight-decay 1e-3"
-  [glorot]="${convergence[*]} --init glorot"
+  [weight_decay_1e-4]="CONVERGENCE --weight-decay 1e-4"
+  [input_scale_255]="CONVERGENCE --input-scale 255"
+  [weight_decay_1e-3]="CONVERGENCE --weight-decay 1e-3"
+  [glorot]="CONVERGENCE --init glorot"
   [steps_10k]="--lr 2e-3 --batch-size 128 --epochs 24"
-  [rmsprop]="${convergence[*]} --optimiser rmsprop"
+  [rmsprop]="CONVERGENCE --optimiser rmsprop"
   [sgd]="--lr 0.1 --epochs 100 --patience 10 --lr-patience 5 --optimiser sgd"
-  [tf_example]="${convergence[*]} --init tf_example"
+  [tf_example]="CONVERGENCE --init tf_example"
 )
 order=(weight_decay_1e-4 input_scale_255 weight_decay_1e-3 glorot steps_10k rmsprop sgd tf_example)
 names=("${@:-${order[@]}}")
-for name in "${names[@]}"; do  # a name, or dni:NAME for the σtrain 1.0 model under that factor's recipe
-  [ -n "${flags[${name#dni:}]+set}" ] || { echo "unknown factor '${name#dni:}'; the factors are: ${order[*]} (dni:NAME for σtrain 1.0)" >&2; exit 2; }
-done
+parse() {  # parse NAME → sets dni (yes/no), preset, factor; exits with the list on a bad name
+  local rest=${1#dni:}
+  dni=no; [ "$rest" = "$1" ] || dni=yes
+  preset=lstm28; factor=$rest
+  if [ "${rest#*:}" != "$rest" ]; then preset=${rest%%:*}; factor=${rest#*:}; fi
+  [ -n "${convergence[$preset]+set}" ] || { echo "unknown preset '$preset'; the presets are: ${!convergence[*]}" >&2; exit 2; }
+  [ -n "${flags[$factor]+set}" ] || { echo "unknown factor '$factor'; the factors are: ${order[*]} ([dni:][PRESET:]FACTOR)" >&2; exit 2; }
+}
+for name in "${names[@]}"; do parse "$name"; done  # every name checked before any work starts
 for name in "${names[@]}"; do
+  parse "$name"
+  stem=$factor; [ "$preset" = lstm28 ] || stem=${preset}_$factor
   # shellcheck disable=SC2086  # the flags are words
-  if [ "${name#dni:}" != "$name" ]; then dni_check "${name#dni:}" ${flags[${name#dni:}]}; else factor "$name" ${flags[$name]}; fi
+  set -- ${flags[$factor]/CONVERGENCE/${convergence[$preset]}}
+  if [ "$dni" = yes ]; then run "$preset" 1.0 0:1:0.1 "$stem" "$out/dni" "$@"
+  else run "$preset" 0 0,0.5,1 "$stem" "$out" "$@"; fi
 done
