@@ -191,6 +191,9 @@ def test_paper_recipe_block_and_prose_equal_a_direct_computation():
             f"98.7 % and 12.5 % (and {strong[0][1]:.1f} % at σval 0.5)") in prose
     assert f"mean(w²) {strong[1]:.4f}, a seventh of the paper's 0.013" in prose and round(0.013 / strong[1]) == 7
     assert f"with forget bias 1 (TensorFlow 1.x's `BasicLSTMCell`) keeps {glorot[0][2]:.1f} % at σval 1" in prose
+    assert f"RMSProp (TensorFlow 1.x's defaults) keeps {rows['rmsprop'][0][2]:.1f} %" in prose
+    done = len(rows)
+    assert f"({done} of 8 done;" in prose
     assert f"(output layer N(0, 1)) falls to {example[0][2]:.1f} %" in prose
     assert f"at 1e-4 it is {decay[1]:.4f}, half the paper's 0.013" in prose and 0.4 < decay[1] / 0.013 < 0.6
     # "weight decay drives most of them to zero (56 % of its weights are below 0.01 in magnitude, 4 % of the committed model's)"
