@@ -192,6 +192,9 @@ def test_paper_recipe_block_and_prose_equal_a_direct_computation():
     assert f"mean(w²) {strong[1]:.4f}, a seventh of the paper's 0.013" in prose and round(0.013 / strong[1]) == 7
     assert f"with forget bias 1 (TensorFlow 1.x's `BasicLSTMCell`) keeps {glorot[0][2]:.1f} % at σval 1" in prose
     assert f"RMSProp (TensorFlow 1.x's defaults) keeps {rows['rmsprop'][0][2]:.1f} %" in prose
+    sgd = rows["sgd"]
+    assert f"Plain SGD (rate 0.1) comes closest after weight decay: {sgd[0][0]:.1f} % clean, {sgd[0][2]:.1f} % at σval 1, with mean(w²) {sgd[1]:.4f}" in prose
+    assert sorted(rows, key=lambda name: rows[name][0][2])[:4] == ["weight_decay_1e-3", "weight_decay_1e-4", "sgd", "tf_example"]
     done = len(rows)
     assert f"({done} of 8 done;" in prose
     assert f"(output layer N(0, 1)) falls to {example[0][2]:.1f} %" in prose
