@@ -37,7 +37,6 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 out=results/paper_recipe
 mkdir -p "$out"
 
-python "$out/noise_readings.py" || echo "noise readings failed; the study goes on" >&2
 
 # each preset's convergence criterion in the committed grid (results/run_paper_grid.sh)
 declare -A convergence=(
@@ -54,11 +53,12 @@ run() {  # run PRESET SIGMA_TRAIN SIGMA_VAL STEM FOLDER FLAGS...: one dni sweep 
     --out "$folder/$stem.nc" --checkpoint-dir "$folder/${stem}_checkpoints" "$@"
 }
 
-# factor → flags (CONVERGENCE: the preset's criterion above); run in this order (most promising first), or only
+# factor → flags (CONVERGENCE: the preset's criterion above; steps_10k and sgd set their own schedule, the same for
+# every preset); run in this order (most promising first), or only
 # the names given on the command line, each [dni:][PRESET:]FACTOR:
 #   FACTOR              lstm28 σtrain 0 under the factor, σval 0, 0.5, 1       → results/paper_recipe/FACTOR.nc
 #   PRESET:FACTOR       the same for rnn28 or lstm_stroke50                    → results/paper_recipe/PRESET_FACTOR.nc
-#   dni:[PRESET:]FACTOR σtrain 1.0 under the factor, σval 0, 0.1, …, 1: does DNI still lift it above the paper's bound
+#   dni:[PRESET:]FACTOR σtrain 1.0 (for every preset; the paper's bound for rnn28 and lstm_stroke50 is at σtrain 0.9) under the factor, σval 0, 0.1, …, 1: does DNI still lift it above the paper's bound
 #                       at every σval when the conventional model collapses?  → results/paper_recipe/dni/<the same name>.nc
 declare -A flags=(
   [weight_decay_1e-4]="CONVERGENCE --weight-decay 1e-4"
@@ -78,10 +78,13 @@ parse() {  # parse NAME → sets dni (yes/no), preset, factor; exits with the li
   dni=no; [ "$rest" = "$1" ] || dni=yes
   preset=lstm28; factor=$rest
   if [ "${rest#*:}" != "$rest" ]; then preset=${rest%%:*}; factor=${rest#*:}; fi
+  [ -n "$preset" ] && [ -n "$factor" ] || { echo "bad name '$1': give [dni:][PRESET:]FACTOR, e.g. dni:rnn28:weight_decay_1e-3" >&2; exit 2; }
   [ -n "${convergence[$preset]+set}" ] || { echo "unknown preset '$preset'; the presets are: ${!convergence[*]}" >&2; exit 2; }
   [ -n "${flags[$factor]+set}" ] || { echo "unknown factor '$factor'; the factors are: ${order[*]} ([dni:][PRESET:]FACTOR)" >&2; exit 2; }
 }
 for name in "${names[@]}"; do parse "$name"; done  # every name checked before any work starts
+
+python "$out/noise_readings.py" || echo "noise readings failed; the study goes on" >&2
 for name in "${names[@]}"; do
   parse "$name"
   stem=$factor; [ "$preset" = lstm28 ] || stem=${preset}_$factor
