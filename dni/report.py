@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import re
+
 import numpy as np
 import xarray as xr
 
@@ -74,6 +76,15 @@ def _power(x) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
+def worst_case_bound(arch: str) -> float | None:
+    """The paper's worst-case accuracy bound for ``arch`` as a fraction ("> 98 %" → 0.98), None where it gives none."""
+    text = PAPER.get(arch, {}).get("worst_case")
+    match = re.fullmatch(r">\s*([\d.]+)\s*%", text or "")
+    if text and not match:
+        raise ValueError(f"PAPER[{arch!r}]['worst_case'] must read like '> 98 %', got {text!r}")
+    return float(match.group(1)) / 100 if match else None
+
+
 def percent(x, digits: int = 1):
     """A fraction as a percentage with ``digits`` decimals; None → "–", text (e.g. "> 98 %") as it is."""
     return "–" if x is None else x if isinstance(x, str) else f"{x * 100:.{digits}f} %"
@@ -105,7 +116,7 @@ def difference_table(ds: xr.Dataset) -> str:
         h, p = headline(ds, arch), PAPER.get(arch)
         if not p:
             continue
-        bound = float(p["worst_case"].strip("> %")) / 100
+        bound = worst_case_bound(arch)
         growth = f"×{h.weight_power_1 / h.weight_power_0:.2f}"
         growth += f" / ×{p['weight_power_1'] / p['weight_power_0']:.2f}" if p["weight_power_0"] else " / –"
         rows.append(f"| {arch} | {(h.clean - p['clean']) * 100:+.1f} | {(h.conventional_at_1 - p['conventional_at_1']) * 100:+.1f} | "

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import DniError
-from .report import PAPER, percent, best_noisy_points, difference_table, headline_table
+from .report import PAPER, best_noisy_points, difference_table, headline_table, percent, worst_case_bound
 from .results import accuracy_table, load_results
 
 BLOCK = re.compile(r"(<!-- dni:begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- dni:end (?P=name) -->)", re.S)
@@ -199,12 +199,13 @@ def paper_recipe_dni_block(dni_runs: list[RecipeRun], runs: list[RecipeRun], ds:
 
     def row(arch, label, result, sigma_train):
         model = result.sel(arch=arch, sigma_train=sigma_train)
-        means = model.accuracy.mean("seed")  # (σval,); NaN where a point is not evaluated (yet)
+        means = model.accuracy.mean("seed", skipna=False)  # (σval,); NaN where a point lacks any repeat (not evaluated yet)
         acc = {round(float(v), 6): float(means.sel(sigma_val=v)) for v in model.sigma_val.values if not np.isnan(means.sel(sigma_val=v))}
         cells = [percent(acc.get(v)) for v in sigma_val]
-        worst = min(acc[v] for v in sigma_val if v in acc)
-        bound = PAPER.get(arch, {}).get("worst_case")  # e.g. "> 98 %"
-        above = "–" if not bound else ("yes" if worst * 100 > float(bound.strip("> %")) else "no")
+        shown = [acc[v] for v in sigma_val if v in acc]
+        worst = min(shown) if shown else None
+        bound = worst_case_bound(arch)
+        above = "–" if bound is None or worst is None else ("yes" if worst > bound else "no")
         return f"| {arch} | {label} | " + " | ".join(cells) + f" | {percent(worst)} | {above} |"
 
     for run in dni_runs:

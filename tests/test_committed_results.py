@@ -199,7 +199,9 @@ def test_paper_recipe_block_and_prose_equal_a_direct_computation():
     dni_prose = _section("table below).", "The other factors do not produce the collapse.")
     assert f"at σval 1 the σtrain 1.0 model keeps {dni_acc[1]:.1f} % where the conventional one falls to {strong[0][2]:.1f} %" in dni_prose
     assert f"it reaches {dni_acc[0]:.1f} % clean and {dni_acc[1]:.1f} % at σval 1" in dni_prose
-    assert under.accuracy.mean("seed").min() * 100 < 98  # "it is not above 98 % at every σval"
+    assert under.accuracy.mean("seed").max() * 100 < 98  # "it is below 98 % at every σval"
+    committed = load_results(RESULTS / "dni_paper.nc").accuracy.sel(arch="lstm28", sigma_train=1.0).mean("seed")  # (σval,)
+    assert (committed - under.accuracy.mean("seed")).min() * 100 >= 1.0  # "a point or more below the committed σtrain 1.0 model everywhere"
     dni_block = _blocks(DOC.read_text(encoding="utf-8"))["paper-recipe-dni"]
     row = [c.strip() for c in next(line for line in dni_block.splitlines() if "| σtrain 1.0, weight_decay_1e-3 |" in line).strip("|").split("|")]
     means = under.accuracy.values.mean(axis=-1) * 100  # (σval,): 0, 0.1, …, 1
@@ -210,8 +212,10 @@ def test_paper_recipe_block_and_prose_equal_a_direct_computation():
     sgd = rows["sgd"]
     assert f"Plain SGD (rate 0.1) comes closest after weight decay: {sgd[0][0]:.1f} % clean, {sgd[0][2]:.1f} % at σval 1, with mean(w²) {sgd[1]:.4f}" in prose
     assert sorted(rows, key=lambda name: rows[name][0][2])[:4] == ["weight_decay_1e-3", "weight_decay_1e-4", "sgd", "tf_example"]
-    done = len(rows)
-    assert f"({done} of 8 done;" in prose
+    script = (RESULTS / "run_paper_recipe.sh").read_text(encoding="utf-8")
+    planned = re.search(r"^order=\((.*)\)$", script, flags=re.M).group(1).split()  # every factor the study runs
+    assert set(rows) <= set(planned)
+    assert f"({len(rows)} of {len(planned)} done;" in prose
     assert f"(output layer N(0, 1)) falls to {example[0][2]:.1f} %" in prose
     assert f"at 1e-4 it is {decay[1]:.4f}, half the paper's 0.013" in prose and 0.4 < decay[1] / 0.013 < 0.6
     # "weight decay drives most of them to zero (56 % of its weights are below 0.01 in magnitude, 4 % of the committed model's)"

@@ -263,3 +263,16 @@ def test_paper_recipe_dni_rows_equal_a_direct_computation(demo, tmp_path, capsys
     (tmp_path / "dni" / "wd_checkpoints" / "lstm28_sigma1.00_seed0.pt").unlink()
     with pytest.raises(DniError, match=r"wd.nc has no model at .*lstm28_sigma1.00_seed0.pt: run results/run_paper_recipe.sh dni:wd"):
         load_paper_recipe_dni(tmp_path)
+
+
+def test_paper_bounds_parse_and_an_unevaluated_run_shows_dashes(demo, tmp_path):
+    """The paper's worst-case bounds as fractions; a σtrain 1.0 run with no evaluated point yet renders '–', not an error."""
+    from dni.report import worst_case_bound
+    from dni.reproduction import load_paper_recipe_dni, paper_recipe_dni_block
+
+    assert (worst_case_bound("lstm28"), worst_case_bound("lstm_stroke50"), worst_case_bound("rnn28")) == (0.98, 0.92, 0.94)
+    assert worst_case_bound("gru28") is None
+    _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-3})})
+    _dni_run(demo, tmp_path, "wd", float("nan"))  # a file whose points are all still to be evaluated
+    line = next(x for x in paper_recipe_dni_block(load_paper_recipe_dni(tmp_path), [], demo).splitlines() if "σtrain 1.0, wd" in x)
+    assert line == "| lstm28 | σtrain 1.0, wd | " + " | ".join(["–"] * 11) + " | – | – |"
