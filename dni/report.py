@@ -6,9 +6,8 @@ test can recompute them and ``dni report RESULT.nc`` regenerates the document.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import re
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import xarray as xr

@@ -155,37 +155,33 @@ def paper_recipe_block(runs: list[RecipeRun], ds: xr.Dataset, baseline_config) -
     return "\n".join(rows)
 
 
-def load_paper_recipe(directory: Path) -> list[RecipeRun]:
-    """The factors of ``directory`` (``results/paper_recipe``): every ``<factor>.nc`` with the config of its
-    model ``<factor>_checkpoints/<preset>_sigma0.00_seed0.pt`` (none if the folder is absent)."""
+def _recipe_runs(folder: Path, sigma_train: float, fix) -> list[RecipeRun]:
+    """Every ``<name>.nc`` of ``folder`` with the config of its model ``<name>_checkpoints/<preset>_sigma<σtrain>_seed0.pt``;
+    a missing model is an error whose remedy is ``fix(name)``."""
     from .train import load_checkpoint
 
     runs = []
-    for path in sorted(Path(directory).glob("*.nc")):
+    for path in sorted(Path(folder).glob("*.nc")):
         result = load_results(path, need=("accuracy", "weight_power"))
         arch = str(result.arch.values[0])
-        checkpoint = Path(directory) / f"{path.stem}_checkpoints" / f"{arch}_sigma0.00_seed0.pt"
+        checkpoint = path.parent / f"{path.stem}_checkpoints" / f"{arch}_sigma{sigma_train:.2f}_seed0.pt"
         if not checkpoint.is_file():
-            raise DniError(f"{path} has no model at {checkpoint}: the study's models are needed for their recipes "
-                           f"(run results/run_paper_recipe.sh, which writes both)")
+            raise DniError(f"{path} has no model at {checkpoint}: {fix(path.stem)}")
         runs.append(RecipeRun(path.stem, result, load_checkpoint(checkpoint).config))
     return runs
+
+
+def load_paper_recipe(directory: Path) -> list[RecipeRun]:
+    """The factors of ``directory`` (``results/paper_recipe``): every ``<factor>.nc`` with the config of its
+    model ``<factor>_checkpoints/<preset>_sigma0.00_seed0.pt`` (none if the folder is absent)."""
+    return _recipe_runs(directory, 0.0, lambda name: "the study's models are needed for their recipes "
+                        "(run results/run_paper_recipe.sh, which writes both)")
 
 
 def load_paper_recipe_dni(directory: Path) -> list[RecipeRun]:
     """The σtrain 1.0 models trained under a factor's recipe (``results/run_paper_recipe.sh dni:NAME``): every
     ``dni/<factor>.nc`` of ``directory`` with its model ``dni/<factor>_checkpoints/<preset>_sigma1.00_seed0.pt``."""
-    from .train import load_checkpoint
-
-    runs = []
-    for path in sorted((Path(directory) / "dni").glob("*.nc")):
-        result = load_results(path, need=("accuracy", "weight_power"))
-        arch = str(result.arch.values[0])
-        checkpoint = path.parent / f"{path.stem}_checkpoints" / f"{arch}_sigma1.00_seed0.pt"
-        if not checkpoint.is_file():
-            raise DniError(f"{path} has no model at {checkpoint}: run results/run_paper_recipe.sh dni:{path.stem}, which writes both")
-        runs.append(RecipeRun(path.stem, result, load_checkpoint(checkpoint).config))
-    return runs
+    return _recipe_runs(Path(directory) / "dni", 1.0, lambda name: f"run results/run_paper_recipe.sh dni:{name}, which writes both")
 
 
 def paper_recipe_dni_block(dni_runs: list[RecipeRun], runs: list[RecipeRun], ds: xr.Dataset) -> str:
@@ -199,8 +195,8 @@ def paper_recipe_dni_block(dni_runs: list[RecipeRun], runs: list[RecipeRun], ds:
 
     def row(arch, label, result, sigma_train):
         model = result.sel(arch=arch, sigma_train=sigma_train)
-        means = model.accuracy.mean("seed", skipna=False)  # (σval,); NaN where a point lacks any repeat (not evaluated yet)
-        acc = {round(float(v), 6): float(means.sel(sigma_val=v)) for v in model.sigma_val.values if not np.isnan(means.sel(sigma_val=v))}
+        means = model.accuracy.mean("seed", skipna=False).values  # (σval,); NaN where a point lacks any repeat (not evaluated yet)
+        acc = {round(float(v), 6): float(m) for v, m in zip(model.sigma_val.values, means) if not np.isnan(m)}
         cells = [percent(acc.get(v)) for v in sigma_val]
         shown = [acc[v] for v in sigma_val if v in acc]
         worst = min(shown) if shown else None
