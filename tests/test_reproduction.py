@@ -155,23 +155,24 @@ def test_reproduction_refuses_a_training_length_block_without_runs(tmp_path, cap
     assert "holds no runs: run results/run_training_length.sh" in capsys.readouterr().err
 
 
-def _recipe_study(demo, folder, factors):
-    """Stand-in factor runs in ``folder``: the demo's lstm28 σtrain 0 point with its weight power scaled and the
+def _recipe_study(demo, folder, factors, arch="lstm28"):
+    """Stand-in factor runs in ``folder``: the demo's ``arch`` σtrain 0 point with its weight power scaled and the
     demo's σtrain 0 model saved with the factor's config changes."""
     from dataclasses import replace
 
     from dni.results import save_results
     from dni.train import load_checkpoint, save_checkpoint
 
-    base = demo.sel(arch=["lstm28"], sigma_train=[0.0], sigma_val=[0.0, 0.5, 1.0])
-    model = load_checkpoint(DEMO / "checkpoints" / "lstm28_sigma0.00_seed0.pt")
+    base = demo.sel(arch=[arch], sigma_train=[0.0], sigma_val=[0.0, 0.5, 1.0])
+    demo_model = DEMO / "checkpoints" / f"{arch}_sigma0.00_seed0.pt"
+    model = load_checkpoint(demo_model)
     for name, (scale, changes) in factors.items():
         run = base.copy(deep=True)
         run["weight_power"] = run.weight_power * scale
         save_results(run, folder / f"{name}.nc")
         (folder / f"{name}_checkpoints").mkdir()
-        model.config = replace(load_checkpoint(DEMO / "checkpoints" / "lstm28_sigma0.00_seed0.pt").config, **changes)
-        save_checkpoint(model, folder / f"{name}_checkpoints" / "lstm28_sigma0.00_seed0.pt")
+        model.config = replace(load_checkpoint(demo_model).config, **changes)
+        save_checkpoint(model, folder / f"{name}_checkpoints" / f"{arch}_sigma0.00_seed0.pt")
     return model
 
 
@@ -198,6 +199,40 @@ def test_paper_recipe_rows_name_what_each_factor_changed(demo, tmp_path):
     assert load_paper_recipe(tmp_path / "absent") == []
 
 
+def test_paper_recipe_rows_of_another_preset_drop_its_prefix(demo, tmp_path):
+    """results/run_paper_recipe.sh rnn28:wd writes rnn28_wd.nc: its row is the factor wd under preset rnn28, after the
+    lstm28 rows, judged against the paper's RNN-28 pair (clean ≥ 97.6 %, σval 1 ≤ 25 %) with RNN-28's paper row."""
+    from dni.reproduction import PAPER_PAIR, load_paper_recipe, load_paper_recipe_dni, paper_recipe_block, paper_recipe_dni_block
+    from dni.train import load_checkpoint
+
+    _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-3})})
+    _recipe_study(demo, tmp_path, {"rnn28_wd": (0.5, {"weight_decay": 1e-3})}, arch="rnn28")
+    runs = load_paper_recipe(tmp_path)
+    assert [(r.arch, r.factor) for r in runs] == [("rnn28", "wd"), ("lstm28", "wd")]
+    baselines = {arch: load_checkpoint(DEMO / "checkpoints" / f"{arch}_sigma0.00_seed0.pt").config for arch in ("lstm28", "rnn28")}
+    lines = paper_recipe_block(runs, demo, baselines).splitlines()
+    assert [line.split(" | ")[:2] for line in lines[2:]] == [
+        ["| lstm28", "baseline"], ["| lstm28", "wd"], ["| lstm28", "the paper"],
+        ["| rnn28", "baseline"], ["| rnn28", "wd"], ["| rnn28", "the paper"]]
+    acc = demo.accuracy.sel(arch="rnn28", sigma_train=0.0, sigma_val=[0.0, 0.5, 1.0]).values.mean(axis=-1)  # (3,)
+    assert PAPER_PAIR["rnn28"] == (0.976, 0.25)
+    assert lines[6].endswith(f"| {'yes' if acc[0] >= 0.976 and acc[2] <= 0.25 else 'no'} |")
+    assert lines[6].startswith("| rnn28 | wd | weight_decay 0.001 | ")
+    assert lines[7] == "| rnn28 | the paper | | | 98.0 % | – | 15.0 % | – | |"
+    # its σtrain 1.0 model (dni:rnn28:wd → dni/rnn28_wd.nc): after lstm28's, beside rnn28_wd's conventional model, judged
+    # against the paper's RNN-28 bound (> 94 % at σtrain 0.9)
+    _dni_run(demo, tmp_path, "rnn28_wd", 1.0, arch="rnn28")
+    _dni_run(demo, tmp_path, "wd", 1.0)
+    dni_lines = paper_recipe_dni_block(load_paper_recipe_dni(tmp_path), runs, demo).splitlines()
+    assert [line.split(" | ")[:2] for line in dni_lines[2:]] == [
+        ["| lstm28", "σtrain 0, wd"], ["| lstm28", "σtrain 1.0, wd"], ["| lstm28", "σtrain 1.0, the committed grid's recipe"],
+        ["| lstm28", "σtrain 1, the paper"], ["| rnn28", "σtrain 0, wd"], ["| rnn28", "σtrain 1.0, wd"],
+        ["| rnn28", "σtrain 1.0, the committed grid's recipe"], ["| rnn28", "σtrain 0.9, the paper"]]
+    worst = demo.accuracy.sel(arch="rnn28", sigma_train=1.0).mean("seed").min().item()
+    assert dni_lines[7].endswith(f"| {worst * 100:.1f} % | {'yes' if worst > 0.94 else 'no'} |")
+    assert dni_lines[9].endswith("| > 94 % | |")
+
+
 def test_paper_recipe_without_its_models_or_runs_is_refused(demo, tmp_path, capsys):
     from dni.cli import main
     from dni.reproduction import load_paper_recipe
@@ -212,16 +247,17 @@ def test_paper_recipe_without_its_models_or_runs_is_refused(demo, tmp_path, caps
     assert "holds no factor results: run results/run_paper_recipe.sh" in capsys.readouterr().err
 
 
-def _dni_run(demo, folder, name, scale):
-    """A stand-in σtrain 1.0 model under factor ``name``'s recipe: the demo's lstm28 σtrain 1.0 row, accuracies × ``scale``."""
+def _dni_run(demo, folder, name, scale, arch="lstm28"):
+    """A stand-in σtrain 1.0 model under factor ``name``'s recipe: the demo's ``arch`` σtrain 1.0 row, accuracies × ``scale``."""
     from dni.results import save_results
     from dni.train import load_checkpoint, save_checkpoint
 
-    run = demo.sel(arch=["lstm28"], sigma_train=[1.0]).copy(deep=True)
+    run = demo.sel(arch=[arch], sigma_train=[1.0]).copy(deep=True)
     run["accuracy"] = run.accuracy * scale
     (folder / "dni" / f"{name}_checkpoints").mkdir(parents=True)
     save_results(run, folder / "dni" / f"{name}.nc")
-    save_checkpoint(load_checkpoint(DEMO / "checkpoints" / "lstm28_sigma1.00_seed0.pt"), folder / "dni" / f"{name}_checkpoints" / "lstm28_sigma1.00_seed0.pt")
+    model = f"{arch}_sigma1.00_seed0.pt"
+    save_checkpoint(load_checkpoint(DEMO / "checkpoints" / model), folder / "dni" / f"{name}_checkpoints" / model)
     return run
 
 

@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from dni.data import load_sequences
-from dni.train import load_checkpoint
-
 HERE = Path(__file__).resolve().parent
+# Python puts this script's folder first on sys.path, and its dni/ folder (the study's σtrain 1.0 models) would
+# then shadow the dni package as an empty namespace package: drop it before importing dni.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+
+from dni.data import load_sequences  # noqa: E402  (after the sys.path fix above)
+from dni.train import load_checkpoint  # noqa: E402
+
 REPO = HERE.parent.parent
 CHECKPOINTS = REPO / "results" / "dni_paper_checkpoints"
 SIGMA_VAL = (0.0, 0.5, 1.0)
