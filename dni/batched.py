@@ -232,7 +232,7 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
     differing = {k for c in configs for k, v in vars(c).items() if k != "sigma_train" and v != getattr(base, k)}
     if differing:
         raise InvalidArgumentError(f"model-batched training needs equal settings except sigma_train; these differ: {sorted(differing)}")
-    recipe = {k: getattr(base, k) for k in ("input_scale", "init", "weight_decay", "optimiser", "train_noise")
+    recipe = {k: getattr(base, k) for k in ("input_scale", "init", "weight_decay", "optimiser", "dropout", "train_noise")
               if getattr(base, k) != getattr(TrainConfig, k)}
     if recipe:  # the stacked models are dni's default recipe only (issue 26's options train one model at a time)
         raise InvalidArgumentError(f"model-batched training supports only the default recipe, not "

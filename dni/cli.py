@@ -104,6 +104,9 @@ def _add_training_args(p, defaults=TrainConfig):
     p.add_argument("--input-scale", type=float, default=defaults.input_scale,
                    help=f"multiply every input by this in the model, training and evaluation (255: raw 0-255 pixels) "
                         f"(default {defaults.input_scale:g})")
+    p.add_argument("--dropout", type=float, default=defaults.dropout,
+                   help=f"dropout on the output: zero each unit of the last hidden state with this probability in training, "
+                        f"before the FC layer (none in evaluation) (default {defaults.dropout:g})")
 
 
 def _add_cluster_args(p, what="the sweep's tasks (train a model, evaluate its points)"):
@@ -347,7 +350,7 @@ def _train(args, progress) -> int:
     config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, data=args.data, device=validate_device(args.device), patience=args.patience,
                          lr_patience=args.lr_patience, input_scale=args.input_scale, init=args.init,
-                         weight_decay=args.weight_decay, optimiser=args.optimiser, train_noise=args.train_noise)
+                         weight_decay=args.weight_decay, optimiser=args.optimiser, dropout=args.dropout, train_noise=args.train_noise)
     out = check_writable(args.out)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if cached_model(config, out, lambda m: None, args.retrain, path=out, elsewhere="another --out") is not None:
@@ -462,6 +465,7 @@ def _run(args, parser, progress) -> int:
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
                              patience=args.patience, lr_patience=args.lr_patience, retrain=args.retrain,
                              input_scale=args.input_scale, init=args.init, weight_decay=args.weight_decay, optimiser=args.optimiser,
+                             dropout=args.dropout,
                              train_noise=args.train_noise or PAPER, eval_noise=args.eval_noise or PAPER, draws=args.draws,
                              workers=args.workers, scheduler=args.scheduler)
         if args.train_only:

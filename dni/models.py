@@ -66,32 +66,49 @@ class SequenceClassifier(nn.Module):
     ``input_scale``: every call multiplies x by it first (training, evaluation, probes alike), e.g.
     255 for raw 0–255 pixels from dni's [0, 1] images (issue 26's recipe factor). Not a weight:
     it comes from the training config (:func:`build_model`), not the state dict.
+
+    ``dropout``: dropout on the output (issue 26's recipe factor): in training mode (``model.train()``)
+    each unit of h_T is zeroed with this probability before the FC layer and the others are scaled by
+    1/(1 − p) (inverted dropout, as torch's ``nn.Dropout`` and TF's ``tf.nn.dropout``). The mask is
+    drawn from keyword ``dropout_generator`` (torch's global generator if None); training passes its
+    batch-order generator, not the noise one, so that noise drawn ahead in a thread
+    (:class:`dni.noise.PrefetchedGaussian`) stays the same draws and a run resumes bit for bit.
+    Evaluation (``model.eval()``) drops nothing.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_classes: int = 10, noise=None,
-                 input_scale: float = 1.0):
+                 input_scale: float = 1.0, dropout: float = 0.0):
         super().__init__()
         self.noise = noise if isinstance(noise, NoiseSpec) else as_noise_model(noise)  # a spec: a fresh session per pass
         self.cell = CELLS[cell](input_size, hidden_size)
         self.fc = NoisyLinear(hidden_size, num_classes)
         self.preset: Preset | None = None
         self.input_scale = float(input_scale)
+        self.dropout = float(dropout)
 
     def _scaled(self, x):
         return x if self.input_scale == 1.0 else x * self.input_scale  # (B, T, I)
+
+    def _dropped(self, h_last, generator=None):
+        """h_T (B, H) with dropout applied in training mode (see the class docstring); unchanged otherwise."""
+        if not self.training or self.dropout == 0.0:
+            return h_last
+        where = generator.device if generator is not None else h_last.device  # a generator draws on its own device
+        kept = torch.rand(h_last.shape, generator=generator, device=where).to(h_last.device) >= self.dropout  # (B, H)
+        return h_last * kept / (1.0 - self.dropout)
 
     def _noise(self, noise, generator=None, repeats: int = 1):
         """The noise of one forward pass: a σ or noise model as given, a noise spec as a fresh
         session (:class:`dni.noise_spec.NoiseSession`: one chip per pass, or per repeat)."""
         return as_noise_model(self.noise if noise is None else noise, generator, repeats)
 
-    def forward(self, x, *, noise=None, generator=None, repeats: int = 1):
+    def forward(self, x, *, noise=None, generator=None, repeats: int = 1, dropout_generator=None):
         noise, x = self._noise(noise, generator, repeats), self._scaled(x)
         if self.uses_fused_training(repeats, noise):
             h_last = _FUSED[type(self.cell)](self.cell, x, noise, generator)  # (B, H)
         else:
             h_last = unroll(self.cell, x, noise, generator, repeats)  # (R·B, H)
-        return self.fc(h_last, noise=noise, generator=generator)  # (R·B, C)
+        return self.fc(self._dropped(h_last, dropout_generator), noise=noise, generator=generator)  # (R·B, C)
 
     def uses_fused_training(self, repeats: int = 1, noise=None) -> bool:
         """True when ``forward`` takes the fused BPTT path (:mod:`dni.fused`): LSTM/RNN with grad on,
@@ -126,14 +143,14 @@ class SequenceClassifier(nn.Module):
         """Shapes of the noise draws of one fused training forward pass, in order."""
         return [(steps, batch, self.cell.weight_ih.shape[0]), (batch, self.fc.out_features)]
 
-    def forward_reference(self, x, *, noise=None, generator=None):
+    def forward_reference(self, x, *, noise=None, generator=None, dropout_generator=None):
         """Same as ``forward`` (repeats = 1) but stepping the readable cell; for tests."""
         noise, x = self._noise(noise, generator), self._scaled(x)
         state = None
         for t in range(x.shape[1]):
             state = self.cell(x[:, t], state, noise=noise, generator=generator)
         h_last = state[0] if self.cell.has_cell_state else state
-        return self.fc(h_last, noise=noise, generator=generator)
+        return self.fc(self._dropped(h_last, dropout_generator), noise=noise, generator=generator)
 
     @torch.no_grad()
     def trace(self, x, *, noise=None, generator=None) -> tuple[torch.Tensor, Trace]:
@@ -203,16 +220,17 @@ def initialise(model: SequenceClassifier, init: str) -> SequenceClassifier:
 
 
 def build_model(preset: str | Preset, sigma_train: float = 0.0, *, init: str = "torch", input_scale: float = 1.0,
-                train_noise: str = "additive") -> SequenceClassifier:
+                train_noise: str = "additive", dropout: float = 0.0) -> SequenceClassifier:
     """A freshly initialised classifier for ``preset`` whose training noise is ``train_noise`` (a
     noise spec, :mod:`dni.noise_spec`; the paper's additive by default) at strength σtrain.
 
     ``init``: one of :data:`INITS` (drawn from torch's global generator; ``"torch"`` draws exactly
-    what it always did). ``input_scale``: :class:`SequenceClassifier`'s factor on x.
+    what it always did). ``input_scale``, ``dropout``: :class:`SequenceClassifier`'s factor on x and
+    dropout probability on h_T in training.
     """
     p = preset if isinstance(preset, Preset) else get_preset(preset)
     model = SequenceClassifier(p.cell, p.input_size, p.hidden_size, p.num_classes, noise=noise_for(train_noise, sigma_train),
-                               input_scale=input_scale)
+                               input_scale=input_scale, dropout=dropout)
     model.preset = p
     return initialise(model, init)
 

@@ -100,7 +100,7 @@ def load_training_length(directory: Path) -> list[xr.Dataset]:
     return [load_results(path) for path in sorted(Path(directory).glob("*.nc"))]
 
 
-RECIPE_FIELDS = ("input_scale", "init", "weight_decay", "optimiser", "lr", "batch_size", "epochs", "patience", "lr_patience",
+RECIPE_FIELDS = ("input_scale", "init", "weight_decay", "optimiser", "dropout", "lr", "batch_size", "epochs", "patience", "lr_patience",
                  "clip_grad_norm", "val_fraction")
 """The training settings a recipe factor may change (issue 26; :class:`dni.train.TrainConfig`)."""
 PAPER_PAIR = {"lstm28": (0.983, 0.25), "rnn28": (0.976, 0.25), "lstm_stroke50": (0.956, 0.25)}

@@ -142,7 +142,8 @@ class SweepConfig:
     init: str = TrainConfig.init
     weight_decay: float = TrainConfig.weight_decay
     optimiser: str = TrainConfig.optimiser
-    """These four: the recipe options of :class:`dni.train.TrainConfig` (issue 26), passed to every model."""
+    dropout: float = TrainConfig.dropout
+    """These five: the recipe options of :class:`dni.train.TrainConfig` (issue 26), passed to every model."""
     retrain: bool = False
     """Replace checkpoints (and training states) of other settings, keeping each old file as a backup
     (:func:`dni.io.move_aside`); without it such a file stops the sweep (:func:`cached_model`)."""
@@ -185,7 +186,8 @@ class SweepConfig:
         return TrainConfig(preset=self.preset, sigma_train=sigma_train, epochs=self.epochs, batch_size=self.batch_size,
                            lr=self.lr, seed=self.seed, data=self.data, device=self.device, patience=self.patience,
                            lr_patience=self.lr_patience, input_scale=self.input_scale, init=self.init,
-                           weight_decay=self.weight_decay, optimiser=self.optimiser, train_noise=train_noise or self.train_noise)
+                           weight_decay=self.weight_decay, optimiser=self.optimiser, dropout=self.dropout,
+                           train_noise=train_noise or self.train_noise)
 
     @property
     def noises(self) -> dict[str, str]:

@@ -59,6 +59,9 @@ class TrainConfig:
     ``weight_decay``, i.e. the loss gets λ/2·Σw², TF's ``λ·tf.nn.l2_loss``), after gradient clipping."""
     optimiser: str = "adam"
     """One of :data:`OPTIMISERS`, all at ``lr``."""
+    dropout: float = 0.0
+    """Dropout on the output: the probability of zeroing each unit of h_T before the FC layer in training
+    (inverted dropout; none in evaluation; :class:`dni.models.SequenceClassifier`)."""
     train_noise: str = PAPER
     """The kind of noise injected in training, at strength σtrain: a noise spec's label
     (:mod:`dni.noise_spec`; ``additive`` is the paper's eq. 2, and what a checkpoint saved before
@@ -90,6 +93,8 @@ class TrainConfig:
         check_init(self.init, get_preset(self.preset).cell)
         if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise InvalidArgumentError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise InvalidArgumentError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
         if self.optimiser not in OPTIMISERS:
             raise InvalidArgumentError(f"unknown optimiser {self.optimiser!r}; choose one of: {', '.join(OPTIMISERS)}")
 
@@ -130,7 +135,7 @@ class TrainingRun:
 
     fit: SequenceData
     val: SequenceData
-    shuffle: torch.Generator  # batch order (seed)
+    shuffle: torch.Generator  # batch order (seed), and the dropout masks if any
     noise: torch.Generator  # σtrain noise (seed + 1)
     batch_sizes: list[int]  # of one epoch, in order
 
@@ -245,7 +250,7 @@ def train(config: TrainConfig | None = None, *, progress: bool = True, train_dat
     preset = get_preset(config.preset)
     torch.manual_seed(config.seed)  # parameter initialisation
     model = build_model(preset, config.sigma_train, init=config.init, input_scale=config.input_scale,
-                        train_noise=config.train_noise).to(config.device)
+                        train_noise=config.train_noise, dropout=config.dropout).to(config.device)
     run = TrainingRun.prepare(config, train_data)
     optimiser = make_optimiser(model.parameters(), config)
     schedule = learning_rate_schedule(optimiser, config)
@@ -303,7 +308,8 @@ def _fit(model, config, run: TrainingRun, prefetch_noise: bool, optimiser, epoch
             for b in tqdm(range(len(run.batch_sizes)), leave=False, disable=not progress, unit="batch"):
                 idx = order[b * config.batch_size : (b + 1) * config.batch_size]
                 x, y = fit.x[idx].to(config.device), fit.y[idx].to(config.device)  # (B, T, I), (B,)
-                logits = model(x, noise=train_noise, generator=run.noise)  # σtrain noise (Deep Noise Injection)
+                # σtrain noise (Deep Noise Injection); dropout masks, if any, from the batch-order generator
+                logits = model(x, noise=train_noise, generator=run.noise, dropout_generator=run.shuffle)
                 loss = F.cross_entropy(logits, y)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -406,7 +412,8 @@ def load_checkpoint(path, preset: str | None = None) -> TrainedModel:
         raise CheckpointError(f"{path} is not a dni checkpoint ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     if preset is not None and config.preset != preset:
         raise CheckpointError(f"checkpoint {path} holds preset {config.preset!r}, not {preset!r}; pass a {preset} checkpoint or --preset {config.preset}")
-    model = build_model(config.preset, config.sigma_train, input_scale=config.input_scale, train_noise=config.train_noise)
+    model = build_model(config.preset, config.sigma_train, input_scale=config.input_scale, train_noise=config.train_noise,
+                        dropout=config.dropout)
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:

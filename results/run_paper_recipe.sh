@@ -18,8 +18,8 @@
 #   sgd                                   plain SGD at 0.1 (at the grid's 2e-3 plain SGD barely moves: its step is
 #                                         not normalised like Adam's or RMSProp's)
 #   tf_example                            TensorFlow-Examples' recurrent_network.py init: glorot, FC weights N(0, 1)
-# Not done: dropout on the output (dni has no dropout; adding it would need its own saved generator to keep
-# training resumable bit for bit).
+#   dropout_0.5                           dropout on the output: h_T's units zeroed with probability 0.5 in training
+#                                         (--dropout 0.5; keep_prob 0.5, the era's common setting)
 # First: the committed lstm28 σtrain 0 and 1.0 models under other readings of the noise placement, no
 # retraining (results/paper_recipe/noise_readings.py → noise_readings.md; points already in its
 # noise_readings.json are kept, so a finished run costs seconds).
@@ -70,8 +70,9 @@ declare -A flags=(
   [rmsprop]="CONVERGENCE --optimiser rmsprop"
   [sgd]="--lr 0.1 --epochs 100 --patience 10 --lr-patience 5 --optimiser sgd"
   [tf_example]="CONVERGENCE --init tf_example"
+  [dropout_0.5]="CONVERGENCE --dropout 0.5"
 )
-order=(weight_decay_1e-4 input_scale_255 weight_decay_1e-3 glorot steps_10k rmsprop sgd tf_example weight_decay_3e-4)
+order=(weight_decay_1e-4 input_scale_255 weight_decay_1e-3 glorot steps_10k rmsprop sgd tf_example weight_decay_3e-4 dropout_0.5)
 names=("${@:-${order[@]}}")
 parse() {  # parse NAME → sets dni (yes/no), preset, factor; exits with the list on a bad name
   local rest=${1#dni:}

@@ -1,4 +1,4 @@
-"""The recipe options of issue 26: input scale, initialisation, weight decay, optimiser.
+"""The recipe options of issue 26: input scale, initialisation, weight decay, optimiser, dropout.
 
 Each test checks that an option does what it says against an independent computation, and
 that the defaults (and the committed checkpoints) are dni's recipe as before.
@@ -42,9 +42,9 @@ def params(model):
 
 def test_defaults_are_dnis_recipe_and_old_configs_load_with_them():
     c = TrainConfig()
-    assert (c.input_scale, c.init, c.weight_decay, c.optimiser) == (1.0, "torch", 0.0, "adam")
+    assert (c.input_scale, c.init, c.weight_decay, c.optimiser, c.dropout) == (1.0, "torch", 0.0, "adam", 0.0)
     old = {k: v for k, v in asdict(TrainConfig(preset="rnn28", lr=5e-4)).items()
-           if k not in ("input_scale", "init", "weight_decay", "optimiser")}  # a config saved before the options
+           if k not in ("input_scale", "init", "weight_decay", "optimiser", "dropout")}  # a config saved before the options
     assert TrainConfig.from_dict(old) == TrainConfig(preset="rnn28", lr=5e-4)
     # the default init draws exactly what the model always drew (torch.nn-style cells, nn.Linear FC)
     torch.manual_seed(5)
@@ -52,7 +52,7 @@ def test_defaults_are_dnis_recipe_and_old_configs_load_with_them():
     torch.manual_seed(5)
     built = build_model("lstm28")
     assert all(torch.equal(p, q) for p, q in zip(plain.parameters(), built.parameters()))
-    assert built.input_scale == 1.0
+    assert built.input_scale == 1.0 and built.dropout == 0.0
 
 
 @pytest.mark.skipif(not (COMMITTED / "lstm28_sigma0.00_seed0.pt").is_file(), reason="committed checkpoints not present")
@@ -234,13 +234,13 @@ def test_cli_flags_reach_the_configs(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr("dni.cli.train", capture)
     monkeypatch.setattr("dni.cli.run_sweep", capture)
-    flags = ["--optimizer", "rmsprop", "--weight-decay", "1e-3", "--init", "glorot", "--input-scale", "255"]
+    flags = ["--optimizer", "rmsprop", "--weight-decay", "1e-3", "--init", "glorot", "--input-scale", "255", "--dropout", "0.5"]
     assert main(["train", "--quiet", "--out", str(tmp_path / "m.pt"), *flags]) == 130
     assert main(["sweep", "--quiet", "--sigma-train", "0,1", "--out", str(tmp_path / "s.nc"), *flags]) == 130
     train_config, sweep = seen
     sweep_config = sweep.train_config(1.0)
     for c in (train_config, sweep_config):
-        assert (c.optimiser, c.weight_decay, c.init, c.input_scale) == ("rmsprop", 1e-3, "glorot", 255.0)
+        assert (c.optimiser, c.weight_decay, c.init, c.input_scale, c.dropout) == ("rmsprop", 1e-3, "glorot", 255.0, 0.5)
     assert main(["train", "--out", str(tmp_path / "m.pt"), "--weight-decay", "-1"]) == 2
     assert "dni: error: weight_decay must be a number >= 0, got -1.0" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "m.pt"), "--optimiser", "adagrad"]) == 2
@@ -253,3 +253,68 @@ def test_model_batched_training_refuses_the_recipe_options(tmp_path):
     configs = SweepConfig(sigma_train=[0.0, 1.0], weight_decay=1e-3, out=tmp_path / "s.nc")
     with pytest.raises(InvalidArgumentError, match="weight_decay 0.001; drop --batch-models"):
         train_batched([configs.train_config(s) for s in configs.sigma_train], progress=False)
+
+
+# --- dropout on the output --------------------------------------------------------------------
+
+def test_dropout_zeroes_units_of_the_last_state_in_training_only():
+    """Inverted dropout on h_T: in training each unit is zeroed with probability p, the others scaled by 1/(1 − p),
+    the mask drawn from the dropout generator; evaluation drops nothing. Reference: the model without dropout."""
+    torch.manual_seed(3)
+    plain = build_model("lstm28")
+    dropped = build_model("lstm28", dropout=0.25)
+    dropped.load_state_dict(plain.state_dict())
+    x = load_sequences("subset", "test").x[:64]  # (B, T, I)
+    dropped.eval()
+    with torch.no_grad():
+        assert torch.equal(dropped(x), plain(x))  # evaluation: no dropout
+    h_last = plain.trace(x)[1].h[:, -1]  # (B, H) h_T without noise
+    seen = []
+    dropped.fc.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    dropped.train()
+    global_state = torch.get_rng_state()
+    for forward in (dropped, dropped.forward_reference):  # grad on: the fused path, and the readable step
+        logits = forward(x, dropout_generator=torch.Generator().manual_seed(7))
+        kept = torch.rand(h_last.shape, generator=torch.Generator().manual_seed(7)) >= 0.25  # (B, H)
+        assert torch.allclose(seen[-1], h_last * kept / 0.75, atol=1e-6)
+        assert torch.allclose(logits, plain.fc(h_last * kept / 0.75), atol=1e-5)
+    assert torch.equal(torch.get_rng_state(), global_state)  # the masks came from the given generator only
+    zeroed = (seen[-1] == 0).float().mean().item()  # h_T itself has no exact zeros
+    assert abs(zeroed - 0.25) < 0.02, zeroed  # 8192 units: SE 0.005
+
+
+def test_dropout_reaches_training_and_the_checkpoint_and_resumes_bit_for_bit(tmp_path, monkeypatch):
+    from dni.train import TrainingState
+
+    data = small_data(200)
+    config = TrainConfig(preset="rnn28", sigma_train=0.5, epochs=3, lr=0.02, dropout=0.5)
+    straight = train(config, progress=False, train_data=data, prefetch_noise=True)  # noise drawn ahead in a thread
+    inline = train(config, progress=False, train_data=data, prefetch_noise=False)
+    assert straight.history == inline.history  # the masks do not race the noise thread
+    free = train(TrainConfig(**{**config.__dict__, "dropout": 0.0}), progress=False, train_data=data)
+    assert free.history[0]["train_loss"] != straight.history[0]["train_loss"]  # dropout changed the training
+    path = tmp_path / "m.pt"
+    save_checkpoint(straight, path)
+    loaded = load_checkpoint(path)
+    assert loaded.config.dropout == 0.5 and loaded.model.dropout == 0.5
+    real_save = TrainingState.save
+
+    def save_then_die(path, config, model, optimiser, schedule, best, run, history, seconds):
+        real_save(path, config, model, optimiser, schedule, best, run, history, seconds)
+        if len(history) == 1:
+            raise KeyboardInterrupt  # cut off after epoch 1
+
+    monkeypatch.setattr(TrainingState, "save", staticmethod(save_then_die))
+    state = tmp_path / "m.pt.partial"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, train_data=data, state_path=state)
+    monkeypatch.setattr(TrainingState, "save", staticmethod(real_save))
+    resumed = train(config, progress=False, train_data=data, state_path=state)
+    assert resumed.history == straight.history
+    assert all(torch.equal(p, q) for p, q in zip(resumed.model.parameters(), straight.model.parameters()))
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, float("nan")])
+def test_a_dropout_outside_zero_to_one_is_a_one_line_error(dropout):
+    with pytest.raises(InvalidArgumentError, match=r"dropout must be a probability in \[0, 1\), got"):
+        TrainConfig(dropout=dropout)
