@@ -253,6 +253,9 @@ def test_model_batched_training_refuses_the_recipe_options(tmp_path):
     configs = SweepConfig(sigma_train=[0.0, 1.0], weight_decay=1e-3, out=tmp_path / "s.nc")
     with pytest.raises(InvalidArgumentError, match="weight_decay 0.001; drop --batch-models"):
         train_batched([configs.train_config(s) for s in configs.sigma_train], progress=False)
+    configs = SweepConfig(sigma_train=[0.0, 1.0], dropout=0.5, out=tmp_path / "d.nc")
+    with pytest.raises(InvalidArgumentError, match="not dropout 0.5; drop --batch-models"):
+        train_batched([configs.train_config(s) for s in configs.sigma_train], progress=False)
 
 
 # --- dropout on the output --------------------------------------------------------------------
@@ -281,14 +284,31 @@ def test_dropout_zeroes_units_of_the_last_state_in_training_only():
     assert torch.equal(torch.get_rng_state(), global_state)  # the masks came from the given generator only
     zeroed = (seen[-1] == 0).float().mean().item()  # h_T itself has no exact zeros
     assert abs(zeroed - 0.25) < 0.02, zeroed  # 8192 units: SE 0.005
+    # without dropout the generator is not touched: training with dropout 0 draws what it always drew
+    plain.train()
+    untouched = torch.Generator().manual_seed(7)
+    plain(x, dropout_generator=untouched)
+    assert torch.equal(untouched.get_state(), torch.Generator().manual_seed(7).get_state())
 
 
 def test_dropout_reaches_training_and_the_checkpoint_and_resumes_bit_for_bit(tmp_path, monkeypatch):
     from dni.train import TrainingState
 
     data = small_data(200)
-    config = TrainConfig(preset="rnn28", sigma_train=0.5, epochs=3, lr=0.02, dropout=0.5)
+    config = TrainConfig(preset="rnn28", sigma_train=0.5, epochs=3, batch_size=64, lr=0.02, dropout=0.5)
+    masks, real_dropped = [], SequenceClassifier._dropped
+
+    def recording(model, h_last, generator=None):  # which units of h_T each training batch dropped
+        out = real_dropped(model, h_last, generator)
+        if model.training:
+            masks.append(out == 0)  # (B, H)
+        return out
+
+    monkeypatch.setattr(SequenceClassifier, "_dropped", recording)
     straight = train(config, progress=False, train_data=data, prefetch_noise=True)  # noise drawn ahead in a thread
+    assert len(masks) == 9 and not torch.equal(masks[0], masks[1])  # 3 epochs × 3 batches (64, 64, 52): a new mask each
+    assert all(abs(m.float().mean().item() - 0.5) < 0.05 for m in masks)
+    monkeypatch.undo()
     inline = train(config, progress=False, train_data=data, prefetch_noise=False)
     assert straight.history == inline.history  # the masks do not race the noise thread
     free = train(TrainConfig(**{**config.__dict__, "dropout": 0.0}), progress=False, train_data=data)
