@@ -3,14 +3,14 @@
     python benchmarks/bench.py [--seconds 5] [--device cpu|cuda] [--skip-batched] [--batch-size 128]
 
 Training: samples/s of one optimiser step (forward, backward, Adam) at batch 128 (--batch-size) for
-  * plain:   the readable noisy cell stepped in Python with autograd (dni.cells),
-  * dni:     the default path (fused BPTT, dni.fused, noise drawn ahead in a thread),
+  * plain:   the readable noisy cell stepped in Python with autograd (dni.nn.cells),
+  * dni:     the default path (fused BPTT, dni.nn.fused, noise drawn ahead in a thread),
   * torch:   torch.nn.LSTM / nn.RNN (noise-free, fused), same batch and hidden size,
-  * batched: the 11 σtrain models trained together (dni.batched) vs the 11 one after another,
+  * batched: the 11 σtrain models trained together (dni.training.batched) vs the 11 one after another,
   * processes: dni's step in one process per core, one torch thread each, side by side (sweeps
     sharing a checkpoint folder under OMP_NUM_THREADS=1), summed, vs one process using every core.
 Evaluation: noisy sequence forwards/s of lstm28 at σval = 0.5 with 40 repeats batched
-(dni.evaluate.noisy_accuracy) vs torch.nn.LSTM inference at batch 1024, with GFLOP/s.
+(dni.evaluation.evaluate.noisy_accuracy) vs torch.nn.LSTM inference at batch 1024, with GFLOP/s.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from dni.batched import StackedClassifier
+from dni.nn.stacked import StackedClassifier
 from dni.data import SequenceData
-from dni.evaluate import noisy_accuracy
-from dni.models import build_model
-from dni.noise import AdditiveGaussian, PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
+from dni.evaluation.evaluate import noisy_accuracy
+from dni.nn.models import build_model
+from dni.noise.base import AdditiveGaussian, PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
 
 T, I, H, C = 28, 28, 128, 10
 

@@ -5,7 +5,7 @@
 1. The same small sweep — subset, lstm28 and rnn28, σtrain 0, 0.5, 1 (6 models), 11 σval × 10
    repeats — in this process (the default path, torch's own thread count) and on a Dask
    LocalCluster of 2 one-thread workers (the cluster's start included), both through
-   :func:`dni.sweep.run_sweep`, so neither pays an interpreter start the other does not. Prints
+   :func:`dni.experiments.sweep.run_sweep`, so neither pays an interpreter start the other does not. Prints
    the wall times and their ratio (issue 20's goal: ≥ 1.3× on 2 cores) and the workers' time
    outside task compute per task (scheduling, transfers, the client writing files, and idle
    waiting at the end of a preset), from Dask's task stream. (The numbers equal a one-thread
@@ -35,7 +35,7 @@ SWEEP = dict(sigma_train=[0.0, 0.5, 1.0], sigma_val=[round(0.1 * i, 1) for i in 
 
 
 def sweep_both(folder: Path, epochs: int, client=None) -> dict:
-    from dni.sweep import run_sweep
+    from dni.experiments.sweep import run_sweep
 
     folder.mkdir()
     return {p: run_sweep(preset=p, epochs=epochs, out=folder / f"{p}.nc", progress=False, log=lambda m: None, client=client, **SWEEP)
@@ -46,7 +46,7 @@ def tiny_task(seed: int) -> int:
     """One noisy forward of rnn28 on 16 digits (a task with almost no work)."""
     import torch
 
-    from dni.models import build_model
+    from dni.nn.models import build_model
 
     torch.set_num_threads(1)
     model = build_model("rnn28", 0.0)
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     from distributed import get_task_stream
 
-    from dni.distributed import open_cluster
+    from dni.experiments.dask_cluster import open_cluster
 
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads in this process; load before: {os.getloadavg()[0]:.2f}")

@@ -2,7 +2,7 @@
 
 One trained lstm28 (results/dni_paper_checkpoints/lstm28_sigma0.50_seed0.pt) is evaluated on the
 paper's σval grid 0:1:0.1 × 40 repeats over --digits test digits, once with each draw scheme
-(dni.draws), in one run; printed:
+(dni.noise.draws), in one run; printed:
 
 * grid rate in sequence forwards/s (wall clock, and per CPU-second: the per-point scheme draws
   ahead on a second core, so on a machine full of one-thread processes CPU time is what counts) (10 noisy σval × 40 repeats × digits + the σval = 0 pass),
@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from dni.data import load_sequences  # noqa: E402
-from dni.draws import DIGITS_PER_CHUNK, chunk_seed, shared_noisy_accuracy  # noqa: E402
-from dni.evaluate import evaluate  # noqa: E402
-from dni.train import load_checkpoint  # noqa: E402
+from dni.noise.draws import DIGITS_PER_CHUNK, chunk_seed, shared_noisy_accuracy  # noqa: E402
+from dni.evaluation.evaluate import evaluate  # noqa: E402
+from dni.store.checkpoints import load_checkpoint  # noqa: E402
 
 SIGMAS = [round(0.1 * k, 1) for k in range(11)]
 

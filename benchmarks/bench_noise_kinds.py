@@ -1,10 +1,10 @@
-"""Cost of each noise kind (dni.noise_spec) against the paper's additive fast path — ratios from one run.
+"""Cost of each noise kind (dni.noise.kinds) against the paper's additive fast path — ratios from one run.
 
     python benchmarks/bench_noise_kinds.py [--seconds 3] [--threads 1] [--preset lstm28]
 
 Training: samples/s of one optimiser step (forward, backward, Adam) at batch 128 under each kind
-at strength 0.1 (quantisers: 8 bits) vs the additive kind (fused BPTT, dni.fused).
-Evaluation: noisy sequence forwards/s with 40 repeats batched (dni.evaluate.noisy_accuracy) on
+at strength 0.1 (quantisers: 8 bits) vs the additive kind (fused BPTT, dni.nn.fused).
+Evaluation: noisy sequence forwards/s with 40 repeats batched (dni.evaluation.evaluate.noisy_accuracy) on
 512 digits under each kind vs the additive kind. Issue 19's goal: every kind ≤ 1.5× the additive
 path's time (ratio ≥ 0.67 here). Pin the threads (--threads) and run on a quiet machine.
 """
@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from dni.data import SequenceData
-from dni.evaluate import noisy_accuracy
-from dni.models import build_model, get_preset
+from dni.evaluation.evaluate import noisy_accuracy
+from dni.nn.models import build_model
+from dni.nn.presets import get_preset
 
 KINDS = ["additive", "output_relative", "weight_read", "programming", "dac(bits=8,bound=1)", "adc(bits=8,bound=10)",
          "programming+weight_read+adc(bits=8,bound=10)"]

@@ -11,7 +11,7 @@ For each user model (a 1-layer LSTM and GRU on MNIST rows, T = 28, I = 28, H = 1
 * inference (no grad) at batch 256: the original, noisified under ``eval_noise`` σ = 0, and σ = 0.5.
 
 Ratio = noisified rate / original rate (1.0: no overhead; 0.5: twice the time). For reference, the
-preset lstm28 (dni's own model, fused BPTT, :mod:`dni.fused`) at σ = 0.5 on the same data.
+preset lstm28 (dni's own model, fused BPTT, :mod:`dni.nn.fused`) at σ = 0.5 on the same data.
 The three variants of a row are measured interleaved, ``--rounds`` times each, and the best rate of each
 is kept (on a shared machine the best round is the least disturbed one; the σ = 0 column, the very same
 computation as the original, shows how much disturbance remains). Pin the threads; the load is printed.
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import dni
-from dni.models import build_model
+from dni.nn.models import build_model
 
 
 class Head(nn.Module):

@@ -11,15 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .draws import SCHEMES as DRAW_SCHEMES
-from .errors import DniError
-from .models import INITS, PRESETS
-from .noise import validate_sigma
-from .noise_spec import KINDS, PAPER, parse_noise
-from .results import accuracy_table, load_results, merge_results, save_results
-from .sweep import DEFAULT_SIGMA_TRAIN, SweepConfig, parse_sigmas, run_sweep, train_sweep_models
-from .train import OPTIMISERS, TrainConfig, load_checkpoint, save_checkpoint, train
+from dni._version import __version__
+from dni.errors import DniError
+from dni.experiments.config import DEFAULT_SIGMA_TRAIN, SweepConfig
+from dni.nn.presets import INITS, PRESETS
+from dni.noise.catalogue import KIND_NAMES, PAPER
+from dni.noise.catalogue import SCHEMES as DRAW_SCHEMES
+from dni.store.recipe import OPTIMISERS, TrainConfig
+from dni.util.validation import parse_sigmas, validate_sigma
 
 EPILOG = """\
 examples:
@@ -66,12 +65,16 @@ def _add_retrain_arg(p):
 DRAWS_HELP = ("evaluation noise draws: shared (default: one standard-normal ε per repeat and chunk of digits, shared by every "
               "σval — faster, less Monte-Carlo noise between σval) or per-point (fresh draws per σval and repeat, as the "
               "committed paper numbers; results/run_paper_grid.sh); recorded in the result, whose file refuses the other")
-NOISE_HELP = ("a noise spec (dni.noise_spec): a kind — " + ", ".join(KINDS) + " — or kinds joined by +, with settings in "
+NOISE_HELP = ("a noise spec (dni.noise.spec): a kind — " + ", ".join(KIND_NAMES) + " — or kinds joined by +, with settings in "
               "parentheses, e.g. weight_read, programming(sigma=0.02)+weight_read+adc(bits=8,bound=10), or the same as JSON; "
               "σ-kinds without their own sigma take the σ of the grid (default additive: the paper's eq. 2)")
 
 
 def _noise_spec(text):
+    from dni.noise.spec import (
+        parse_noise,  # (torch: loaded when a spec is given, not for --help)
+    )
+
     try:
         return parse_noise(text).label
     except DniError as err:
@@ -110,7 +113,7 @@ def _add_training_args(p, defaults=TrainConfig):
 
 
 def _add_cluster_args(p, what="the sweep's tasks (train a model, evaluate its points)"):
-    """--workers / --scheduler: where a sweep runs (default: in this process, no cluster; dni.distributed)."""
+    """--workers / --scheduler: where a sweep runs (default: in this process, no cluster; dni.experiments.dask_cluster)."""
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help=f"run {what} on a Dask LocalCluster of N worker processes, one torch thread each; "
                         "prints the dashboard address (default: everything in this process)")
@@ -273,11 +276,18 @@ def main(argv=None) -> int:
 
 def _reproduction(args, progress) -> int:
     """``dni reproduction``: the document's generated blocks (and figures) from the result file."""
-    from .io import atomic_path
-    from .reproduction import (FIGURE_KINDS, document_blocks, figure_path, load_paper_recipe, load_paper_recipe_dni, load_training_length,
-                               render_blocks, update_document)
-
-    from .io import check_writable, check_writable_dir
+    from dni.paper.reproduction import (
+        FIGURE_KINDS,
+        document_blocks,
+        figure_path,
+        load_paper_recipe,
+        load_paper_recipe_dni,
+        load_training_length,
+        render_blocks,
+        update_document,
+    )
+    from dni.store.results import load_results
+    from dni.util.io import atomic_path, check_writable, check_writable_dir
 
     if not args.doc.is_file():
         raise DniError(f"no document {args.doc}: give the REPRODUCTION.md to update with --doc")
@@ -304,8 +314,8 @@ def _reproduction(args, progress) -> int:
                        "run results/run_paper_recipe.sh dni:FACTOR, or give the study's folder with --paper-recipe")
     baseline = None
     if recipe:
-        from .sweep import default_checkpoint_dir
-        from .train import load_checkpoint
+        from dni.store.checkpoints import load_checkpoint
+        from dni.store.layout import default_checkpoint_dir
 
         checkpoints = args.checkpoint_dir or default_checkpoint_dir(args.result)
         baseline = {arch: load_checkpoint(checkpoints / f"{arch}_sigma0.00_seed0.pt").config
@@ -322,11 +332,11 @@ def _reproduction(args, progress) -> int:
         print(f"{args.doc}: " + (f"out of date: {', '.join(stale)} (run dni reproduction)" if stale else "up to date"))
         return 1 if stale else 0
     if not args.no_figures:
-        from .progress import tqdm
+        from dni_widgets.figures import PngRenderer, reproduction_figure
+        from dni_widgets.loading import load_models
 
-        from dni_widgets.figures import PngRenderer, load_models, reproduction_figure
-
-        from .sweep import default_checkpoint_dir, find_checkpoints
+        from dni.store.layout import default_checkpoint_dir, find_checkpoints
+        from dni.util.progress import tqdm
 
         figures_dir.mkdir(parents=True, exist_ok=True)
         models = load_models(find_checkpoints(ds, args.checkpoint_dir or default_checkpoint_dir(args.result)))
@@ -343,9 +353,12 @@ def _reproduction(args, progress) -> int:
 
 def _train(args, progress) -> int:
     """``dni train``: one model → checkpoint; an existing checkpoint is reused or refused, never silently replaced."""
-    from .devices import validate_device
-    from .io import check_writable
-    from .sweep import cached_model, guard_model_training_state, training_state_path
+    from dni.experiments.reuse import cached_model, guard_model_training_state
+    from dni.store.checkpoints import save_checkpoint
+    from dni.store.layout import training_state_path
+    from dni.training.train import train
+    from dni.util.io import check_writable
+    from dni.util.validation import validate_device
 
     config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, data=args.data, device=validate_device(args.device), patience=args.patience,
@@ -367,6 +380,16 @@ def _train(args, progress) -> int:
 
 
 def _run(args, parser, progress) -> int:
+    # the layers below load here, after the arguments parsed: `dni --help` and usage errors never import torch
+    from dni.experiments.sweep import run_sweep, train_sweep_models
+    from dni.store.checkpoints import load_checkpoint
+    from dni.store.results import (
+        accuracy_table,
+        load_results,
+        merge_results,
+        save_results,
+    )
+
     if args.command is None:
         parser.print_help()
         return 2
@@ -379,8 +402,8 @@ def _run(args, parser, progress) -> int:
         print(accuracy_table(load_results(args.result)))
         return 0
     if args.command == "report":
-        from .report import headline_table
-        from .results import noise_pairs, select_noise
+        from dni.paper.report import headline_table
+        from dni.store.results import noise_pairs, select_noise
 
         ds = load_results(args.result, need=("accuracy", "weight_power"))
         pairs = noise_pairs(ds)
@@ -390,8 +413,8 @@ def _run(args, parser, progress) -> int:
             print(headline_table(select_noise(ds, t, e)))
         return 0
     if args.command == "checkpoints":
-        from .batched import training_states
-        from .report import training_states_lines, training_table
+        from dni.paper.report import training_states_lines, training_table
+        from dni.store.checkpoints import training_states
 
         files = [f for p in args.paths for f in (sorted(p.glob("*.pt")) if p.is_dir() else [p])]
         states = [s for p in args.paths if p.is_dir() for f in sorted(p.glob("*.pt.partial")) for s in training_states(f)]
@@ -405,8 +428,8 @@ def _run(args, parser, progress) -> int:
     if args.command == "reproduction":
         return _reproduction(args, progress)
     if args.command == "notebook-sweep":
-        from .notebook_sweep import notebook_sweep
-        from .sweep import parse_sigmas
+        from dni.experiments.papermill_jobs import notebook_sweep
+        from dni.util.validation import parse_sigmas
 
         ds = notebook_sweep(preset=args.preset, sigma_train=parse_sigmas(args.sigma_train, "sigma_train"), out=args.out,
                             notebook=args.notebook, progress=progress, log=lambda m: print(m, file=sys.stderr),
@@ -419,9 +442,9 @@ def _run(args, parser, progress) -> int:
     if args.command == "figures":
         from dni_widgets.figures import result_figures, save_html
 
-        from .io import check_writable
+        from dni.util.io import check_writable
         check_writable(args.out)
-        from .sweep import default_checkpoint_dir
+        from dni.store.layout import default_checkpoint_dir
 
         checkpoints = args.checkpoints
         if checkpoints is None:
@@ -431,7 +454,7 @@ def _run(args, parser, progress) -> int:
         print(f"wrote {args.out}")
         return 0
     if args.command == "merge":
-        from .io import check_writable
+        from dni.util.io import check_writable
 
         check_writable(args.out)
         if args.out.exists() and not any(args.out.resolve() == p.resolve() for p in args.inputs if p.exists()):
@@ -444,9 +467,9 @@ def _run(args, parser, progress) -> int:
     if args.command == "train":
         return _train(args, progress)
     if args.command == "evaluate":
-        from .devices import validate_device
-        from .evaluate import evaluate_into, validate_repeats
-        from .io import check_writable
+        from dni.evaluation.evaluate import evaluate_into
+        from dni.util.io import check_writable
+        from dni.util.validation import validate_device, validate_repeats
         validate_repeats(args.repeats)
         device = validate_device(args.device)
         check_writable(args.out)
@@ -471,7 +494,7 @@ def _run(args, parser, progress) -> int:
         if args.train_only:
             from dataclasses import replace
 
-            from .distributed import sweep_client
+            from dni.experiments.dask_cluster import sweep_client
 
             log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
             with sweep_client(config, log=log) as cluster:

@@ -13,7 +13,7 @@ class InvalidSigmaError(DniError, ValueError):
 
 
 class UnknownPresetError(DniError, KeyError):
-    """A preset name that is not one of :data:`dni.models.PRESETS`."""
+    """A preset name that is not one of :data:`dni.nn.presets.PRESETS`."""
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])
@@ -49,3 +49,15 @@ class ResultSchemaError(DniError, ValueError):
 
 class ClusterError(DniError, RuntimeError):
     """A Dask scheduler that cannot be reached, or a task that failed on a worker; the message names which."""
+
+
+class NoisifyError(DniError, ValueError):
+    """A model or call :func:`dni.noisify` cannot take (nothing to noisify, an unsupported option); one line."""
+
+
+class NotNoisifiedError(DniError, ValueError):
+    """Inference noise asked for a model that has no noisified layer."""
+
+
+class InvalidNoiseSpecError(InvalidArgumentError):
+    """A noise spec that cannot be parsed or has an invalid setting; the message says what to fix."""

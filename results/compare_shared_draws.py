@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from dni.results import draws_of, load_results  # noqa: E402
+from dni.store.results import draws_of, load_results  # noqa: E402
 
 
 def compare(new_path, old_path, k: float = 3.0):

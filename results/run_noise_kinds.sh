@@ -66,7 +66,7 @@ adc() {
   done
 }
 
-# 4. one file (the cross grid and the ADC sweep), then REPRODUCTION.md's tables of it (dni.cross_grid)
+# 4. one file (the cross grid and the ADC sweep), then REPRODUCTION.md's tables of it (dni.paper.cross_grid)
 merge() {  # extends an existing noise_kinds.nc (its points must agree); parts still being filled add what they hold
   shopt -s nullglob
   local parts=("$D"/*__*.nc "$D"/adc_bits*.nc)

@@ -15,7 +15,7 @@ def paper_pair(tmp_path_factory):
 
     Shared by the learning and evaluation tests (~75 s on 2 cores).
     """
-    from dni.sweep import run_sweep
+    from dni.experiments.sweep import run_sweep
 
     out = tmp_path_factory.mktemp("pair") / "pair.nc"
     ds = run_sweep(sigma_train=[0.0, 1.0], sigma_val=[0.0, 0.5, 1.0], repeats=4, out=out, progress=False, log=lambda m: None)

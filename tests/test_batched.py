@@ -1,14 +1,16 @@
-"""Model-batched training (dni.batched) against training the models one after another."""
+"""Model-batched training (dni.training.batched) against training the models one after another."""
 
 import pytest
 import torch
 
-from dni.batched import StackedClassifier, train_batched
 from dni.data import load_sequences
 from dni.errors import InvalidArgumentError
-from dni.models import build_model
-from dni.noise import ReplayNoise
-from dni.train import TrainConfig, train
+from dni.nn.models import build_model
+from dni.nn.stacked import StackedClassifier
+from dni.noise.base import ReplayNoise
+from dni.store.recipe import TrainConfig
+from dni.training.batched import train_batched
+from dni.training.train import train
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_each_stacked_model_computes_its_own_network_with_its_own_noise():
     z_cell = torch.randn(3, 28, 4, 512, dtype=torch.float64)  # (S, T, B, G) in the stack's gate order (o, i, f, g)
     z_fc = torch.randn(3, 4, 10, dtype=torch.float64)
     logits = stacked(x, ReplayNoise([z_cell, z_fc]))
-    from dni.fused import gate_order
+    from dni.nn.fused import gate_order
     inverse = torch.argsort(gate_order(128, "cpu"))
     for s, m in enumerate(models):
         m = m.double()
@@ -94,7 +96,7 @@ def test_batched_training_refuses_mixed_settings(data):
 
 def test_sweep_with_batched_models_writes_checkpoints_that_load(tmp_path, capsys):
     from dni.cli import main
-    from dni.train import load_checkpoint
+    from dni.store.checkpoints import load_checkpoint
 
     out = tmp_path / "b.nc"
     assert main(["--quiet", "sweep", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,1", "--sigma-val", "0,1",
@@ -104,7 +106,7 @@ def test_sweep_with_batched_models_writes_checkpoints_that_load(tmp_path, capsys
 
 
 def test_batched_patience_stops_each_model_at_its_own_best(data):
-    from dni.train import split_train_validation, validation_record
+    from dni.training.train import split_train_validation, validation_record
 
     configs = [TrainConfig(preset="rnn28", sigma_train=s, epochs=6, lr=0.02, patience=1) for s in (0.0, 0.5)]
     val = split_train_validation(data, 0.1)[1]
@@ -131,10 +133,11 @@ def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypat
     """A model that meets its convergence criterion is saved at once, so a batched run killed while
     the others still train keeps it; started again, the run reuses it and the others continue from
     the run's saved state, to the models of the run that was not killed."""
-    import dni.sweep
-    from dni.results import model_crc
-    from dni.sweep import batched_state_path, checkpoint_path, train_models
-    from dni.train import load_checkpoint
+    import dni.experiments.sweep
+    from dni.experiments.sweep import train_models
+    from dni.store.checkpoints import load_checkpoint
+    from dni.store.layout import batched_state_path, checkpoint_path
+    from dni.store.results import model_crc
 
     configs = [TrainConfig(preset="rnn28", sigma_train=s, epochs=8, lr=0.02, patience=1) for s in (0.0, 0.5, 1.0)]
     complete = train_batched(configs, progress=False, train_data=data)
@@ -142,13 +145,13 @@ def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypat
     assert min(runs) < max(runs), f"the models stopped together, nothing to test: {runs}"
     first = runs.index(min(runs))
 
-    real_save = dni.sweep.save_checkpoint
+    real_save = dni.experiments.sweep.save_checkpoint
 
     def save_then_die(trained, path):  # the session ends right after the first model was saved
         real_save(trained, path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dni.sweep, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(dni.experiments.sweep, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_models(configs, tmp_path, data, batch=True, progress=False, log=lambda _: None)
     state = batched_state_path(tmp_path, configs[0])
@@ -158,7 +161,7 @@ def test_batched_training_saves_each_model_when_it_converges(tmp_path, monkeypat
     assert kept.meta["epochs_run"] == runs[first] and kept.meta["best_epoch"] == complete[first].meta["best_epoch"]
 
     # started again: the saved model is reused, the others go on from the run's state after that epoch
-    monkeypatch.setattr(dni.sweep, "save_checkpoint", real_save)
+    monkeypatch.setattr(dni.experiments.sweep, "save_checkpoint", real_save)
     logs = []
     again = train_models(configs, tmp_path, data, batch=True, progress=False, log=logs.append)
     assert logs == [f"reusing {checkpoint_path(tmp_path, configs[first])}",
@@ -173,8 +176,8 @@ def test_batched_training_cut_off_after_an_epoch_resumes_bit_for_bit(tmp_path, m
     """The state saved after each epoch of a model-batched run (stacked weights, Adam, each model's
     rate schedule and best epoch, generator states) lets a run cut off mid-training (a GPU session's
     time limit) go on to exactly the models of the run that was not cut off."""
-    from dni.batched import BatchedTrainingState, training_states
     from dni.cli import main
+    from dni.store.checkpoints import BatchedTrainingState, training_states
 
     configs = [TrainConfig(preset="rnn28", sigma_train=s, epochs=6, lr=0.02, patience=2, lr_patience=1) for s in (0.0, 0.5, 1.0)]
     straight = train_batched(configs, progress=False, train_data=data, prefetch_noise=prefetch)

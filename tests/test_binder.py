@@ -3,12 +3,11 @@
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
+import tomllib
 from conftest import REPO
+from packaging.requirements import Requirement
 
 
 def binder_requirements():

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -87,7 +86,6 @@ STATES = """() => {
 def assert_plotted_states_are(page_states: str, sigma_val: float, arch: str = "lstm28"):
     """The page's h and c curves equal np.histogram of the raw states of the notebook's selection at ``sigma_val``."""
     import numpy as np
-
     from test_explorer import expected_state_densities
 
     plotted = json.loads(page_states)
@@ -124,7 +122,6 @@ def open_explorer(page, base, token):
 
 def test_explorer_fits_a_laptop_and_settles_after_rapid_input(lab):
     from playwright.sync_api import sync_playwright
-
     from test_explorer import expected_state_densities
 
     base, token = lab

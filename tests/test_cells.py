@@ -2,9 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from dni.cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
 from dni.errors import UnknownPresetError
-from dni.models import PRESETS, build_model, count_parameters, get_preset, load_torch_recurrent
+from dni.nn.cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
+from dni.nn.models import build_model, count_parameters, load_torch_recurrent
+from dni.nn.presets import PRESETS, get_preset
 
 
 @pytest.mark.parametrize("name, expected", [("lstm28", 81_674), ("lstm_stroke50", 68_362), ("rnn28", 21_386), ("gru28", 61_706)])

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from dni.cli import main
-from dni.results import load_results
+from dni.store.results import load_results
 
 
 def run_cli(capsys, *argv):

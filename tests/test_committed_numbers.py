@@ -14,13 +14,13 @@ import re
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, needs_full_mnist
+
 from dni.data import load_sequences
-from dni.evaluate import evaluate, noisy_accuracy, repeat_seed
-from dni.models import get_preset
-from dni.results import load_results
-from dni.train import load_checkpoint
+from dni.evaluation.evaluate import evaluate, noisy_accuracy, repeat_seed
+from dni.nn.presets import get_preset
+from dni.store.checkpoints import load_checkpoint
+from dni.store.results import load_results
 
 pytestmark = needs_full_mnist
 

@@ -9,11 +9,11 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import REPO, needs_full_mnist
-from dni.results import load_results, merge_results, model_crc
-from dni.sweep import find_checkpoints
-from dni.train import load_checkpoint
+
+from dni.store.checkpoints import load_checkpoint
+from dni.store.layout import find_checkpoints
+from dni.store.results import load_results, merge_results, model_crc
 
 RESULTS = REPO / "results"
 DOC = REPO / "REPRODUCTION.md"
@@ -72,7 +72,7 @@ def test_the_results_come_from_the_committed_checkpoints(paper):
 
 
 def _blocks(text: str) -> dict:
-    """{name: body} of the generated blocks, read with a pattern of this test's own (not dni.reproduction's)."""
+    """{name: body} of the generated blocks, read with a pattern of this test's own (not dni.paper.reproduction's)."""
     found = re.findall(r"<!-- dni:begin ([\w-]+) -->\n(.*?)\n?<!-- dni:end \1 -->", text, flags=re.S)
     assert len({name for name, _ in found}) == len(found), "a block appears twice"
     return dict(found)
@@ -88,9 +88,11 @@ def _table(body: str, first_cell: str) -> list[str]:
 
 def test_reproduction_md_blocks_equal_a_direct_computation(paper):
     """Every number of the generated blocks of REPRODUCTION.md, recomputed with numpy from the committed
-    files (not through dni.report or dni.reproduction): provenance, differences, noisy points, spread,
+    files (not through dni.paper.report or dni.paper.reproduction): provenance, differences, noisy points, spread,
     every mean of the accuracy tables, the training-length runs, and one figure link per preset and kind."""
-    from dni.report import PAPER  # the paper's numbers (data, transcribed from the paper)
+    from dni.paper.report import (
+        PAPER,  # the paper's numbers (data, transcribed from the paper)
+    )
 
     blocks = _blocks(DOC.read_text(encoding="utf-8"))
     assert set(blocks) == {"provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures", "training-length",
@@ -454,7 +456,7 @@ def test_the_weight_noise_scales_quoted_in_the_prose():
 
 
 def test_reproduction_md_headline_numbers_equal_a_direct_computation(paper):
-    """The headline numbers, recomputed with numpy from the raw accuracies (not through dni.report)."""
+    """The headline numbers, recomputed with numpy from the raw accuracies (not through dni.paper.report)."""
     text = DOC.read_text(encoding="utf-8")
     st, sv = paper.sigma_train.values, paper.sigma_val.values
     for arch in PRESETS:
@@ -543,10 +545,10 @@ def test_the_explorer_opens_the_committed_results(paper):
 def test_the_explorer_shows_the_committed_models_on_full_mnist_digits():
     """Explorer.open(..., data="mnist"): the state view of the committed models runs on full-MNIST test digits."""
     import torch
+    from dni_widgets.explorer import Explorer
 
     from dni.data import load_sequences
-    from dni.probes import state_distributions
-    from dni_widgets.explorer import Explorer
+    from dni.nn.probes import state_distributions
 
     explorer = Explorer.open(RESULTS / "dni_paper.nc", data="mnist", digits=64)
     explorer.arch.value = "lstm28"

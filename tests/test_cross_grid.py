@@ -1,11 +1,17 @@
-"""The mismatch grid's tables (dni.cross_grid) against numbers computed here from the raw arrays."""
+"""The mismatch grid's tables (dni.paper.cross_grid) against numbers computed here from the raw arrays."""
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from dni.cross_grid import best_table, grid_table, is_resolution_sweep, middle_table, quantisation_table
-from dni.results import merge_results
+from dni.paper.cross_grid import (
+    best_table,
+    grid_table,
+    is_resolution_sweep,
+    middle_table,
+    quantisation_table,
+)
+from dni.store.results import merge_results
 
 DIMS = ("arch", "sigma_train", "sigma_val", "seed")
 REPEATS = 5
@@ -127,9 +133,10 @@ def test_a_converter_sweep_is_one_converter_kind_without_strength():
 
 def test_reproduction_renders_the_grid_and_refuses_its_blocks_without_it(grid, tmp_path, capsys):
     from conftest import REPO
+
     from dni.cli import main
-    from dni.reproduction import NOISE_KINDS_BLOCKS, document_blocks
-    from dni.results import load_results, save_results
+    from dni.paper.reproduction import NOISE_KINDS_BLOCKS, document_blocks
+    from dni.store.results import load_results, save_results
 
     ds, _ = grid
     save_results(ds, tmp_path / "grid.nc")

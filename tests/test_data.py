@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import needs_full_mnist
+
 from dni.data import image_rows, load_images, load_sequences
 from dni.data.mnist import load_mnist_images
 from dni.data.subset import TEST_SIZE, TRAIN_SIZE

@@ -1,4 +1,4 @@
-"""Sweeps on Dask (dni.distributed, issue 20): one process, 2 workers, and 2 workers of which one is
+"""Sweeps on Dask (dni.experiments.dask_cluster, issue 20): one process, 2 workers, and 2 workers of which one is
 killed mid-training give the same numbers, bit for bit; a killed client resumes; Ctrl-C cancels;
 bad input is one line, exit 2, and nothing written."""
 
@@ -14,11 +14,11 @@ import psutil
 import pytest
 import torch
 import xarray as xr
-
 from conftest import REPO
+
 from dni.cli import main
-from dni.results import load_results
-from dni.sweep import run_sweep
+from dni.experiments.sweep import run_sweep
+from dni.store.results import load_results
 
 SETTINGS = dict(preset="rnn28", epochs=2, sigma_train=[0.0, 1.0], sigma_val=[0.0, 0.5, 1.0], repeats=3)
 ARGS = ["--preset", "rnn28", "--epochs", "2", "--sigma-train", "0,1", "--sigma-val", "0,0.5,1", "--repeats", "3"]
@@ -57,7 +57,7 @@ def test_two_workers_give_the_numbers_of_one_process(reference, tmp_path, capsys
 def test_a_worker_killed_mid_training_changes_nothing(reference, tmp_path):
     """SIGKILL the worker training a model after its first epoch: the scheduler reruns the task, which
     goes on from the model's per-epoch state (the worker reaches the checkpoint folder); same numbers."""
-    from dni.distributed import open_cluster
+    from dni.experiments.dask_cluster import open_cluster
 
     folder = tmp_path / "killed_checkpoints"
     killed = []
@@ -223,7 +223,7 @@ def test_a_worker_without_the_data_is_named_and_nothing_is_written(scheduler, tm
 def test_a_local_cluster_leaves_the_client_environment_as_it_was(monkeypatch):
     """Dask's nannies set OMP_NUM_THREADS=1 in the client's os.environ for their workers; left there,
     every later subprocess of the client would run one-threaded and compute other numbers."""
-    from dni.distributed import open_cluster
+    from dni.experiments.dask_cluster import open_cluster
 
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.delenv(key, raising=False)

@@ -1,4 +1,4 @@
-"""Common random numbers across σval (issue 22, dni.draws): the "shared" draw scheme of evaluate().
+"""Common random numbers across σval (issue 22, dni.noise.draws): the "shared" draw scheme of evaluate().
 
 Each point's distribution must be the per-point scheme's (two-sample tests, tolerances from the
 number of repeats); ε is one per (model, repeat, chunk): shared by every σval, independent across
@@ -9,18 +9,20 @@ repeats and chunks; results are bit for bit the same for 1 and 2 threads and do 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from scipy import stats
 
-import dni.draws
-from conftest import REPO
+import dni.noise.draws
 from dni.data import load_sequences
-from dni.draws import DIGITS_PER_CHUNK, SharedGaussian, chunk_seed, draw_chunk, validate_draws
 from dni.errors import InvalidArgumentError, ResultConflictError
-from dni.evaluate import evaluate, evaluate_into
-from dni.models import build_model
-from dni.noise import ReplayNoise
-from dni.results import load_results, merge_results, save_results
-from dni.train import TrainConfig, TrainedModel, load_checkpoint
+from dni.evaluation.evaluate import evaluate, evaluate_into
+from dni.nn.models import build_model
+from dni.noise.base import ReplayNoise
+from dni.noise.catalogue import validate_draws
+from dni.noise.draws import DIGITS_PER_CHUNK, SharedGaussian, chunk_seed, draw_chunk
+from dni.store.checkpoints import TrainedModel, load_checkpoint
+from dni.store.recipe import TrainConfig
+from dni.store.results import load_results, merge_results, save_results
 
 CHECKPOINTS = REPO / "results" / "dni_paper_checkpoints"
 
@@ -67,8 +69,8 @@ def test_each_repeat_is_a_reference_pass_on_its_own_chunk_draws(digits):
 def test_eps_is_drawn_once_per_repeat_and_chunk_and_shared_by_every_sigma(digits, monkeypatch):
     """One draw_chunk per chunk for the whole σval grid (σval = 0 draws nothing), and every σ's noise is scaled from that very ε."""
     calls, used = [], []
-    real_draw, real_init = dni.draws.draw_chunk, SharedGaussian.__init__
-    monkeypatch.setattr(dni.draws, "draw_chunk", lambda seeds, *a, **k: calls.append(list(seeds)) or real_draw(seeds, *a, **k))
+    real_draw, real_init = dni.noise.draws.draw_chunk, SharedGaussian.__init__
+    monkeypatch.setattr(dni.noise.draws, "draw_chunk", lambda seeds, *a, **k: calls.append(list(seeds)) or real_draw(seeds, *a, **k))
     monkeypatch.setattr(SharedGaussian, "__init__", lambda self, sigma, eps, shapes: used.append((sigma, id(eps))) or real_init(self, sigma, eps, shapes))
     m = untrained("rnn28", 0.0)
     evaluate([m], [0.0], repeats=4, data=digits, progress=False)
@@ -116,7 +118,7 @@ def test_shared_results_are_bit_for_bit_the_same_with_1_and_2_threads_and_any_gr
     threads(1)
     alone = evaluate(lstm, [1.0], repeats=2, data=digits, seed=4, progress=False)
     np.testing.assert_array_equal(alone.loss.values[..., 0, :], runs[1].loss.sel(sigma_val=1.0).values[..., :2])
-    monkeypatch.setattr(dni.draws, "REPEATS_PER_PASS", 2)  # repeats 0–1, then 2: the same per repeat
+    monkeypatch.setattr(dni.noise.draws, "REPEATS_PER_PASS", 2)  # repeats 0–1, then 2: the same per repeat
     grouped = evaluate(lstm, [0.5, 1.0], repeats=3, data=digits, seed=4, progress=False)
     np.testing.assert_array_equal(grouped.loss.values, runs[1].loss.sel(sigma_val=[0.5, 1.0]).values)
 
@@ -187,7 +189,7 @@ def test_cli_and_sweep_pass_the_scheme_through(tmp_path, capsys):
     """`dni evaluate --draws` records the scheme; a second run of the other scheme into the file is refused
     (one line naming the flag); SweepConfig validates its draws."""
     from dni.cli import main
-    from dni.sweep import SweepConfig
+    from dni.experiments.config import SweepConfig
 
     out = tmp_path / "e.nc"
     ckpt = str(CHECKPOINTS / "rnn28_sigma0.50_seed0.pt")

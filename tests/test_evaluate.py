@@ -4,9 +4,10 @@ import torch
 
 from dni.data import load_sequences
 from dni.errors import InvalidArgumentError, InvalidSigmaError
-from dni.evaluate import evaluate, noisy_accuracy, repeat_seed
-from dni.models import build_model
-from dni.train import TrainConfig, TrainedModel
+from dni.evaluation.evaluate import evaluate, noisy_accuracy, repeat_seed
+from dni.nn.models import build_model
+from dni.store.checkpoints import TrainedModel
+from dni.store.recipe import TrainConfig
 
 
 def untrained(preset="rnn28", sigma_train=0.0, seed=0):
@@ -41,7 +42,7 @@ def test_same_seed_same_result_other_seed_other_draws(test_digits):
 
 
 def test_a_repeat_does_not_depend_on_the_number_of_repeats():
-    from dni.evaluate import DIGITS_PER_PASS
+    from dni.evaluation.evaluate import DIGITS_PER_PASS
 
     digits = load_sequences("subset", "test")  # 2000 digits: several passes, however they are cut
     assert len(digits) > 2 * DIGITS_PER_PASS
@@ -53,7 +54,7 @@ def test_a_repeat_does_not_depend_on_the_number_of_repeats():
 
 def test_one_repeat_matches_an_independent_reference_pass(test_digits):
     """Repeat r's accuracy equals passes of the readable cell with generator seeded repeat_seed(...)."""
-    from dni.evaluate import DIGITS_PER_PASS
+    from dni.evaluation.evaluate import DIGITS_PER_PASS
 
     m = untrained("lstm28", 0.0, seed=5)
     ds = evaluate([m], [0.4], repeats=2, data=test_digits, seed=9, progress=False, draws="per-point")

@@ -2,7 +2,7 @@
 
 Under per-point draws (how the committed numbers were made) evaluate() computes a noisy point on one
 thread fewer than torch has, and draws its noise ahead in a thread when a core is spare
-(dni.noise.prefetch_pays_off); under the default shared draws (dni.draws) a thread pool of torch's
+(dni.noise.base.prefetch_pays_off); under the default shared draws (dni.noise.draws) a thread pool of torch's
 size draws each (repeat, chunk)'s ε. So the same command runs differently on different machines.
 README "Reproducibility" promises the same numbers bit for bit with 1, 2 or 3 torch threads, and with
 the noise drawn inline or ahead; these tests hold it to that.
@@ -11,14 +11,15 @@ the noise drawn inline or ahead; these tests hold it to that.
 import numpy as np
 import pytest
 import torch
-
-import dni.evaluate
 from conftest import REPO
+
+import dni.evaluation.evaluate
 from dni.data import load_sequences
-from dni.evaluate import DIGITS_PER_PASS, evaluate, repeat_seed
-from dni.models import build_model
-from dni.noise import PrefetchedGaussian
-from dni.train import TrainConfig, TrainedModel, load_checkpoint
+from dni.evaluation.evaluate import DIGITS_PER_PASS, evaluate, repeat_seed
+from dni.nn.models import build_model
+from dni.noise.base import PrefetchedGaussian
+from dni.store.checkpoints import TrainedModel, load_checkpoint
+from dni.store.recipe import TrainConfig
 
 CHECKPOINTS = REPO / "results" / "dni_paper_checkpoints"
 
@@ -45,11 +46,11 @@ def test_evaluation_is_bit_for_bit_the_same_with_1_2_3_threads_and_inline_or_pre
             made.append(args[0])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(dni.evaluate, "PrefetchedGaussian", Counting)
+    monkeypatch.setattr(dni.evaluation.evaluate, "PrefetchedGaussian", Counting)
     runs = {}
     for n, prefetch in [(1, False), (1, True), (2, False), (2, True), (3, True)]:  # 3: a noisy point computes on 2
         threads(n)
-        monkeypatch.setattr(dni.evaluate, "prefetch_pays_off", lambda prefetch=prefetch: prefetch)
+        monkeypatch.setattr(dni.evaluation.evaluate, "prefetch_pays_off", lambda prefetch=prefetch: prefetch)
         made.clear()
         runs[n, prefetch] = evaluate(models, [0.0, 0.7], repeats=2, data=digits, seed=5, progress=False, draws="per-point")
         assert made == ([0.7] * 3 if prefetch else [])  # the noisy points took the path asked for, the clean ones drew nothing
@@ -63,7 +64,7 @@ def test_evaluation_is_bit_for_bit_the_same_with_1_2_3_threads_and_inline_or_pre
 
 
 def test_shared_draws_evaluation_is_bit_for_bit_the_same_with_1_2_3_threads(digits, threads):
-    """The default scheme (dni.draws, ε per (repeat, chunk) drawn on a thread pool): the same numbers with
+    """The default scheme (dni.noise.draws, ε per (repeat, chunk) drawn on a thread pool): the same numbers with
     1, 2 or 3 torch threads, for the three cell kinds; and other numbers than the per-point scheme's."""
     models = [load_checkpoint(CHECKPOINTS / "lstm28_sigma0.50_seed0.pt"), load_checkpoint(CHECKPOINTS / "rnn28_sigma0.50_seed0.pt"),
               untrained("gru28", 0.5)]
@@ -98,7 +99,7 @@ def test_each_repeat_of_evaluate_is_an_independent_reference_pass(preset, prefet
     """Repeat r of evaluate() (R repeats batched, one generator each; the GRU draws twice per step), with its
     noise drawn inline or ahead, equals a pass of the readable cells drawing from a generator seeded
     repeat_seed(seed, arch, σtrain, σval, r); a repeat does not depend on how many run together, and the repeats differ."""
-    monkeypatch.setattr(dni.evaluate, "prefetch_pays_off", lambda: prefetch)
+    monkeypatch.setattr(dni.evaluation.evaluate, "prefetch_pays_off", lambda: prefetch)
     m = untrained(preset, 0.2, seed=3)
     three = evaluate([m], [0.6], repeats=3, data=digits, seed=9, progress=False, draws="per-point")
     one = evaluate([m], [0.6], repeats=1, data=digits, seed=9, progress=False, draws="per-point")

@@ -8,11 +8,12 @@ and the model's per-step states histogrammed with numpy.
 import numpy as np
 import pytest
 import torch
+from dni_widgets.explorer import Explorer
+from dni_widgets.loading import DEMO_DIR
 
 from dni.data import load_sequences
-from dni.results import load_results
-from dni.train import load_checkpoint
-from dni_widgets.explorer import DEMO_DIR, Explorer
+from dni.store.checkpoints import load_checkpoint
+from dni.store.results import load_results
 
 DIGITS = 64
 
@@ -245,9 +246,9 @@ def test_a_burst_of_changes_recomputes_once_for_the_last_value(explorer):
 def test_noise_pairs_get_dropdowns_and_the_views_follow_them():
     """A result of two noise pairs (same models, evaluated under additive and weight_read noise): the
     eval-noise dropdown switches the accuracy views to that pair's numbers and the state view to that noise."""
-    from dni.noise_spec import noise_for
-    from dni.probes import state_distributions
-    from dni.results import merge_results
+    from dni.nn.probes import state_distributions
+    from dni.noise.session import noise_for
+    from dni.store.results import merge_results
 
     demo = load_results(DEMO_DIR / "demo.nc")
     other = demo.copy(deep=True).assign_attrs(eval_noise="weight_read")

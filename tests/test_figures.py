@@ -1,17 +1,24 @@
-"""Probes (dni.probes) and the static bokeh figures (dni_widgets.figures) against independent numbers."""
+"""Probes (dni.nn.probes) and the static bokeh figures (dni_widgets.figures) against independent numbers."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
+from dni_widgets.figures import (
+    accuracy_figure,
+    accuracy_sources,
+    heatmap_figure,
+    state_figure,
+    weight_figure,
+)
 
 from dni.data import load_sequences
-from dni.evaluate import evaluate
-from dni.models import build_model
-from dni.probes import state_distributions, weight_histogram, weight_power
-from dni.train import TrainConfig, TrainedModel
-from dni_widgets.figures import accuracy_figure, accuracy_sources, heatmap_figure, state_figure, weight_figure
+from dni.evaluation.evaluate import evaluate
+from dni.nn.models import build_model
+from dni.nn.probes import state_distributions, weight_histogram, weight_power
+from dni.store.checkpoints import TrainedModel
+from dni.store.recipe import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +96,7 @@ def test_weight_power_and_histogram():
 
 def test_figures_command_writes_offline_html(small_results, tmp_path, capsys):
     from dni.cli import main
-    from dni.results import save_results
+    from dni.store.results import save_results
 
     save_results(small_results, tmp_path / "r.nc")
     out = tmp_path / "f.html"
@@ -117,7 +124,6 @@ def test_log_ticks_are_1_2_5_and_cover_the_values(low, high, ticks):
 
 def test_error_rate_view_labels_the_1_to_5_percent_band(small_results):
     from bokeh.models import FixedTicker
-
     from dni_widgets.figures import accuracy_figure
 
     ds = small_results.copy(deep=True)
@@ -134,8 +140,9 @@ def test_figures_command_takes_a_checkpoint_folder_and_adds_states_weights_strok
     the state distributions of the paper's three (σtrain, σval) pairs, the weights, the stroke lengths."""
     import shutil
 
+    from dni_widgets.loading import DEMO_DIR
+
     from dni.cli import main
-    from dni_widgets.explorer import DEMO_DIR
 
     out = tmp_path / "f.html"
     assert main(["figures", str(DEMO_DIR / "demo.nc"), "--checkpoints", str(DEMO_DIR / "checkpoints"), "-o", str(out)]) == 0

@@ -1,4 +1,4 @@
-"""The fused training path (dni.fused) against the readable reference cell.
+"""The fused training path (dni.nn.fused) against the readable reference cell.
 
 Its noise (per gate, fresh per step and per pass, the FC layer's) is checked against N(0, σ²) with
 tolerances from the sample size in tests/test_noise_paths.py."""
@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from dni.data import load_sequences
-from dni.fused import lstm_last_hidden, rnn_last_hidden
-from dni.models import build_model
-from dni.noise import NOISELESS, PrefetchedGaussian, ReplayNoise
-from dni.train import train
+from dni.nn.fused import lstm_last_hidden, rnn_last_hidden
+from dni.nn.models import build_model
+from dni.noise.base import NOISELESS, PrefetchedGaussian, ReplayNoise
+from dni.training.train import train
 
 FUSED = {"lstm28": lstm_last_hidden, "rnn28": rnn_last_hidden}
 
@@ -44,7 +44,7 @@ def test_training_forward_takes_the_fused_path_and_matches_nn_lstm_at_sigma_zero
     torch.manual_seed(0)
     ref = torch.nn.LSTM(28, 128, batch_first=True)
     model = build_model("lstm28")
-    from dni.models import load_torch_recurrent
+    from dni.nn.models import load_torch_recurrent
     load_torch_recurrent(model.cell, ref)
     x = torch.rand(7, 28, 28)
     assert model.uses_fused_training()

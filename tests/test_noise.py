@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from dni.errors import InvalidSigmaError
-from dni.models import build_model
-from dni.noise import AdditiveGaussian, as_noise_model, validate_sigma
+from dni.nn.models import build_model
+from dni.noise.base import AdditiveGaussian
+from dni.noise.session import as_noise_model
+from dni.util.validation import validate_sigma
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -103,8 +105,8 @@ def test_lstm_cell_state_gets_no_noise_of_its_own_in_the_fast_path():
 
 def test_lstm_cell_state_gets_no_noise_of_its_own_in_the_readable_cell():
     """NoisyLSTMCell with given noise tensors: c' and h' equal the noiseless update from W·[h, x] + b + z."""
-    from dni.cells import NoisyLSTMCell
-    from dni.noise import ReplayNoise
+    from dni.nn.cells import NoisyLSTMCell
+    from dni.noise.base import ReplayNoise
 
     torch.manual_seed(1)
     cell = NoisyLSTMCell(28, 128)

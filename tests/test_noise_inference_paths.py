@@ -1,6 +1,6 @@
-"""Inference under the noise kinds of dni.noise_spec takes a fast path (issue 19, speed): the input part
+"""Inference under the noise kinds of dni.noise.kinds takes a fast path (issue 19, speed): the input part
 of every product precomputed for all steps with the noise applied to the summed product
-(dni.recurrence._unroll_split), and the ε drawn ahead in a thread (NoiseSession.prefetch). Both must
+(dni.nn.recurrence._unroll_split), and the ε drawn ahead in a thread (NoiseSession.prefetch). Both must
 give what the readable cell gives with the same generators: the split path to float64 rounding,
 the prefetched draws bit for bit."""
 
@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from dni import recurrence
 from dni.data import load_sequences
-from dni.evaluate import noisy_accuracy
-from dni.models import build_model
-from dni.noise import NOISELESS
-from dni.noise_spec import KINDS, NoiseSession, NoiseSpec, WeightRead, parse_noise
+from dni.evaluation.evaluate import noisy_accuracy
+from dni.nn import recurrence
+from dni.nn.models import build_model
+from dni.noise.base import NOISELESS
+from dni.noise.kinds import KINDS, WeightRead
+from dni.noise.session import NoiseSession
+from dni.noise.spec import NoiseSpec, parse_noise
 
 SPECS = ["output_relative", "weight_read", "programming", "dac(bits=6,bound=1)", "adc(bits=6,bound=2)",
          "programming+weight_read+adc(bits=8,bound=10)", "additive+output_relative", "dac(bits=5,bound=0.5)+weight_read",
@@ -25,7 +27,7 @@ SPECS = ["output_relative", "weight_read", "programming", "dac(bits=6,bound=1)",
 
 EXAMPLE = {"additive": "additive", "output_relative": "output_relative", "weight_read": "weight_read", "programming": "programming",
            "pcm": "pcm(t=3600)", "dac": "dac(bits=4,bound=0.5)", "adc": "adc(bits=5,bound=2)"}
-"""One spec per registered kind: a kind added to dni.noise_spec must get one here, and so is checked on the split path."""
+"""One spec per registered kind: a kind added to dni.noise.kinds must get one here, and so is checked on the split path."""
 
 
 def generators(repeats, seed=0):

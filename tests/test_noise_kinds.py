@@ -1,4 +1,4 @@
-"""The noise kinds of dni.noise_spec (issue 19): each kind's equation checked against an
+"""The noise kinds of dni.noise.kinds (issue 19): each kind's equation checked against an
 independent computation, off = the noiseless network, statistics with tolerances from the sample
 size, quantisation on hand-made inputs, straight-through gradients, and bad specs as one line."""
 
@@ -9,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dni.models import build_model, load_torch_recurrent
-from dni.noise_spec import KINDS, NoiseSession, noise_for, parse_noise
+from dni.nn.models import build_model, load_torch_recurrent
+from dni.noise.kinds import KINDS
+from dni.noise.session import NoiseSession, noise_for
+from dni.noise.spec import parse_noise
 
 Z = 5.0  # standard errors a statistic may be off by
 
@@ -59,7 +61,7 @@ def test_strength_zero_is_the_noiseless_lstm_through_the_general_path(text):
 
 
 def test_noise_for_the_paper_spec_is_the_fast_path_and_others_at_zero_are_noiseless():
-    from dni.noise import AdditiveGaussian
+    from dni.noise.base import AdditiveGaussian
 
     assert noise_for("additive", 0.3) == AdditiveGaussian(0.3)
     assert noise_for("weight_read", 0.0) == AdditiveGaussian(0.0)
@@ -186,10 +188,11 @@ def test_composition_follows_the_tile_order(product):
 # --- every path: training, evaluation, the result ---------------------------------------------------
 
 def test_training_under_a_kind_back_propagates_and_is_recorded(tmp_path):
-    from dni.sweep import checkpoint_path
-    from dni.train import TrainConfig, load_checkpoint, save_checkpoint, train
-
     from dni.data import load_sequences
+    from dni.store.checkpoints import load_checkpoint, save_checkpoint
+    from dni.store.layout import checkpoint_path
+    from dni.store.recipe import TrainConfig
+    from dni.training.train import train
 
     data = load_sequences("subset", "train").take(slice(0, 256))
     trained = train(preset="rnn28", sigma_train=0.2, train_noise="output_relative", epochs=1, progress=False, train_data=data)
@@ -206,10 +209,10 @@ def test_training_under_a_kind_back_propagates_and_is_recorded(tmp_path):
 def test_evaluation_under_a_kind_records_it_and_keeps_the_paper_seeds():
     import zlib
 
-    from dni.evaluate import evaluate, repeat_seed
-    from dni.train import load_checkpoint
-
     from conftest import REPO
+
+    from dni.evaluation.evaluate import evaluate, repeat_seed
+    from dni.store.checkpoints import load_checkpoint
 
     old = np.random.SeedSequence([0, zlib.crc32(b"rnn28"), 500000, 300000, 2]).generate_state(1, np.uint64)[0] >> 1
     assert repeat_seed(0, "rnn28", 0.5, 0.3, 2) == int(old)  # the committed results' seeds are unchanged
@@ -228,7 +231,7 @@ def test_results_of_different_noise_merge_into_noise_dims():
     """Two one-pair files of different eval noise never mix silently: the merge labels each point."""
     import xarray as xr
 
-    from dni.results import merge_results, select_noise
+    from dni.store.results import merge_results, select_noise
 
     dims = ("arch", "sigma_train", "sigma_val", "seed")
     a = xr.Dataset({"accuracy": (dims, np.full((1, 1, 1, 1), 0.9))},
@@ -268,12 +271,12 @@ def test_bad_specs_are_one_line_errors(text, message):
 def test_a_sigma_grid_for_a_spec_without_strength_is_refused(tmp_path, capsys):
     """weight_read(sigma=0.05) or adc(…) at --sigma-val 0,0.5,1: the same evaluation three times — refused
     in one line before any work (API and CLI); one σval is fine."""
+    from conftest import REPO
+
     from dni.cli import main
     from dni.errors import DniError
-    from dni.evaluate import evaluate
-    from dni.train import load_checkpoint
-
-    from conftest import REPO
+    from dni.evaluation.evaluate import evaluate
+    from dni.store.checkpoints import load_checkpoint
 
     checkpoint = REPO / "widgets" / "demo" / "checkpoints" / "rnn28_sigma0.50_seed0.pt"
     model = load_checkpoint(checkpoint)
@@ -300,8 +303,8 @@ def test_spec_labels_and_json_round_trip():
 def test_mismatch_grid_round_trips_merges_and_resumes(tmp_path):
     """Train under two kinds, evaluate each under two: one file with dims train_noise × eval_noise,
     equal to the per-pair sweeps, σtrain 0 trained once, and a rerun resumes without recomputing."""
-    from dni.results import load_results, select_noise
-    from dni.sweep import run_sweep
+    from dni.experiments.sweep import run_sweep
+    from dni.store.results import load_results, select_noise
 
     out = tmp_path / "grid.nc"
     settings = dict(preset="rnn28", epochs=1, sigma_train=[0.0, 0.3], sigma_val=[0.0, 0.3], repeats=2, progress=False)

@@ -20,9 +20,9 @@ import math
 import pytest
 import torch
 
-from dni.batched import StackedClassifier
-from dni.models import build_model
-from dni.noise import NoiseModel, PerModelGaussian, PrefetchedGaussian
+from dni.nn.models import build_model
+from dni.nn.stacked import StackedClassifier
+from dni.noise.base import NoiseModel, PerModelGaussian, PrefetchedGaussian
 
 BIG = 40.0
 T = 28  # steps (= input size: one-hot step inputs)
@@ -223,7 +223,7 @@ SIGMA = 0.6
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn", "gru"])
 def test_readable_cells_draw_the_paper_noise(kind):
-    """The reference path: the readable cells of dni.cells stepped one by one (forward_reference)."""
+    """The reference path: the readable cells of dni.nn.cells stepped one by one (forward_reference)."""
     probe, model = probe_model(kind)
     x, captured, g = step_inputs(), [], torch.Generator().manual_seed(1)
     capture_h(model, captured)
@@ -290,10 +290,10 @@ def test_evaluation_path_with_batched_repeats_draws_the_paper_noise(kind):
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn", "gru"])
 def test_shared_draws_evaluation_path_draws_the_paper_noise(kind):
-    """Evaluation under the default shared draws (dni.draws): one ε per (repeat, chunk) from its own
+    """Evaluation under the default shared draws (dni.noise.draws): one ε per (repeat, chunk) from its own
     counter-seeded generator, scaled by each σval. Every σval sees σval·ε: the same ε (common random
     numbers), and at each σval the paper's noise per gate, fresh per step, independent across repeats."""
-    from dni.draws import SharedGaussian, chunk_seed, draw_chunk
+    from dni.noise.draws import SharedGaussian, chunk_seed, draw_chunk
 
     R = 3
     probe, model = probe_model(kind)
@@ -335,7 +335,7 @@ class Recording(NoiseModel):
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn"])
 def test_model_batched_training_draws_each_models_own_noise(kind):
-    """dni.batched: S stacked models, model s gets σ_s (σ = 0: none at all), fresh per step, independent
+    """dni.training.batched: S stacked models, model s gets σ_s (σ = 0: none at all), fresh per step, independent
     across models; the cell noise reaches each model's h_T (read through the FC input) and the FC noise
     its logits. Drawn ahead in a thread: the same numbers bit for bit."""
     sigmas = [0.0, 0.4, 1.0]
@@ -374,7 +374,7 @@ def test_model_batched_training_draws_each_models_own_noise(kind):
 def test_the_probes_would_see_noise_that_is_not_fresh_per_step():
     """The route groups detect noise repeated over the steps: with one draw for all steps (a broken
     path, simulated here by replaying one z at every step) the correlation is far beyond 5 SE."""
-    from dni.noise import ReplayNoise
+    from dni.noise.base import ReplayNoise
 
     for kind in ("lstm", "rnn", "gru"):
         probe, model = probe_model(kind)

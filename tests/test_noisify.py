@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 import dni
-from dni.noise import AdditiveGaussian, NoiseModel, ReplayNoise
-from dni.noisify import NoisifyError, NotNoisifiedError, noisified_layers
+from dni.errors import NoisifyError, NotNoisifiedError
+from dni.nn.noisify import noisified_layers
+from dni.noise.base import AdditiveGaussian, NoiseModel, ReplayNoise
 
 RECURRENT = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
@@ -53,7 +54,7 @@ def test_recurrent_layer_at_zero_noise_equals_torch(kind, layers, bidirectional,
     want_grads = grads(original, x, want, h0, c0)
     assert [torch.equal(a, b) for a, b in zip(flat(noisy(x, hx)), want)] == [True] * len(want)  # σ = 0: torch's own forward
     for commutes in (True, False):  # dni's fast additive path and the readable cells' products
-        with dni.eval_noise(ZeroNoise(commutes)):  # grad on: an LSTM/RNN takes fused BPTT (dni.fused.layer_outputs)
+        with dni.eval_noise(ZeroNoise(commutes)):  # grad on: an LSTM/RNN takes fused BPTT (dni.nn.fused.layer_outputs)
             got = flat(noisy(x, hx))
             got_grads = grads(noisy, x, got, h0, c0)
         assert len(got) == len(want)
@@ -256,7 +257,7 @@ def test_bad_input_says_what_to_fix_in_one_line():
     with pytest.raises(NoisifyError, match=r"nothing to noisify in Sequential.*found: Conv2d, Conv3d, ReLU, Sequential") as err:
         dni.noisify(nn.Sequential(nn.Conv3d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3, groups=2)))
     assert "\n" not in str(err.value)
-    from dni.models import build_model
+    from dni.nn.models import build_model
 
     with pytest.raises(NoisifyError, match="SequenceClassifier is a dni model already"):
         dni.noisify(build_model("rnn28"))
@@ -286,7 +287,7 @@ def test_noisifying_a_noisified_model_keeps_its_settings_unless_given():
 
 @pytest.mark.parametrize("kind", list(RECURRENT))
 def test_a_fine_adc_through_the_general_path_is_the_original_within_its_step(kind):
-    """A noise session (dni.noise_spec) on every named product of a 2-layer bidirectional layer: a 20-bit ADC
+    """A noise session (dni.noise.kinds) on every named product of a 2-layer bidirectional layer: a 20-bit ADC
     over ±8 moves each product by at most half a step (7.6e-6), so the outputs stay close to torch's."""
     torch.manual_seed(10)
     original = RECURRENT[kind](4, 5, num_layers=2, bidirectional=True, batch_first=True)
@@ -309,7 +310,7 @@ def test_training_under_another_kind_draws_per_call_and_back_propagates():
 
 
 def test_fused_layer_functions_match_autograd_in_float64():
-    from dni.fused import NoisyLSTMLayer, NoisyRNNLayer
+    from dni.nn.fused import NoisyLSTMLayer, NoisyRNNLayer
 
     torch.manual_seed(12)
     T, B, H = 4, 3, 2
@@ -339,13 +340,13 @@ def test_training_a_noisified_lstm_takes_the_fused_path_with_one_draw_per_sequen
     with torch.no_grad(), dni.eval_noise(Shapes(0.5)):
         shapes.clear()
         noisy(x)
-    assert shapes == [(2, 16)] * 12  # inference: per step, as dni.recurrence.unroll
+    assert shapes == [(2, 16)] * 12  # inference: per step, as dni.nn.recurrence.unroll
 
 
 @pytest.mark.parametrize("kind,per_step", [("lstm", [(2, 16)]), ("gru", [(2, 12), (2, 4)]), ("rnn", [(2, 4)])])
 def test_inference_draws_one_block_per_product_per_step_layer_and_direction(kind, per_step):
     """Under the paper's additive noise every product of every step, layer and direction draws its own z
-    (the GRU has two products per step, eq. of dni.cells.NoisyGRUCell), in the shapes of the products."""
+    (the GRU has two products per step, eq. of dni.nn.cells.NoisyGRUCell), in the shapes of the products."""
     shapes = []
 
     class Shapes(AdditiveGaussian):
@@ -417,13 +418,13 @@ def test_convolution_noise_per_output_pixel():
 @pytest.mark.parametrize("kind", ["lstm", "rnn"])
 @pytest.mark.parametrize("spec", ["programming+weight_read", "dac(bits=5,bound=1)+output_relative", "pcm(t=600)+adc(bits=6,bound=3)"])
 def test_inference_under_other_kinds_splits_products_like_the_readable_cell(kind, spec, monkeypatch):
-    """In inference a noisified LSTM/RNN takes dni's split path (dni.recurrence.split_steps); with gradients on,
+    """In inference a noisified LSTM/RNN takes dni's split path (dni.nn.recurrence.split_steps); with gradients on,
     the readable cell. Two layers, both directions, 3 repeats as row blocks (one chip each): the same numbers."""
     torch.manual_seed(8)
     layer = RECURRENT[kind](3, 5, num_layers=2, bidirectional=True, batch_first=True).double()
     noisy = dni.noisify(layer)
     x = torch.randn(3 * 4, 6, 3, dtype=torch.float64)  # 3 repeat blocks of 4 rows
-    noisify_module = importlib.import_module("dni.noisify")  # (dni.noisify is also the function)
+    noisify_module = importlib.import_module("dni.nn.noisify")
     calls, split_steps = [], noisify_module.split_steps
     monkeypatch.setattr(noisify_module, "split_steps", lambda *a, **k: calls.append(1) or split_steps(*a, **k))
 

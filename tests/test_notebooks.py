@@ -6,9 +6,9 @@ import numpy as np
 import papermill as pm
 import pytest
 import xarray as xr
-
 from conftest import REPO
-from dni.results import load_results
+
+from dni.store.results import load_results
 
 NB = REPO / "notebooks"
 
@@ -56,7 +56,7 @@ def test_train_evaluate_is_parameterised(tmp_path):
 def test_progress_bars_are_widgets_only_in_a_live_jupyter_session(monkeypatch):
     from tqdm.notebook import tqdm_notebook
 
-    from dni.progress import tqdm, uses_widget_bars
+    from dni.util.progress import tqdm, uses_widget_bars
 
     monkeypatch.delenv("DNI_PROGRESS", raising=False)
     monkeypatch.setenv("JPY_SESSION_NAME", "/x.ipynb")
@@ -76,7 +76,7 @@ def test_notebook_sweep_merges_jobs_into_what_one_sweep_gives(tmp_path, capsys, 
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter_data"))  # the notary's signatures: not the user's
 
     from dni.cli import main
-    from dni.sweep import run_sweep
+    from dni.experiments.sweep import run_sweep
 
     out = tmp_path / "merged.nc"
     args = ["--preset", "rnn28", "--sigma-train", "0,0.5", "--sigma-val", "0,1", "--repeats", "2", "--epochs", "1"]
@@ -84,7 +84,7 @@ def test_notebook_sweep_merges_jobs_into_what_one_sweep_gives(tmp_path, capsys, 
     assert ("dashboard http" in capsys.readouterr().err) == bool(cluster)
     merged = load_results(out)
     assert sorted(p.name for p in (tmp_path / "merged_jobs").glob("*.ipynb")) == ["rnn28_sigma0.00.ipynb", "rnn28_sigma0.50.ipynb"]
-    from dni.notebook_run import is_trusted
+    from dni.experiments.notebook_run import is_trusted
 
     assert all(is_trusted(p) for p in (tmp_path / "merged_jobs").glob("*.ipynb"))  # JupyterLab shows their outputs whole
     assert not is_trusted(NB / "train_evaluate.ipynb")  # (the notary does not trust just any notebook)

@@ -1,15 +1,18 @@
-"""The PCM kind of dni.noise_spec (issue 19, stretch): aihwkit's PCMLikeNoiseModel and global drift
+"""The PCM kind of dni.noise.kinds (issue 19, stretch): aihwkit's PCMLikeNoiseModel and global drift
 compensation, checked against the same equations written out in numpy with the same ε; per-chip draws;
 drift over t; the spec's settings and errors."""
 
 import numpy as np
 import pytest
 import torch
-
-from dni.evaluate import evaluate
-from dni.noise_spec import PCM, InvalidNoiseSpecError, NoiseSession, parse_noise
-from dni.train import load_checkpoint
 from conftest import REPO
+
+from dni.errors import InvalidNoiseSpecError
+from dni.evaluation.evaluate import evaluate
+from dni.noise.kinds import PCM
+from dni.noise.session import NoiseSession
+from dni.noise.spec import parse_noise
+from dni.store.checkpoints import load_checkpoint
 
 
 def aihwkit_pcm_numpy(W, eps, t, compensation=True):
@@ -101,7 +104,7 @@ def test_pcm_labels_round_trip_with_large_times():
 def test_accuracy_over_inference_time_is_the_eval_noise_dim():
     """On the demo's rnn28: uncompensated drift over 3 years (1e8 s) costs most of the accuracy; global drift
     compensation recovers nearly all of it (measured: 77 % at 1 s, 26 % at 1e8 s, 76 % compensated; clean 78 %)."""
-    from dni.results import merge_results
+    from dni.store.results import merge_results
 
     model = load_checkpoint(REPO / "widgets" / "demo" / "checkpoints" / "rnn28_sigma0.50_seed0.pt")
     specs = ["pcm(t=1,compensation=0)", "pcm(t=1e08,compensation=0)", "pcm(t=1e08)"]

@@ -15,16 +15,13 @@ import torch.nn.functional as F
 from dni.cli import main
 from dni.data import SequenceData, load_sequences
 from dni.errors import CheckpointConflictError, InvalidArgumentError
-from dni.models import INITS, SequenceClassifier, build_model
-from dni.sweep import SweepConfig, cached_model
-from dni.train import (
-    OPTIMISERS,
-    TrainConfig,
-    load_checkpoint,
-    save_checkpoint,
-    split_train_validation,
-    train,
-)
+from dni.experiments.config import SweepConfig
+from dni.experiments.reuse import cached_model
+from dni.nn.models import SequenceClassifier, build_model
+from dni.nn.presets import INITS
+from dni.store.checkpoints import load_checkpoint, save_checkpoint
+from dni.store.recipe import OPTIMISERS, TrainConfig
+from dni.training.train import split_train_validation, train
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "results" / "dni_paper_checkpoints"
@@ -232,8 +229,8 @@ def test_cli_flags_reach_the_configs(monkeypatch, tmp_path, capsys):
         seen.append(config)
         raise KeyboardInterrupt  # stop before any work
 
-    monkeypatch.setattr("dni.cli.train", capture)
-    monkeypatch.setattr("dni.cli.run_sweep", capture)
+    monkeypatch.setattr("dni.training.train.train", capture)
+    monkeypatch.setattr("dni.experiments.sweep.run_sweep", capture)
     flags = ["--optimizer", "rmsprop", "--weight-decay", "1e-3", "--init", "glorot", "--input-scale", "255", "--dropout", "0.5"]
     assert main(["train", "--quiet", "--out", str(tmp_path / "m.pt"), *flags]) == 130
     assert main(["sweep", "--quiet", "--sigma-train", "0,1", "--out", str(tmp_path / "s.nc"), *flags]) == 130
@@ -248,7 +245,7 @@ def test_cli_flags_reach_the_configs(monkeypatch, tmp_path, capsys):
 
 
 def test_model_batched_training_refuses_the_recipe_options(tmp_path):
-    from dni.batched import train_batched
+    from dni.training.batched import train_batched
 
     configs = SweepConfig(sigma_train=[0.0, 1.0], weight_decay=1e-3, out=tmp_path / "s.nc")
     with pytest.raises(InvalidArgumentError, match="weight_decay 0.001; drop --batch-models"):
@@ -292,7 +289,7 @@ def test_dropout_zeroes_units_of_the_last_state_in_training_only():
 
 
 def test_dropout_reaches_training_and_the_checkpoint_and_resumes_bit_for_bit(tmp_path, monkeypatch):
-    from dni.train import TrainingState
+    from dni.store.checkpoints import TrainingState
 
     data = small_data(200)
     config = TrainConfig(preset="rnn28", sigma_train=0.5, epochs=3, batch_size=64, lr=0.02, dropout=0.5)

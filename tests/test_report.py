@@ -3,10 +3,10 @@
 import re
 
 import pytest
-
 from conftest import REPO
-from dni.report import headline, headline_table
-from dni.results import load_results
+
+from dni.paper.report import headline, headline_table
+from dni.store.results import load_results
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_table_lists_ours_next_to_the_paper(demo):
 
 
 def test_report_command_prints_the_headline_numbers_of_a_direct_computation(demo, capsys):
-    """`dni report`'s rows "(ours)", each number recomputed with numpy from the raw accuracies (not through dni.report)."""
+    """`dni report`'s rows "(ours)", each number recomputed with numpy from the raw accuracies (not through dni.paper.report)."""
     from dni.cli import main
 
     assert main(["report", str(REPO / "widgets" / "demo" / "demo.nc")]) == 0
@@ -60,8 +60,8 @@ def test_report_command_prints_the_headline_numbers_of_a_direct_computation(demo
 
 def test_training_table_lists_each_checkpoint(capsys):
     from dni.cli import main
-    from dni.report import training_table
-    from dni.train import load_checkpoint
+    from dni.paper.report import training_table
+    from dni.store.checkpoints import load_checkpoint
 
     paths = sorted((REPO / "widgets" / "demo" / "checkpoints").glob("*.pt"))
     models = [load_checkpoint(p) for p in paths]
@@ -86,9 +86,11 @@ def test_training_table_counts_a_batched_run_once_and_lists_models_in_training(t
 
     from dni.cli import main
     from dni.data import load_sequences
-    from dni.report import training_table
-    from dni.sweep import checkpoint_path, training_state_path
-    from dni.train import TrainConfig, TrainedModel, TrainingState, save_checkpoint, train
+    from dni.paper.report import training_table
+    from dni.store.checkpoints import TrainedModel, TrainingState, save_checkpoint
+    from dni.store.layout import checkpoint_path, training_state_path
+    from dni.store.recipe import TrainConfig
+    from dni.training.train import train
 
     data = load_sequences("subset", "train").take(slice(0, 200))
     alone = train(preset="rnn28", sigma_train=0.0, epochs=1, progress=False, train_data=data)
@@ -130,8 +132,9 @@ def test_checkpoints_name_the_training_noise_kind_and_its_exact_strength(tmp_pat
     from dataclasses import replace
 
     from dni.cli import main
-    from dni.report import training_noise_label
-    from dni.train import TrainConfig, TrainedModel, load_checkpoint, save_checkpoint
+    from dni.paper.report import training_noise_label
+    from dni.store.checkpoints import TrainedModel, load_checkpoint, save_checkpoint
+    from dni.store.recipe import TrainConfig
 
     model = load_checkpoint(next((REPO / "widgets" / "demo" / "checkpoints").glob("rnn28_*.pt")))
     kinds = [("additive", 0.3), ("programming", 0.073), ("weight_read", 0.15)]

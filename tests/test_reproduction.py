@@ -5,12 +5,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from dni.errors import DniError
-from dni.report import PAPER, difference_table, headline
-from dni.reproduction import FIGURE_KINDS, document_blocks, figure_path, render_blocks, update_document
-from dni.results import load_results
+from dni.paper.report import PAPER, difference_table, headline
+from dni.paper.reproduction import (
+    FIGURE_KINDS,
+    document_blocks,
+    figure_path,
+    render_blocks,
+    update_document,
+)
+from dni.store.results import load_results
 
 DEMO = REPO / "widgets" / "demo"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -103,9 +109,9 @@ def test_reproduction_command_writes_figures_and_numbers(tmp_path, capsys):
 
 
 def test_provenance_lists_epochs_and_training_time(demo):
-    from dni.reproduction import provenance_block
-    from dni.results import with_model_variables
-    from dni.train import load_checkpoint
+    from dni.paper.reproduction import provenance_block
+    from dni.store.checkpoints import load_checkpoint
+    from dni.store.results import with_model_variables
 
     models = [load_checkpoint(p) for p in sorted((DEMO / "checkpoints").glob("*.pt"))]
     block = provenance_block(with_model_variables(demo, models))
@@ -118,8 +124,8 @@ def test_provenance_lists_epochs_and_training_time(demo):
 
 
 def test_training_length_rows_equal_a_direct_computation(demo, tmp_path):
-    from dni.reproduction import load_training_length, training_length_block
-    from dni.results import save_results
+    from dni.paper.reproduction import load_training_length, training_length_block
+    from dni.store.results import save_results
 
     # two stand-in "fixed-epoch runs": the demo's lstm28 σtrain 0 point, relabelled 3 and 1 epochs
     base = demo.sel(arch=["lstm28"], sigma_train=[0.0], sigma_val=[0.0, 0.5, 1.0])
@@ -160,8 +166,8 @@ def _recipe_study(demo, folder, factors, arch="lstm28"):
     demo's σtrain 0 model saved with the factor's config changes."""
     from dataclasses import replace
 
-    from dni.results import save_results
-    from dni.train import load_checkpoint, save_checkpoint
+    from dni.store.checkpoints import load_checkpoint, save_checkpoint
+    from dni.store.results import save_results
 
     base = demo.sel(arch=[arch], sigma_train=[0.0], sigma_val=[0.0, 0.5, 1.0])
     demo_model = DEMO / "checkpoints" / f"{arch}_sigma0.00_seed0.pt"
@@ -177,8 +183,8 @@ def _recipe_study(demo, folder, factors, arch="lstm28"):
 
 
 def test_paper_recipe_rows_name_what_each_factor_changed(demo, tmp_path):
-    from dni.reproduction import load_paper_recipe, paper_recipe_block
-    from dni.train import load_checkpoint
+    from dni.paper.reproduction import load_paper_recipe, paper_recipe_block
+    from dni.store.checkpoints import load_checkpoint
 
     _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-4}), "sgd": (2.0, {"optimiser": "sgd", "lr": 0.1})})
     runs = load_paper_recipe(tmp_path)
@@ -202,8 +208,14 @@ def test_paper_recipe_rows_name_what_each_factor_changed(demo, tmp_path):
 def test_paper_recipe_rows_of_another_preset_drop_its_prefix(demo, tmp_path):
     """results/run_paper_recipe.sh rnn28:wd writes rnn28_wd.nc: its row is the factor wd under preset rnn28, after the
     lstm28 rows, judged against the paper's RNN-28 pair (clean ≥ 97.6 %, σval 1 ≤ 25 %) with RNN-28's paper row."""
-    from dni.reproduction import PAPER_PAIR, load_paper_recipe, load_paper_recipe_dni, paper_recipe_block, paper_recipe_dni_block
-    from dni.train import load_checkpoint
+    from dni.paper.reproduction import (
+        PAPER_PAIR,
+        load_paper_recipe,
+        load_paper_recipe_dni,
+        paper_recipe_block,
+        paper_recipe_dni_block,
+    )
+    from dni.store.checkpoints import load_checkpoint
 
     _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-3})})
     _recipe_study(demo, tmp_path, {"rnn28_wd": (0.5, {"weight_decay": 1e-3})}, arch="rnn28")
@@ -235,7 +247,7 @@ def test_paper_recipe_rows_of_another_preset_drop_its_prefix(demo, tmp_path):
 
 def test_paper_recipe_without_its_models_or_runs_is_refused(demo, tmp_path, capsys):
     from dni.cli import main
-    from dni.reproduction import load_paper_recipe
+    from dni.paper.reproduction import load_paper_recipe
 
     _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-4})})
     (tmp_path / "wd_checkpoints" / "lstm28_sigma0.00_seed0.pt").unlink()
@@ -249,8 +261,8 @@ def test_paper_recipe_without_its_models_or_runs_is_refused(demo, tmp_path, caps
 
 def _dni_run(demo, folder, name, scale, arch="lstm28"):
     """A stand-in σtrain 1.0 model under factor ``name``'s recipe: the demo's ``arch`` σtrain 1.0 row, accuracies × ``scale``."""
-    from dni.results import save_results
-    from dni.train import load_checkpoint, save_checkpoint
+    from dni.store.checkpoints import load_checkpoint, save_checkpoint
+    from dni.store.results import save_results
 
     run = demo.sel(arch=[arch], sigma_train=[1.0]).copy(deep=True)
     run["accuracy"] = run.accuracy * scale
@@ -265,7 +277,11 @@ def test_paper_recipe_dni_rows_equal_a_direct_computation(demo, tmp_path, capsys
     """σtrain 1.0 under a factor's recipe: every σval's mean, the worst, the verdict against the paper's > 98 %; next to
     the factor's conventional model (its three σval) and the committed σtrain 1.0 model; refused without its model."""
     from dni.cli import main
-    from dni.reproduction import load_paper_recipe, load_paper_recipe_dni, paper_recipe_dni_block
+    from dni.paper.reproduction import (
+        load_paper_recipe,
+        load_paper_recipe_dni,
+        paper_recipe_dni_block,
+    )
 
     _recipe_study(demo, tmp_path, {"wd": (0.5, {"weight_decay": 1e-3})})
     run = _dni_run(demo, tmp_path, "wd", 0.5)
@@ -303,8 +319,8 @@ def test_paper_recipe_dni_rows_equal_a_direct_computation(demo, tmp_path, capsys
 
 def test_paper_bounds_parse_and_an_unevaluated_run_shows_dashes(demo, tmp_path):
     """The paper's worst-case bounds as fractions; a σtrain 1.0 run with no evaluated point yet renders '–', not an error."""
-    from dni.report import worst_case_bound
-    from dni.reproduction import load_paper_recipe_dni, paper_recipe_dni_block
+    from dni.paper.report import worst_case_bound
+    from dni.paper.reproduction import load_paper_recipe_dni, paper_recipe_dni_block
 
     assert (worst_case_bound("lstm28"), worst_case_bound("lstm_stroke50"), worst_case_bound("rnn28")) == (0.98, 0.92, 0.94)
     assert worst_case_bound("gru28") is None

@@ -4,14 +4,21 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-
 from conftest import REPO
-from dni.errors import DniError, InvalidArgumentError, OutputPathError
-from dni.evaluate import evaluate
+
 from dni.data import load_sequences
-from dni.models import build_model
-from dni.results import accuracy_table, load_results, make_results, merge_results, save_results
-from dni.train import TrainConfig, TrainedModel
+from dni.errors import DniError, InvalidArgumentError, OutputPathError
+from dni.evaluation.evaluate import evaluate
+from dni.nn.models import build_model
+from dni.store.checkpoints import TrainedModel
+from dni.store.recipe import TrainConfig
+from dni.store.results import (
+    accuracy_table,
+    load_results,
+    make_results,
+    merge_results,
+    save_results,
+)
 
 
 def _ds(preset="rnn28", sigma_train=(0.0,), sigma_val=(0.0, 0.5), repeats=2, seed=0):
@@ -115,8 +122,8 @@ def test_merging_loaded_files_keeps_long_arch_names(tmp_path):
 def test_model_variables_say_how_each_model_was_trained():
     import dataclasses
 
-    from dni.results import with_model_variables
-    from dni.train import load_checkpoint
+    from dni.store.checkpoints import load_checkpoint
+    from dni.store.results import with_model_variables
 
     path = REPO / "widgets" / "demo" / "checkpoints" / "rnn28_sigma0.50_seed0.pt"
     trained = load_checkpoint(path)

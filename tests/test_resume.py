@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import REPO
-from dni.results import load_results
-from dni.sweep import run_sweep
+
+from dni.experiments.sweep import run_sweep
+from dni.store.results import load_results
 
 ARGS = ["--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,0.5,1", "--sigma-val", "0:1:0.25", "--repeats", "3"]
 
@@ -105,9 +105,11 @@ def test_raising_the_epoch_limit_reuses_a_model_that_converged_before_it(tmp_pat
     from dataclasses import replace
 
     from dni.data import load_sequences
-    from dni.results import model_crc
-    from dni.sweep import cached_model, checkpoint_path
-    from dni.train import TrainedModel, save_checkpoint, train
+    from dni.experiments.reuse import cached_model
+    from dni.store.checkpoints import TrainedModel, save_checkpoint
+    from dni.store.layout import checkpoint_path
+    from dni.store.results import model_crc
+    from dni.training.train import train
 
     data = load_sequences("subset", "train").take(slice(0, 400))
     stopped = train(preset="rnn28", sigma_train=0.5, epochs=6, lr=0.02, patience=1, progress=False, train_data=data)
@@ -144,9 +146,11 @@ def test_a_checkpoint_trained_on_another_device_is_reused(tmp_path):
     from dataclasses import replace
 
     from dni.data import load_sequences
-    from dni.results import model_crc
-    from dni.sweep import cached_model, checkpoint_path
-    from dni.train import TrainedModel, save_checkpoint, train
+    from dni.experiments.reuse import cached_model
+    from dni.store.checkpoints import TrainedModel, save_checkpoint
+    from dni.store.layout import checkpoint_path
+    from dni.store.results import model_crc
+    from dni.training.train import train
 
     data = load_sequences("subset", "train").take(slice(0, 200))
     trained = train(preset="rnn28", sigma_train=0.3, epochs=1, progress=False, train_data=data)

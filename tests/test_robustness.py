@@ -9,12 +9,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import dni
 from dni.data import load_sequences
-from dni.errors import InvalidArgumentError
-from dni.evaluate import DIGITS_PER_PASS, evaluate
-from dni.models import build_model
-from dni.noisify import NotNoisifiedError
-from dni.results import accuracy_table, load_results, merge_results, save_results
-from dni.train import TrainConfig, TrainedModel
+from dni.errors import InvalidArgumentError, NotNoisifiedError
+from dni.evaluation.evaluate import DIGITS_PER_PASS, evaluate
+from dni.nn.models import build_model
+from dni.store.checkpoints import TrainedModel
+from dni.store.recipe import TrainConfig
+from dni.store.results import accuracy_table, load_results, merge_results, save_results
 
 TORCH = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -111,8 +111,9 @@ def test_batched_repeats_equal_looped_ones_and_an_unbatchable_model_falls_back(d
 
 
 def test_the_result_works_with_table_merge_figures_and_the_cli(digits, tmp_path, capsys):
-    from dni.cli import main
     from dni_widgets.figures import accuracy_figure
+
+    from dni.cli import main
 
     torch.manual_seed(13)
     data = digits.take(slice(0, 120))
@@ -145,7 +146,7 @@ class Adder(nn.Module):
 
 
 def test_mse_and_a_user_metric():
-    from dni.examples import adding_problem
+    from dni.experiments.examples import adding_problem
 
     torch.manual_seed(14)
     x, y = adding_problem(64, 10, seed=1)

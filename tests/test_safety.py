@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from dni.cli import main
-from dni.results import load_results, save_results
+from dni.store.results import load_results, save_results
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEP = ["sweep", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0", "--sigma-val", "0,0.5", "--repeats", "2"]
@@ -94,7 +94,8 @@ def test_train_reuses_or_refuses_an_existing_checkpoint(work, capsys):
 
 
 def test_a_training_state_of_other_settings_is_not_overwritten(work, capsys):
-    from dni.train import TrainConfig, train
+    from dni.store.recipe import TrainConfig
+    from dni.training.train import train
 
     partial = work / "m.pt.partial"
     train(TrainConfig(preset="rnn28", epochs=1, lr=0.01), progress=False, state_path=partial)
@@ -402,8 +403,8 @@ def test_absurd_sigma_grids_are_refused(tmp_path, monkeypatch, capsys, argv, mes
 
 
 def test_sigmas_that_differ_below_two_decimals_get_their_own_checkpoints():
-    from dni.sweep import checkpoint_path
-    from dni.train import TrainConfig
+    from dni.store.layout import checkpoint_path
+    from dni.store.recipe import TrainConfig
 
     names = {checkpoint_path(Path("."), TrainConfig(preset="rnn28", sigma_train=s)).name for s in (0.0, 0.001, 0.125, 0.5)}
     assert names == {"rnn28_sigma0.00_seed0.pt", "rnn28_sigma0.001_seed0.pt", "rnn28_sigma0.125_seed0.pt", "rnn28_sigma0.50_seed0.pt"}
@@ -432,7 +433,7 @@ def _fill(folder: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="a real full disk needs a tmpfs mount (root)")
 def test_a_full_disk_keeps_the_previous_result_and_checkpoint(trained, tmp_path):
     from dni.errors import OutputPathError
-    from dni.train import load_checkpoint, save_checkpoint
+    from dni.store.checkpoints import load_checkpoint, save_checkpoint
 
     with small_disk(tmp_path / "disk") as disk:
         shutil.copy(trained / "r.nc", disk / "r.nc")
@@ -452,7 +453,7 @@ def test_a_full_disk_keeps_the_previous_result_and_checkpoint(trained, tmp_path)
 
 def test_a_save_cut_off_midway_never_replaces_the_good_checkpoint(trained, tmp_path, monkeypatch):
     """A crash (here: an interrupt) while torch writes leaves the old checkpoint, never a stub."""
-    from dni.train import load_checkpoint, save_checkpoint
+    from dni.store.checkpoints import load_checkpoint, save_checkpoint
 
     path = tmp_path / "m.pt"
     shutil.copy(trained / "r_checkpoints" / "rnn28_sigma0.00_seed0.pt", path)
@@ -474,7 +475,7 @@ def test_a_save_cut_off_midway_never_replaces_the_good_checkpoint(trained, tmp_p
 
 def test_the_data_is_on_disk_before_the_rename(tmp_path, monkeypatch):
     """atomic_path flushes the new file (fsync) before it replaces the old one: a power cut leaves old or new."""
-    from dni import io
+    from dni.util import io
 
     events = []
     monkeypatch.setattr(io.os, "fsync", lambda fd: events.append("fsync"))

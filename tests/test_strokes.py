@@ -1,10 +1,19 @@
 import numpy as np
 import pytest
-
 from conftest import needs_full_mnist
+
 from dni.data import load_images, load_sequences
-from dni.data.strokes import (STEPS, convert_images, image_to_strokes, length_histogram, rows_to_pixels, skeleton_of,
-                              strokes_to_rows, to_model_input, trace_skeleton)
+from dni.data.strokes import (
+    STEPS,
+    convert_images,
+    image_to_strokes,
+    length_histogram,
+    rows_to_pixels,
+    skeleton_of,
+    strokes_to_rows,
+    to_model_input,
+    trace_skeleton,
+)
 from dni.errors import InvalidArgumentError
 
 
@@ -144,7 +153,7 @@ def test_stroke_cache_goes_to_user_cache_when_data_root_is_read_only(tmp_path, m
 
 def test_lstm_stroke50_trains_and_evaluates_through_the_cli(tmp_path, capsys):
     from dni.cli import main
-    from dni.results import load_results
+    from dni.store.results import load_results
 
     out = tmp_path / "strokes.nc"
     code = main(["--quiet", "sweep", "--preset", "lstm_stroke50", "--epochs", "2", "--sigma-train", "0",

@@ -3,7 +3,9 @@ import torch
 
 from dni.data import load_sequences
 from dni.errors import CheckpointError, InvalidArgumentError, InvalidSigmaError
-from dni.train import TrainConfig, accuracy_and_loss, load_checkpoint, save_checkpoint, train
+from dni.store.checkpoints import load_checkpoint, save_checkpoint
+from dni.store.recipe import TrainConfig
+from dni.training.train import accuracy_and_loss, train
 
 
 def small_data(n=600):
@@ -96,12 +98,12 @@ def test_patience_stops_at_convergence_and_keeps_the_best_epoch():
     # the first epoch with the highest validation accuracy up to the stop (a later tie is no improvement)
     assert kept == max(range(expected_epochs), key=lambda i: accs[i]) + 1
     # the kept weights are those of the best epoch: their validation accuracy is the recorded one
-    from dni.train import validation_record
+    from dni.training.train import validation_record
     assert validation_record(stopped.model, split_val(data), stopped.config)["val_accuracy"] == stopped.history[kept - 1]["val_accuracy"]
 
 
 def split_val(data):
-    from dni.train import split_train_validation
+    from dni.training.train import split_train_validation
 
     return split_train_validation(data, 0.1)[1]
 
@@ -126,7 +128,7 @@ def test_lr_patience_halves_the_rate_after_epochs_without_a_new_best():
 def test_training_cut_off_after_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, prefetch):
     """The training state saved after each epoch (weights, Adam, rate schedule, best epoch, generator
     states) lets a run killed mid-training go on to exactly the model of an uninterrupted run."""
-    from dni.train import TrainingState
+    from dni.store.checkpoints import TrainingState
 
     data = small_data(400)
     config = TrainConfig(preset="rnn28", sigma_train=0.5, epochs=5, lr=0.02, patience=3, lr_patience=1)

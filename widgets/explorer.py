@@ -35,18 +35,24 @@ import xarray as xr
 from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, Span, TapTool
 from bokeh.plotting import figure
+from dni_widgets.figures import (
+    _palette,
+    accuracy_sources,
+    add_overflow_bins,
+    colour_bar,
+    heatmap_figure,
+    legend_below,
+    overflow_data,
+)
 
 from dni.data import load_sequences
-from dni.models import get_preset
-from dni.noise_spec import noise_for
-from dni.probes import state_distributions, weight_histogram
-from dni.results import load_results, noise_pairs, select_noise
-from dni.sweep import find_checkpoints
-from dni.train import TrainedModel, load_checkpoint
+from dni.nn.presets import get_preset
+from dni.nn.probes import state_distributions, weight_histogram
+from dni.noise.session import noise_for
+from dni.store.checkpoints import TrainedModel, load_checkpoint
+from dni.store.layout import find_checkpoints
+from dni.store.results import load_results, noise_pairs, select_noise
 
-from .figures import _palette, accuracy_sources, add_overflow_bins, colour_bar, heatmap_figure, legend_below, overflow_data
-
-DEMO_DIR = Path(__file__).parent / "demo"
 STATE_CACHE = 64
 """How many state distributions the explorer keeps (a return to a recent selection is instant)."""
 
@@ -68,7 +74,7 @@ class Explorer:
     """Sliders for σtrain and σval, preset (and noise-pair) dropdowns, the state view's noise draw and
     digit controls, and live views.
 
-    ``results``: an ``xarray.Dataset`` of :mod:`dni.results` (or a path); ``models``: a dict
+    ``results``: an ``xarray.Dataset`` of :mod:`dni.store.results` (or a path); ``models``: a dict
     ``{(arch, σtrain): TrainedModel or checkpoint path}`` or a checkpoint folder laid out as
     ``dni sweep`` writes it. ``data``: the test digits of the state view, ``"subset"`` (shipped) or
     ``"mnist"`` (full MNIST from ``$DNI_DATA_DIR``/the cache). ``digits``: how many of them view (c)
@@ -135,11 +141,11 @@ class Explorer:
 
         E.g. the committed full results: ``Explorer.open("results/dni_paper.nc", data="mnist")``.
         """
-        from .figures import open_results
+        from dni_widgets.loading import open_results
 
         ds, checkpoints = open_results(result, checkpoint_dir)
         if checkpoint_dir is None and result is not None:
-            from dni.sweep import default_checkpoint_dir
+            from dni.store.layout import default_checkpoint_dir
 
             checkpoint_dir = default_checkpoint_dir(Path(result))
         return cls(ds, checkpoint_dir if checkpoint_dir is not None else checkpoints, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
+from dni_widgets.loading import load_models
 
 from dni.data.strokes import length_histogram
 
@@ -71,7 +72,7 @@ OVERFLOW_STYLE = dict(fill_color="white", line_color="firebrick", hatch_pattern=
 
 def overflow_data(stats, which: str = "c") -> dict:
     """The two overflow bins of ``stats``' ``which`` view as bar data: the share of states below and
-    above its range (mean over steps, :func:`dni.probes.state_distributions`), drawn as a density
+    above its range (mean over steps, :func:`dni.nn.probes.state_distributions`), drawn as a density
     (share / bin width) one bin outside each end, labelled with the share in %."""
     grid = stats[f"{which}_value"].values
     width = float(grid[1] - grid[0])
@@ -185,7 +186,7 @@ def state_figure(stats, which: str = "h", title: str | None = None):
 def weight_figure(histograms: dict):
     """Weight histograms per σtrain with their expected power mean(w²) (paper Figs 5, 9).
 
-    ``histograms``: {σtrain: :func:`dni.probes.weight_histogram` DataArray}.
+    ``histograms``: {σtrain: :func:`dni.nn.probes.weight_histogram` DataArray}.
     """
     fig = figure(title="weight distributions per σtrain", height=330, width=800, x_axis_label="weight value",
                  y_axis_label="density", y_axis_type="log", tools="pan,box_zoom,reset,save")
@@ -223,7 +224,7 @@ def result_figures(ds, checkpoints=(), data: str = "subset"):
     from bokeh.layouts import column
 
     from dni.data import load_sequences
-    from dni.models import get_preset
+    from dni.nn.presets import get_preset
 
     models = load_models(collect_checkpoints(ds, checkpoints))
     archs = ds.arch.values.tolist()
@@ -252,8 +253,8 @@ def collect_checkpoints(ds, paths) -> dict:
     from pathlib import Path
 
     from dni.errors import InvalidArgumentError
-    from dni.sweep import find_checkpoints
-    from dni.train import load_checkpoint
+    from dni.store.checkpoints import load_checkpoint
+    from dni.store.layout import find_checkpoints
 
     found = {}
     for path in map(Path, paths):
@@ -272,7 +273,7 @@ def save_html(layout, path, title: str = "dni results") -> None:
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
-    from dni.io import atomic_path
+    from dni.util.io import atomic_path
 
     html = file_html(layout, INLINE, title)
     with atomic_path(path) as tmp:
@@ -283,13 +284,6 @@ PAPER_STATE_PAIRS = ((0.0, 0.0), (0.0, 1.0), (1.0, 1.0))
 """(σtrain, σval) of the three columns of Figs 3, 4, 7, 8: clean, conventional under noise, DNI under noise."""
 
 
-def load_models(checkpoints: dict) -> dict:
-    """{(arch, σtrain): TrainedModel} from {(arch, σtrain): checkpoint path or TrainedModel}."""
-    from dni.train import TrainedModel, load_checkpoint
-
-    return {k: v if isinstance(v, TrainedModel) else load_checkpoint(v) for k, v in checkpoints.items()}
-
-
 def state_figures(models: dict, arch: str, pairs=PAPER_STATE_PAIRS, data: str = "subset", digits: int = 500, seed: int = 0):
     """h (and c) distributions per step for each (σtrain, σval) pair, one column per pair (Figs 3, 4, 7, 8);
     the columns wrap onto the next line on a narrow page."""
@@ -297,8 +291,8 @@ def state_figures(models: dict, arch: str, pairs=PAPER_STATE_PAIRS, data: str = 
     from bokeh.layouts import column
 
     from dni.data import load_sequences
-    from dni.models import get_preset
-    from dni.probes import state_distributions
+    from dni.nn.presets import get_preset
+    from dni.nn.probes import state_distributions
 
     x = load_sequences(data, "test", get_preset(arch).data, progress=False).x[:digits]
     columns = []
@@ -316,30 +310,11 @@ def state_figures(models: dict, arch: str, pairs=PAPER_STATE_PAIRS, data: str = 
 
 def weight_figures(models: dict, arch: str):
     """Weight histograms of every σtrain model of ``arch`` with their weight power (Figs 5, 9)."""
-    from dni.probes import weight_histogram
+    from dni.nn.probes import weight_histogram
 
     fig = weight_figure({st: weight_histogram(m.model) for (a, st), m in models.items() if a == arch})
     fig.title.text = f"{arch}: weight distributions per σtrain"
     return fig
-
-
-def open_results(result=None, checkpoint_dir=None):
-    """(dataset, {(arch, σtrain): path}) of a result file and its checkpoints; the shipped demo when ``result`` is None.
-
-    ``checkpoint_dir`` defaults to ``<result>_checkpoints/`` as ``dni sweep`` lays it out.
-    """
-    from pathlib import Path
-
-    from dni.results import load_results
-    from dni.sweep import default_checkpoint_dir, find_checkpoints
-
-    from .explorer import DEMO_DIR
-
-    if result is None:
-        result, checkpoint_dir = DEMO_DIR / "demo.nc", checkpoint_dir or DEMO_DIR / "checkpoints"
-    result = Path(result)
-    ds = load_results(result)
-    return ds, find_checkpoints(ds, Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(result))
 
 
 class PngRenderer:
@@ -384,13 +359,12 @@ class PngRenderer:
         from pathlib import Path
 
         from bokeh.embed import file_html
+        from bokeh.models import GridPlot, Plot
         from bokeh.resources import INLINE
         from PIL import Image, ImageChops
 
         from dni.errors import DniError
-        from dni.io import atomic_path
-
-        from bokeh.models import GridPlot, Plot
+        from dni.util.io import atomic_path
 
         for item in layout.select({"type": Plot}):  # a still image has no use for the tools
             item.toolbar_location = None
@@ -417,7 +391,7 @@ class PngRenderer:
 
 
 def reproduction_figure(kind: str, ds, models: dict, arch: str):
-    """The bokeh layout of one REPRODUCTION.md figure (kinds: :data:`dni.reproduction.FIGURE_KINDS`)."""
+    """The bokeh layout of one REPRODUCTION.md figure (kinds: :data:`dni.paper.reproduction.FIGURE_KINDS`)."""
     from bokeh.layouts import row
 
     from dni.errors import DniError

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import InvalidArgumentError
-from .mnist import load_mnist_images
-from .subset import load_subset_images
+from dni.data.mnist import load_mnist_images
+from dni.data.subset import load_subset_images
+from dni.errors import InvalidArgumentError
 
 DATA_SOURCES = ("subset", "mnist")
 
@@ -65,8 +65,8 @@ def load_sequences(data: str, split: str, kind: str = "rows", progress: bool = T
     if kind == "rows":
         return SequenceData(image_rows(images), labels, images)
     if kind == "strokes":
-        from .stroke_store import load_strokes
-        from .strokes import to_model_input, unpack
+        from dni.data.stroke_store import load_strokes
+        from dni.data.strokes import to_model_input, unpack
 
         rows, offsets = load_strokes(data, split, images.numpy(), progress=progress)
         sequences = unpack(rows, offsets)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from ..errors import DataNotFoundError
+from dni.errors import DataNotFoundError
 
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 CHECKSUM_FILE = "MD5SUMS"
@@ -53,7 +53,7 @@ def _load_verdicts() -> dict:
 
 
 def _save_verdicts(verdicts: dict) -> None:
-    from ..io import atomic_path
+    from dni.util.io import atomic_path
 
     try:
         _cache_file().parent.mkdir(parents=True, exist_ok=True)

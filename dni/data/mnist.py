@@ -13,8 +13,8 @@ from pathlib import Path
 import platformdirs
 import torch
 
-from ..errors import DataNotFoundError
-from .integrity import check_idx_headers, verify_checksums
+from dni.data.integrity import check_idx_headers, verify_checksums
+from dni.errors import DataNotFoundError
 
 DATA_DIR_ENV = "DNI_DATA_DIR"
 RAW_FILES = {

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from ..io import atomic_path
-from .mnist import data_root
-from .strokes import STROKE_FORMAT_VERSION, convert_images
+from dni.data.mnist import data_root
+from dni.data.strokes import STROKE_FORMAT_VERSION, convert_images
+from dni.util.io import atomic_path
 
 SUBSET_STROKES = f"mnist_subset_strokes_v{STROKE_FORMAT_VERSION}.npz"
 
@@ -83,7 +83,7 @@ def load_strokes(data: str, split: str, images, progress: bool = True):
 
 def build_subset_strokes(out: Path | None = None) -> Path:
     """Convert the embedded subset's digits and write the package's stroke file."""
-    from .subset import load_subset_images
+    from dni.data.subset import load_subset_images
 
     arrays = {}
     for split in ("train", "test"):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..errors import InvalidArgumentError
+from dni.errors import InvalidArgumentError
 
 THRESHOLDS = (32, 64, 96, 128, 160, 192)
 """Binarisation thresholds on the 0–255 grey level, tried from low to high."""
@@ -233,7 +233,7 @@ def convert_images(images, processes: int | None = None, progress: bool = True, 
     import multiprocessing as mp
     import os
 
-    from ..progress import tqdm
+    from dni.util.progress import tqdm
 
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (28, 28):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataNotFoundError
+from dni.errors import DataNotFoundError
 
 TRAIN_SIZE = 6000
 TEST_SIZE = 2000
@@ -41,8 +41,8 @@ def load_subset_images(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def build_subset(out: Path | None = None) -> Path:
     """Cut the subset from full MNIST (see :mod:`dni.data.mnist`) and write it atomically."""
-    from ..io import atomic_path
-    from .mnist import load_mnist_images
+    from dni.data.mnist import load_mnist_images
+    from dni.util.io import atomic_path
 
     arrays = {}
     for split, size in (("train", TRAIN_SIZE), ("test", TEST_SIZE)):

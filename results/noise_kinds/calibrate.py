@@ -21,10 +21,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
-from dni.evaluate import evaluate_into  # noqa: E402
-from dni.io import atomic_path  # noqa: E402
-from dni.results import load_results  # noqa: E402
-from dni.train import load_checkpoint  # noqa: E402
+from dni.evaluation.evaluate import evaluate_into  # noqa: E402
+from dni.util.io import atomic_path  # noqa: E402
+from dni.store.results import load_results  # noqa: E402
+from dni.store.checkpoints import load_checkpoint  # noqa: E402
 
 CHECKPOINT = HERE.parent / "dni_paper_checkpoints" / "lstm28_sigma0.00_seed0.pt"
 PAPER = HERE.parent / "dni_paper.nc"

@@ -4,7 +4,7 @@ taken from the committed paper grid instead of evaluated again.
     python results/noise_kinds/committed_points.py results/dni_paper.nc results/noise_kinds/additive__additive.nc 0,0.5,0.7,1
 
 The committed points were evaluated with per-point draws seeded by (eval seed, arch, σtrain, σval,
-repeat) (dni.evaluate.repeat_seed), which is what `dni evaluate --draws per-point` of the same
+repeat) (dni.evaluation.evaluate.repeat_seed), which is what `dni evaluate --draws per-point` of the same
 checkpoints at the same σ would draw: the same numbers (tests/test_committed_results.py re-evaluates
 committed points bit for bit). Writes lstm28 at those σtrain × σval, with the noise pair and the
 draw scheme in the attrs; refuses to replace an existing file.
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
-from dni.results import load_results, save_results  # noqa: E402
+from dni.store.results import load_results, save_results  # noqa: E402
 
 
 def main(source, target, sigmas):

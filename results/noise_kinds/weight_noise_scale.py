@@ -19,8 +19,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from dni.data import load_sequences  # noqa: E402
-from dni.noise import NOISELESS  # noqa: E402
-from dni.train import load_checkpoint  # noqa: E402
+from dni.noise.base import NOISELESS  # noqa: E402
+from dni.store.checkpoints import load_checkpoint  # noqa: E402
 
 SIGMA = 0.15  # weight_read's middle strength (strengths.json)
 

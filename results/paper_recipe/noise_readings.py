@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
 from dni.data import load_sequences  # noqa: E402  (after the sys.path fix above)
-from dni.train import load_checkpoint  # noqa: E402
+from dni.store.checkpoints import load_checkpoint  # noqa: E402
 
 REPO = HERE.parent.parent
 CHECKPOINTS = REPO / "results" / "dni_paper_checkpoints"
@@ -61,7 +61,7 @@ ROWS = {
 
 @torch.no_grad()
 def logits(model, x, sigma_gate: float, sigma_fc: float, sigma_cell: float, gen: torch.Generator):
-    """The LSTM-28 classifier (dni.cells.NoisyLSTMCell's equations, gate order i, f, g, o) with noise of
+    """The LSTM-28 classifier (dni.nn.cells.NoisyLSTMCell's equations, gate order i, f, g, o) with noise of
     these strengths on the gate pre-activations, the logits and the cell state."""
     cell, fc = model.cell, model.fc
     x = x * model.input_scale  # (B, T, I)

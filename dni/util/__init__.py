@@ -1,0 +1,2 @@
+"""The ground floor: safe file writes (:mod:`~dni.util.io`), progress bars (:mod:`~dni.util.progress`) and
+the argument checks every layer shares (:mod:`~dni.util.validation`). Imports nothing of dni but :mod:`dni.errors`."""
