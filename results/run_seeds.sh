@@ -8,6 +8,10 @@
 #   wd        the collapse explanation: lstm28 under weight decay 1e-3, σtrain 0 and 1.0
 #   kinds     the noise-kinds answers' middle strengths: output_relative 0.78, programming 0.1
 #             (additive 0.7 is in `paper`'s folder and trained there)
+#   control   the weight-power control: lstm_stroke50 σtrain {0, 0.5, 1} at one fixed length, 30 epochs, no
+#             early stopping (last weights kept), seeds 0 1 2 (SEEDS ignored: seed 0 is not committed for
+#             this recipe) → results/seeds_control/checkpoints; noisier models also trained longer in the
+#             grid, so only this separates σtrain from training length
 # Resumable: the same command continues (finished checkpoints are reused; a model in training goes
 # on from <checkpoint>.partial after its last finished epoch). One process per core, one thread:
 #   SEEDS="1 2" OMP_NUM_THREADS=1 nohup results/run_seeds.sh paper wd kinds > /tmp/seeds.log 2>&1 &
@@ -39,9 +43,13 @@ stage() {
     kinds)
       train results/noise_kinds/seeds_train.nc results/noise_kinds/checkpoints --preset lstm28 $LSTM --train-noise output_relative --sigma-train 0.78
       train results/noise_kinds/seeds_train.nc results/noise_kinds/checkpoints --preset lstm28 $LSTM --train-noise programming --sigma-train 0.1 ;;
-    *) echo "unknown stage '$1'; the stages are: paper wd kinds" >&2; exit 2 ;;
+    control)
+      mkdir -p results/seeds_control
+      SEEDS="0 1 2" train results/seeds_control/control.nc results/seeds_control/checkpoints --preset lstm_stroke50 \
+        --lr 2e-3 --epochs 30 --lr-patience 5 --sigma-train 0,0.5,1 ;;
+    *) echo "unknown stage '$1'; the stages are: paper wd kinds control" >&2; exit 2 ;;
   esac
 }
-for s in "$@"; do case "$s" in paper|wd|kinds) ;; *) echo "unknown stage '$s'; the stages are: paper wd kinds" >&2; exit 2 ;; esac; done
-[ $# -gt 0 ] || set -- paper wd kinds
+for s in "$@"; do case "$s" in paper|wd|kinds|control) ;; *) echo "unknown stage '$s'; the stages are: paper wd kinds control" >&2; exit 2 ;; esac; done
+[ $# -gt 0 ] || set -- paper wd kinds control
 for s in "$@"; do stage "$s"; done
