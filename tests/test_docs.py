@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import os
-import pkgutil
 import re
 import subprocess
 import sys
@@ -57,12 +56,17 @@ def _api_modules() -> list[str]:
 
 
 def _source_modules() -> list[str]:
-    """Every module of the checkout's packages dni and dni_widgets (widgets/), found on disk."""
+    """Every public module of the checkout's packages dni and dni_widgets (widgets/), found on disk (no import)."""
     names = []
     for folder, package in ((REPO / "dni", "dni"), (REPO / "widgets", "dni_widgets")):
-        for info in pkgutil.walk_packages([str(folder)], package + "."):
-            if not info.name.rsplit(".", 1)[-1].startswith("_"):
-                names.append(info.name)
+        for path in sorted(folder.rglob("*.py")):
+            parts = path.relative_to(folder).with_suffix("").parts
+            if "__pycache__" in parts or not all((folder.joinpath(*parts[:i]) / "__init__.py").is_file() for i in range(len(parts))):
+                continue  # not inside a package (e.g. a data folder's script)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if parts and not any(p.startswith("_") for p in parts):
+                names.append(".".join((package, *parts)))
     return names
 
 
