@@ -8,7 +8,9 @@ parameters (``_ext/dni_tutorials.py``, cached in ``docs/tutorials/_executed/``).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +21,7 @@ ROOT = DOCS.parent
 # ROOT/widgets (a link in a scratch folder gives the folder its import name), here and in the
 # notebooks' kernels (PYTHONPATH; an editable install's finder comes after it).
 _shim = Path(tempfile.mkdtemp(prefix="dni_docs_"))
+atexit.register(shutil.rmtree, _shim, True)
 (_shim / "dni_widgets").symlink_to(ROOT / "widgets", target_is_directory=True)
 for _p in (ROOT, _shim):
     sys.path.insert(0, str(_p))
