@@ -147,6 +147,54 @@ def test_tutorials_show_their_outputs(built, name, expect):
         assert "Bokeh" in html  # its figures are embedded (BokehJS inline: the page works offline)
 
 
+def _python_in_docs() -> list[tuple[str, str]]:
+    """(file, code) of every Python code block of the docs' Markdown pages and README.md."""
+    blocks = []
+    for path in [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        if "_build" in path.parts or "_executed" in path.parts:
+            continue
+        for code in re.findall(r"^```python\n(.*?)^```", path.read_text(encoding="utf-8"), re.S | re.M):
+            blocks.append((str(path.relative_to(REPO)), code))
+    return blocks
+
+
+def test_names_in_the_docs_code_exist():
+    """Every ``import`` and every dotted ``dni.…`` name in the docs' Python examples resolves in this checkout
+    (a module moved or renamed, issue 35, fails here rather than in a reader's session)."""
+    imports, names = set(), set()
+    for _, code in _python_in_docs():
+        for line in code.splitlines():
+            stripped = line.split("#")[0].strip()
+            if re.match(r"(from|import) (dni|dni_widgets)\b", stripped):
+                imports.add(stripped)
+        names.update(re.findall(r"\b((?:dni|dni_widgets)(?:\.[A-Za-z_]\w*)+)", code))
+    assert imports and names
+    script = "\n".join(sorted(imports)) + """
+import importlib, sys
+bad = []
+for name in sys.argv[1:]:
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            bad.append(name)
+        break
+    else:
+        bad.append(name)
+print("unresolved:", bad)
+sys.exit(1 if bad else 0)
+"""
+    proc = subprocess.run([sys.executable, "-c", script, *sorted(names)], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+
+
 def test_readme_says_how_to_build_the_docs():
     readme = (REPO / "README.md").read_text()
     assert "python -m sphinx -b html docs docs/_build/html" in readme
