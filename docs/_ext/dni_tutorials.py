@@ -4,8 +4,8 @@ Each notebook runs with the small parameters in :data:`TUTORIALS` (the notebooks
 cell names them; papermill's injected cell shows them on the page), on the embedded MNIST subset or
 the demo results shipped with dni, in a scratch folder. The executed copy is written to
 ``docs/tutorials/_executed/<name>.ipynb`` and MyST-NB renders it with its outputs (it never
-executes anything itself). A copy is reused only while its key — the notebook, its parameters, and
-every source file of dni and dni_widgets — is unchanged, so outputs are never stale: change the
+executes anything itself). A copy is reused only while its key — the notebook, its parameters, this
+file, and every source file of dni and dni_widgets — is unchanged, so outputs are never stale: change the
 code and the next build runs the notebook again. Nothing executed is committed (the folder is
 git-ignored).
 """
@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging as std_logging
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -39,11 +40,52 @@ def _key(root: Path, name: str, params: dict) -> str:
     h = hashlib.sha256()
     h.update((root / "notebooks" / f"{name}.ipynb").read_bytes())
     h.update(json.dumps(params, sort_keys=True).encode())
+    h.update(Path(__file__).read_bytes())  # this extension (how the outputs are post-processed)
     for folder in ("dni", "widgets"):
         for path in sorted((root / folder).rglob("*.py")):
             h.update(str(path.relative_to(root)).encode())
             h.update(path.read_bytes())
     return h.hexdigest()
+
+
+_CONTROL = re.compile(r"(\r\n|\r|\n|\x1b\[\d*A|\x1b\[[0-9;]*[A-Za-z])")
+
+
+def _terminal(text: str) -> str:
+    """Text as a terminal shows it once written: carriage returns and cursor-up (tqdm's nested text bars
+    redraw their lines with them) overwrite earlier text, so each progress bar keeps its last state."""
+    lines, row, col = [""], 0, 0
+    for token in _CONTROL.split(text):
+        if token in ("\n", "\r\n"):
+            row, col = row + 1, 0
+            if row == len(lines):
+                lines.append("")
+        elif token == "\r":
+            col = 0
+        elif token.startswith("\x1b["):
+            if token.endswith("A"):
+                row = max(0, row - int(token[2:-1] or 1))
+        elif token:
+            line = lines[row]
+            lines[row] = line[:col].ljust(col) + token + line[col + len(token):]
+            col += len(token)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _as_displayed(outputs: list[dict]) -> list[dict]:
+    """Stream outputs as a terminal would leave them: consecutive chunks of one stream joined, then
+    rendered by :func:`_terminal` (a text progress bar reduced to its last state)."""
+    merged: list[dict] = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream" \
+                and merged[-1]["name"] == out["name"]:
+            merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
+        else:
+            merged.append(dict(out))
+    for out in merged:
+        if out.get("output_type") == "stream":
+            out["text"] = _terminal("".join(out["text"]))
+    return merged
 
 
 def execute_tutorials(app):
@@ -72,6 +114,9 @@ def execute_tutorials(app):
         pm.execute_notebook(str(root / "notebooks" / f"{name}.ipynb"), str(work / f"{name}.ipynb"),
                             parameters=params, cwd=str(work), progress_bar=False, log_output=False)
         nb = json.loads((work / f"{name}.ipynb").read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"] = _as_displayed(cell.get("outputs", []))
         nb["metadata"]["dni_docs_key"] = key
         out.write_text(json.dumps(nb, indent=1))
         shutil.rmtree(work, ignore_errors=True)
