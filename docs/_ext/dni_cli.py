@@ -70,7 +70,7 @@ def _section_rst(prog: str, parser: argparse.ArgumentParser, title: str, level: 
     if desc:
         lines += [_text(desc), ""]
     usage = parser.format_usage().strip()
-    lines += ["::", ""] + ["   " + ln for ln in usage.splitlines()] + [""]
+    lines += [".. code-block:: text", ""] + ["   " + ln for ln in usage.splitlines()] + [""]
     lines += [f".. program:: {prog}", ""]
     for action in documented_actions(parser):
         lines += [f".. option:: {_signature(action)}", ""]
@@ -90,7 +90,7 @@ class DniCliDirective(SphinxDirective):
         parser = build_parser()
         lines = _section_rst("dni", parser, "dni", "-")
         if parser.epilog:
-            lines += ["::", ""] + ["   " + ln for ln in parser.epilog.splitlines()] + [""]
+            lines += [".. code-block:: text", ""] + ["   " + ln for ln in parser.epilog.splitlines()] + [""]
         help_by_name = {}
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
