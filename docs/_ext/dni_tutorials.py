@@ -36,6 +36,17 @@ TUTORIALS: dict[str, dict] = {
 }
 
 
+NOTES: dict[str, str] = {
+    # name: a note the docs add after the notebook's first cell (marked as the docs' own, not the notebook's)
+    "explore": "**On this page the explorer is not live.** It is an ipywidgets app: a static page has no "
+               "kernel behind it, so its controls cannot recompute anything, and the widgets are drawn only "
+               "where the browser can fetch the widget code from a CDN (offline, the output below stays "
+               "empty). Run the notebook in JupyterLab (`jupyter lab notebooks/explore.ipynb`) or on Binder "
+               "for the live explorer; the same views as static figures are in the tutorial "
+               "\"The paper's figures from a result file and its checkpoints\" and in `dni figures`.",
+}
+
+
 def _key(root: Path, name: str, params: dict) -> str:
     h = hashlib.sha256()
     h.update((root / "notebooks" / f"{name}.ipynb").read_bytes())
@@ -117,6 +128,10 @@ def execute_tutorials(app):
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 cell["outputs"] = _as_displayed(cell.get("outputs", []))
+        if name in NOTES:
+            note = {"cell_type": "markdown", "id": "dni-docs-note", "metadata": {"tags": ["dni-docs-note"]},
+                    "source": f"```{{note}}\n{NOTES[name]}\n```"}
+            nb["cells"].insert(1, note)
         nb["metadata"]["dni_docs_key"] = key
         out.write_text(json.dumps(nb, indent=1))
         shutil.rmtree(work, ignore_errors=True)
