@@ -8,17 +8,26 @@ kind: they ask for "the noisy product" (:meth:`dni.noise.base.NoiseModel.product
 
 One product ``y = W·x + b`` (W: N × M, x: M, per row of a batch; E, ε standard normal):
 
-======================  =============================================  ==========================================
-kind                    y                                              source / analogue
-======================  =============================================  ==========================================
-``additive``            W·x + b + σ·ε                                  the paper, eq. 2; aihwkit out_noise, no noise management
-``output_relative``     W·x + b + σ·max_j|x_j|·ε                       aihwkit's default out_noise with ABS_MAX noise management
-``weight_read``         (W + σ·max|W|·E)·x + b ≡ W·x + b + σ·max|W|·‖x‖₂·ε   aihwkit w_noise (ADDITIVE_CONSTANT); "Noisy Machines"
-``programming``         (W + σ·max|W|·E_chip)·x + b, E_chip fixed per chip       Joshi et al. 2020; aihwkit programming noise
-``pcm(t=…)``            (W_t)·x + b, W_t: W on PCM devices t s after programming   aihwkit PCMLikeNoiseModel + GlobalDriftCompensation
-``dac``                 W·Q(x) + b                                     aihwkit inp_res / inp_bound
-``adc``                 Q(W·x + b)                                     aihwkit out_res / out_bound
-======================  =============================================  ==========================================
+=====================  =========================================================  ===========================================
+kind                   y                                                          source / nearest aihwkit configuration
+=====================  =========================================================  ===========================================
+``additive``           W·x + b + σ·ε                                              the paper, eq. 2; aihwkit out_noise = σ, noise management NONE
+``output_relative``    W·x + b + σ·max_j|x_j|·ε                                   aihwkit out_noise = σ, ABS_MAX noise management, inp_bound 1
+``weight_read``        (W + σ·max|W|·E)·x + b ≡ W·x + b + σ·max|W|·‖x‖₂·ε         aihwkit w_noise = σ·max|W| (ADDITIVE_CONSTANT); "Noisy Machines"
+``programming``        (W + σ·max|W|·E_chip)·x + b, E_chip fixed per chip         Joshi et al. 2020 (*not* aihwkit's programming noise)
+``pcm(t=…)``           W_t·x + b, W_t: W on PCM devices t s after programming     approximates aihwkit PCMLikeNoiseModel + GlobalDriftCompensation
+``dac``                W·Q(x) + b                                                 aihwkit inp_res = 1/(2^bits − 2), inp_bound = bound
+``adc``                Q(W·x + b)                                                 aihwkit out_res = 1/(2^bits − 2), out_bound = bound, analog bias
+=====================  =========================================================  ===========================================
+
+The aihwkit column names the configuration of aihwkit 1.2's analog tile that computes the same product;
+every other non-ideality of the tile must be off (no input/output rounding, no output clipping, no bound
+management, no weight remapping, digital bias except for ``adc``). aihwkit's ``w_noise`` is absolute (not
+relative to max|W|), so ``weight_read`` needs it set per tile; aihwkit's own programming noise
+(``StateIndependentNoiseModel``) perturbs both devices of a pair and clamps them at 0, which biases
+weights toward zero, unlike ``programming``; aihwkit's default digital bias computes ``Q(W·x) + b``, so
+``adc`` matches only with ``digital_bias=False``. The docs' reference page "dni and aihwkit" states each
+configuration in full and what was checked.
 
 ``weight_read`` is sampled on the right-hand side: per output element, ``Σ_j E_ij x_j`` is exactly
 N(0, ‖x‖²), so one draw per output replaces N·M draws (same distribution; tested statistically).
@@ -143,8 +152,10 @@ class PCM(Kind):
 
     Drawn once per chip, like ``programming`` (each evaluation repeat is one chip; training draws per batch,
     gradients straight through), in this order: ε₁, ε₂ of g₊, ε₁, ε₂ of g₋, then ε₃ of g₊ and of g₋. As
-    aihwkit's ``apply_noise``, the conductances are converted once (its tile flow converts the programmed
-    weights again before drifting them). Inference time is a setting of the spec, so accuracy over t is one
+    aihwkit's ``apply_noise``, the conductances are converted once; aihwkit's inference tile converts the
+    programmed weights to conductances a second time before drifting them (scaled to their new max|W|, the
+    pair collapsed into one device), which shrinks the weights by about 0.5 % at one day without
+    compensation — so this kind approximates the tile, it does not reproduce it draw for draw. Inference time is a setting of the spec, so accuracy over t is one
     eval noise per t — ``dni sweep --eval-noise "pcm(t=1)" --eval-noise "pcm(t=86400)" …``, or ``dni evaluate``
     per t and ``dni merge`` — with t in the result's ``eval_noise`` dim.
     """
@@ -199,7 +210,11 @@ class PCM(Kind):
 @register
 @dataclass(frozen=True)
 class Programming(_SigmaKind):
-    """Static weight noise of one chip: ``W + σ·max|W|·E_chip`` (Joshi et al. 2020; aihwkit programming noise)."""
+    """Static weight noise of one chip: ``W + σ·max|W|·E_chip`` (Joshi et al. 2020).
+
+    Not aihwkit's programming noise: aihwkit's ``StateIndependentNoiseModel`` perturbs both devices of a
+    pair and clamps each at 0 conductance, which biases weights toward zero; this kind is unbiased.
+    """
 
     name: ClassVar[str] = "programming"
     order: ClassVar[int] = 0
@@ -211,7 +226,11 @@ class Programming(_SigmaKind):
 @register
 @dataclass(frozen=True)
 class WeightRead(_SigmaKind):
-    """Fresh weight noise on every product, ``(W + σ·max|W|·E)·x``, sampled as ``σ·max|W|·‖x‖₂·ε`` (aihwkit w_noise)."""
+    """Fresh weight noise on every product, ``(W + σ·max|W|·E)·x``, sampled as ``σ·max|W|·‖x‖₂·ε``.
+
+    aihwkit: ``w_noise_type=ADDITIVE_CONSTANT`` with ``w_noise = σ·max|W|`` set for each tile (aihwkit's
+    ``w_noise`` is absolute, not relative to max|W|), digital bias, no weight remapping.
+    """
 
     name: ClassVar[str] = "weight_read"
     order: ClassVar[int] = 1
@@ -247,7 +266,7 @@ class _Quantiser(Kind):
 @register
 @dataclass(frozen=True)
 class DAC(_Quantiser):
-    """Input quantisation ``W·Q(x) + b`` (aihwkit inp_res / inp_bound)."""
+    """Input quantisation ``W·Q(x) + b`` (aihwkit ``inp_res = 1/(2^bits − 2)``, ``inp_bound = bound``)."""
 
     name: ClassVar[str] = "dac"
     order: ClassVar[int] = 2
@@ -271,7 +290,11 @@ class Additive(_SigmaKind):
 @register
 @dataclass(frozen=True)
 class OutputRelative(_SigmaKind):
-    """Noise relative to the input range, ``W·x + b + σ·max_j|x_j|·ε`` (aihwkit out_noise, ABS_MAX noise management)."""
+    """Noise relative to the input range, ``W·x + b + σ·max_j|x_j|·ε``.
+
+    aihwkit: ``out_noise = σ`` with ABS_MAX noise management, ``inp_bound = 1``, no input/output rounding,
+    no output clipping, no bound management, digital bias.
+    """
 
     name: ClassVar[str] = "output_relative"
     order: ClassVar[int] = 4
@@ -283,7 +306,11 @@ class OutputRelative(_SigmaKind):
 @register
 @dataclass(frozen=True)
 class ADC(_Quantiser):
-    """Output quantisation ``Q(W·x + b)`` (aihwkit out_res / out_bound)."""
+    """Output quantisation ``Q(W·x + b)``.
+
+    aihwkit: ``out_res = 1/(2^bits − 2)``, ``out_bound = bound``, with an analog bias
+    (``digital_bias=False``): aihwkit's default digital bias computes ``Q(W·x) + b``.
+    """
 
     name: ClassVar[str] = "adc"
     order: ClassVar[int] = 5
