@@ -74,29 +74,6 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(?!dni\.|dni_widgets\.|dni$).*"),   # not dni's
     (r"py:.*", r"(dni|dni_widgets)\..*\._[^.]*"),     # dni's private bases (shown by show-inheritance), not documented
 ]
-# Module-level data without a doc comment (``#:``) gets no entry from autodoc, so a reference to it cannot
-# resolve; listed here until the data gets its comment at its source (issue 35 moves these modules).
-nitpick_ignore = [("py:data", "dni.models.PRESETS"), ("py:data", "dni.report.PAPER"),
-                  ("py:data", "dni.reproduction.FIGURE_KINDS")]
-
-# Docstring markup that docutils rejects, in modules outside the docs' remit (being moved by issue 35):
-# patched here for the build only — (object, wrong text, right text). Each entry is a no-op once the
-# docstring is fixed at its source; remove it then.
-DOCSTRING_FIXES = [
-    ("dni.probes.weight_histogram", "(|w| ≤", r"(\|w\| ≤"),
-    ("dni.draws", "dni.models.Model.inference_noise_shapes", "dni.models.SequenceClassifier.inference_noise_shapes"),
-    ("dni_widgets.explorer", "``ColumnDataSource``s", r"``ColumnDataSource``\ s"),
-]
-
-
-def _fix_docstring(app, what, name, obj, options, lines):
-    for target, wrong, right in DOCSTRING_FIXES:
-        if name == target:
-            lines[:] = [ln.replace(wrong, right) for ln in lines]
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _fix_docstring)
 
 # --- HTML -------------------------------------------------------------------------------------
 html_theme = "furo"

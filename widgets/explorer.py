@@ -1,7 +1,7 @@
 """The live explorer: ipywidgets controls driving bokeh views of a result set and its models.
 
 Views (all bokeh, wrapped as one ipywidget with ``jupyter_bokeh.BokehModel``; a control change
-rewrites their ``ColumnDataSource``s in place, no re-render):
+rewrites their data sources (``ColumnDataSource``) in place, no re-render):
 
 (a) accuracy over σval for every σtrain (colour bar: σtrain), the selected σtrain highlighted, the
     σtrain = σval = 0 baseline in red (paper Figs 2, 10); click a curve to select its σtrain;

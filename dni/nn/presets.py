@@ -24,6 +24,10 @@ class Preset:
     source: str = ""
 
 
+#: The paper's networks (Tables I–III) and dni's GRU by name: ``lstm28``, ``lstm_stroke50``, ``rnn28``, ``gru28``
+#: (:func:`get_preset` looks one up with a clear error).
+#:
+#: :meta hide-value:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [

@@ -61,7 +61,7 @@ def weight_power(model) -> float:
 def weight_histogram(model, bins: int = 140, value_range: tuple[float, float] = (-3.5, 3.5)) -> xr.DataArray:
     """Density of all trainable values of ``model`` (paper Figs 5, 9); values outside the range count in the end bins.
 
-    The default range holds every weight of our full-MNIST models (|w| ≤ 3.4 at σtrain 1.0).
+    The default range holds every weight of our full-MNIST models (at σtrain 1.0 all lie within ±3.4).
     """
     w = model.weights().numpy()
     counts, edges = np.histogram(np.clip(w, *value_range), bins=bins, range=value_range, density=True)

@@ -16,7 +16,7 @@ is bit for bit the same for any number of threads. ``--device cuda`` seeds a ``t
 on the GPU (Philox) with the same keys: the same scheme, other numbers than the CPU's MT19937.
 
 Layout and memory: the ε of repeat r and chunk c is one flat vector of all its draws, in the order
-the forward pass consumes them (:meth:`dni.nn.models.Model.inference_noise_shapes` with R = 1: per
+the forward pass consumes them (:meth:`dni.nn.models.SequenceClassifier.inference_noise_shapes` with R = 1: per
 step the (B, G) input-product draw [and the GRU's (B, H)], then the FC's (B, C)). A pass holds
 at most :data:`REPEATS_PER_PASS` repeats × :data:`DIGITS_PER_CHUNK` digits of ε: for lstm28
 (T = 28, G = 512) 40 × 128 × 28 × 512 × 4 B ≈ 294 MB.

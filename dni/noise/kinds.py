@@ -50,7 +50,8 @@ precomputed for all steps (:func:`dni.nn.recurrence.unroll`), and hands the kind
 :class:`SplitProductStats`; a kind whose hooks need more than element-wise inputs and the product's
 statistics sets :attr:`Kind.splits` False and is stepped through the readable cell.
 
-To add a kind: one class here with :func:`register`; nothing else changes.
+To add a kind: one class here with :func:`register` and its name in :data:`dni.noise.catalogue.KIND_NAMES`
+(the import fails until the two agree); nothing else changes.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
+#: The paper's numbers per preset, which :func:`headline` results are compared with (§III-A/B/C, §IV).
+#:
+#: :meta hide-value:
 PAPER = {
     # preset: clean accuracy (σtrain = σval = 0), σtrain 0 at σval 1, best worst-case σtrain and its
     # bound, expected weight power at σtrain 0 and 1.0 — paper §III-A/B/C and §IV

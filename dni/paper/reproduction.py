@@ -28,6 +28,10 @@ from dni.store.results import accuracy_table, load_results
 
 BLOCK = re.compile(r"(<!-- dni:begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- dni:end (?P=name) -->)", re.S)
 
+#: The figures ``dni figures`` writes per preset (``accuracy``, ``heatmap``, ``weights``, ``states``), each
+#: with its caption and the paper's figures it corresponds to.
+#:
+#: :meta hide-value:
 FIGURE_KINDS = {
     # kind: caption — the paper's figures each file corresponds to
     "accuracy": "test accuracy and error rate over σval, one line per σtrain (paper Figs 2a, 2b, 10)",
