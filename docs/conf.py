@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -27,6 +28,14 @@ for _p in (ROOT, _shim):
     sys.path.insert(0, str(_p))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(_shim), *filter(None, [os.environ.get("PYTHONPATH")])])
 sys.path.insert(0, str(DOCS / "_ext"))
+
+# autosummary writes reference/generated/<module>.rst for each module listed in reference/api.md and never
+# deletes one: the page of a module that moved or went would still be built (not in any toctree, its
+# import deprecated). Pages of modules no longer listed are removed first.
+_listed = set(re.findall(r"^   ((?:dni|dni_widgets)(?:\.\w+)*)\s*$", (DOCS / "reference" / "api.md").read_text(), re.M))
+for _page in (DOCS / "reference" / "generated").glob("*.rst"):
+    if _page.stem not in _listed:
+        _page.unlink()
 
 import dni  # noqa: E402
 
