@@ -32,7 +32,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 # autosummary writes reference/generated/<module>.rst for each module listed in reference/api.md and never
 # deletes one: the page of a module that moved or went would still be built (not in any toctree, its
 # import deprecated). Pages of modules no longer listed are removed first.
-_listed = set(re.findall(r"^   ((?:dni|dni_widgets)(?:\.\w+)*)\s*$", (DOCS / "reference" / "api.md").read_text(), re.M))
+_listed = set(re.findall(r"^   ((?:dni|dni_widgets)(?:\.\w+)*)\s*$", (DOCS / "reference" / "api.md").read_text(), re.MULTILINE))
 for _page in (DOCS / "reference" / "generated").glob("*.rst"):
     if _page.stem not in _listed:
         _page.unlink()
