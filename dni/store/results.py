@@ -16,6 +16,15 @@ Schema (labelled dimensions are the interface — select by name, never by posit
 attrs: dataset, test_size, eval_seed, noise_model, dni_version, created; a sweep's file also has
 sweep_seconds, its wall time summed over the runs that resumed it. Missing grid points (e.g.
 after merging runs over different σtrain) are NaN.
+
+The grid of noise kinds (issue 19) adds dims ``train_noise`` and ``eval_noise`` (labels of
+:mod:`dni.noise.kinds`) before ``arch``; the per-model variables get ``train_noise`` only. Each kind has its
+own strengths, so σtrain and σval are shared axes of which a pair uses a few: read one pair with
+:func:`pair_results`, which keeps only the σ values measured for it. A **fixed kind** (no strength:
+``adc``, ``dac``, ``pcm(t=…)``, a kind with its own sigma) is one point of the grid, at σval 0, beside
+the σ-kinds (``dni sweep --eval-noise additive --eval-noise "adc(bits=4,bound=16)"`` writes both).
+A file may also have a ``train_seed`` dim (issue 34: several independently trained models per
+setting); one without it holds training seed 0 only.
 """
 
 from __future__ import annotations
@@ -90,6 +99,16 @@ def select_noise(ds: xr.Dataset, train_noise: str, eval_noise: str) -> xr.Datase
     view = ds.sel(train_noise=train_noise, eval_noise=eval_noise, drop=True)
     return view.assign_attrs(train_noise=train_noise, eval_noise=eval_noise)
 NETCDF_ENGINE = "h5netcdf"
+
+
+def pair_results(ds: xr.Dataset, train_noise: str, eval_noise: str) -> xr.Dataset:
+    """:func:`select_noise` without the σtrain and σval values the pair has no point at (a grid of kinds
+    shares its σ axes between kinds with different strengths): what a view of the pair offers."""
+    view = select_noise(ds, train_noise, eval_noise)
+    measured = view.accuracy.notnull()
+    other = [d for d in measured.dims if d not in ("sigma_train", "sigma_val")]
+    measured = measured.any(other)
+    return view.isel(sigma_train=measured.any("sigma_val").values, sigma_val=measured.any("sigma_train").values)
 
 
 def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, test_size: int | None,
