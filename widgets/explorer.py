@@ -497,7 +497,7 @@ class Explorer:
                     self._timed(name, getattr(self, f"update_{name}"))
             self.updates += 1
             self.status.value = self._status_text()
-            self.reopen.value = f"<code>{self.reopen_line()}</code>"
+            self._show_reopen_line()
         except Exception as err:  # a kernel callback has no cell to print to: say it on the status line
             self.status.value = f"<span style='color:#b00'>could not update the views: {type(err).__name__}: {err}</span>"
             if _running_loop() is None:
@@ -611,6 +611,11 @@ class Explorer:
         options = "" if self.data == "subset" else f", data={self.data!r}"
         return f"Explorer.open({where}, select={self.selection()!r}{options})"
 
+    def _show_reopen_line(self):
+        from html import escape
+
+        self.reopen.value = f"<code>{escape(self.reopen_line())}</code>"
+
     def _backend(self) -> str:
         return "svg" if getattr(self, "save_as", None) is not None and self.save_as.value == "SVG" else "canvas"
 
@@ -622,6 +627,8 @@ class Explorer:
             if layout is not None:
                 for plot in layout.select({"type": Plot}):
                     plot.output_backend = self._backend()
+        if self.updates:
+            self._show_reopen_line()
 
     def update_accuracy(self):
         arch, st, sv = self.arch.value, self.sigma_train.value, self.sigma_val.value
