@@ -269,8 +269,8 @@ def test_a_sweep_holds_a_fixed_eval_kind_as_one_point_beside_a_sigma_kind(tmp_pa
                  "--sigma-val", "0:1:0.5", "--repeats", "2", "--out", str(out), "--quiet"]) == 0
     file = raw(out)
     assert sorted(file.eval_noise.values.tolist()) == ["adc(bits=4,bound=16)", "additive"]
-    additive = file.accuracy.sel(eval_noise="additive", arch="lstm28", sigma_train=0.0)
-    adc = file.accuracy.sel(eval_noise="adc(bits=4,bound=16)", arch="lstm28", sigma_train=0.0)
+    additive = file.accuracy.sel(train_noise="additive", eval_noise="additive", arch="lstm28", sigma_train=0.0)
+    adc = file.accuracy.sel(train_noise="additive", eval_noise="adc(bits=4,bound=16)", arch="lstm28", sigma_train=0.0)
     assert additive.notnull().any("seed").values.tolist() == [True, True, True]
     assert adc.notnull().any("seed").values.tolist() == [True, False, False]  # one point, at σval 0
     ex = Explorer.open(out, digits=16, select={"eval_noise": "adc(bits=4,bound=16)"})
