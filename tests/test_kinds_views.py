@@ -51,6 +51,10 @@ def test_every_committed_result_opens_with_its_models(path):
     folder = path.with_name(path.stem + "_checkpoints")
     if folder.is_dir():  # a sweep's own folder: every model of the file whose checkpoint is there is found
         assert found
+    explorer = Explorer(ds, found, digits=16, path=path)  # what Explorer.open(path) builds
+    assert "nan" not in explorer.status.value and explorer.curves.data["ys"]
+    if found:
+        assert "no checkpoint" not in explorer.fig_weights.title.text
 
 
 def test_the_kinds_grid_finds_its_models_in_both_folders():

@@ -246,6 +246,9 @@ class Explorer:
                                                           self.train_seeds.options[1][1])
         key = (arch, train_noise or self.train_noise.value, float(sigma_train), int(seed))
         entry = self.models.get(key)
+        if entry is None and "train_seed" not in self.all_results.accuracy.dims:  # one model per setting: whatever its seed
+            key = next((k for k in self.models if k[:3] == key[:3]), key)
+            entry = self.models.get(key)
         if entry is None:
             raise KeyError(f"no checkpoint for {arch} at σtrain {sigma_train:g}" + ("" if len(self.pairs) == 1 else f" ({key[1]})")
                            + ("" if seed == 0 else f", training seed {seed}"))
