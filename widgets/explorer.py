@@ -59,7 +59,7 @@ from dni_widgets.figures import (
     overflow_data,
     seeds_note,
 )
-from dni_widgets.kinds import LEVELS, NUMBER, is_kinds_grid, kinds_heatmap_figure, kinds_lines_figure, level_value
+from dni_widgets.kinds import LEVELS, NUMBER, is_kinds_grid, kinds_heatmap_figure, kinds_lines_figure, refill_kinds_lines
 
 from dni.data import load_sequences
 from dni.nn.presets import get_preset
@@ -305,8 +305,9 @@ class Explorer:
         self.fig_accuracy.line("x", "y", source=self.compare_curve, color="black", line_dash="dashed", line_width=2,
                                legend_label="compared model")
         self.fig_accuracy.scatter("x", "y", source=self.compare_curve, color="black", size=6, marker="square")
-        self.fig_accuracy.legend.location = "bottom_left"
-        self.fig_accuracy.legend.label_text_font_size = "8pt"
+        self.compare_legend = self.fig_accuracy.legend[0].items[-1]
+        self.compare_legend.visible = False
+        legend_below(self.fig_accuracy)
         self.selected_point = ColumnDataSource({"x": [], "y": []})
         self.fig_accuracy.scatter("x", "y", source=self.selected_point, size=12, color="red", marker="circle")
         self.sigma_key = colour_bar(self.fig_accuracy, 0.0, 1.0, "σtrain")
@@ -357,21 +358,44 @@ class Explorer:
         self.accuracy_views = row(self.fig_accuracy, self.heat_holder, sizing_mode="stretch_width")
         # (f), (g) the kinds views
         self.kinds_holder = row(*self._kinds_figures(), sizing_mode="stretch_width") if self.kinds else None
-        self._kinds_key = (self.arch.value, self.level.value, self.eval_noise.value, self._backend())
+        self._kinds_key = self._kinds_keys()
         self.state_views = column(row(self.fig_h, self.fig_c, sizing_mode="stretch_width"), self.compare_row,
                                   row(self.fig_weights, self.fig_digit, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
+    def _kinds_heat(self):
+        """(f) the kinds heatmap at the selected strength level, the selected pair outlined; a click selects a pair."""
+        heat = kinds_heatmap_figure(self.all_results, self.arch.value, self.level.value,
+                                    selected=(self.train_noise.value, self.eval_noise.value))
+        heat.select_one({"name": "kind_cells"}).data_source.selected.on_change("indices", self._on_kind_click)
+        heat.sizing_mode, heat.min_width, heat.output_backend = "stretch_width", 420, self._backend()
+        return heat
+
+    def _kinds_lines(self):
+        """(g) accuracy under the selected eval kind, one line per training kind and σtrain (every model of the
+        preset, so that another eval kind only refills the lines' data)."""
+        lines = kinds_lines_figure(self.all_results, self.arch.value, self.eval_noise.value, every_model=True)
+        lines.sizing_mode, lines.min_width, lines.output_backend = "stretch_width", 420, self._backend()
+        return lines
+
+    def _kinds_keys(self):
+        return ((self.arch.value, self.level.value, self._backend()), (self.arch.value, self.eval_noise.value, self._backend()))
+
     def _kinds_figures(self):
-        """(f) the kinds heatmap at the selected strength level, (g) accuracy under the selected eval kind per training kind."""
-        arch = self.arch.value
-        heat = kinds_heatmap_figure(self.all_results, arch, self.level.value, selected=(self.train_noise.value, self.eval_noise.value))
-        cells = heat.select_one({"name": "kind_cells"})
-        cells.data_source.selected.on_change("indices", self._on_kind_click)
-        lines = kinds_lines_figure(self.all_results, arch, self.eval_noise.value)
-        for fig in (heat, lines):
-            fig.sizing_mode, fig.min_width = "stretch_width", 420
-            fig.output_backend = self._backend()
-        return [heat, lines]
+        return [self._kinds_heat(), self._kinds_lines()]
+
+    def _refill_heatmap(self):
+        """The σtrain × σval heatmap of the new preset or pair, drawn into the figure already on the page (its data,
+        colour range and title replaced in place: the browser redraws, it does not build a new plot)."""
+        from bokeh.models import ColorBar
+
+        fresh = heatmap_figure(self.results, self.arch.value, selected=(self.sigma_train.value, self.sigma_val.value))
+        old = self.heat_holder.children[0]
+        old.title.text = fresh.title.text
+        old.select_one({"name": "cells"}).data_source.data = dict(fresh.select_one({"name": "cells"}).data_source.data)
+        mapper_old, mapper_new = old.select_one({"type": ColorBar}).color_mapper, fresh.select_one({"type": ColorBar}).color_mapper
+        mapper_old.low, mapper_old.high = mapper_new.low, mapper_new.high
+        marker_old, marker_new = old.select_one({"name": "selected"}).glyph, fresh.select_one({"name": "selected"}).glyph
+        marker_old.width, marker_old.height = marker_new.width, marker_new.height
 
     def _heatmap(self):
         fig = heatmap_figure(self.results, self.arch.value if hasattr(self, "arch") else self.results.arch.values[0],
@@ -544,7 +568,7 @@ class Explorer:
             if rebuild:
                 self._pending.clear()  # the resets above are part of this update (every view is recomputed), not another
         if rebuild:
-            self.heat_holder.children = [self._heatmap()]
+            self._refill_heatmap()
 
     def update_all(self):
         """Recompute every view now, for the current controls."""
@@ -584,7 +608,7 @@ class Explorer:
     def _status_text(self) -> str:
         """What the views show, in words (not timings)."""
         mean = float(self._point().mean("seed").mean()) * 100
-        return (f"<b>{self._selection_text()}</b>: {mean:.1f} % over {self.evaluations_text()} · "
+        return (f"<b>{self._selection_text()}</b>: {mean:.1f} % over {self.evaluations_text()} ({getattr(self, 'seeds_text', '')}) · "
                 f"states: noise draw {self.seed.value} on {self.digits} test digits ({self.data})")
 
     # --- export and share ---------------------------------------------------------------------
@@ -668,7 +692,8 @@ class Explorer:
         mean = float(self._point().mean("seed").mean()) * (100 if metric == "accuracy" else 1)
         self.selected_point.data = {"x": [sv], "y": [mean]}
         value = f"{mean:.1f} %" if metric == "accuracy" else f"{metric} {mean:.4g}"
-        self.fig_accuracy.title.text = f"{arch}: {metric} over σval — σtrain {st:g} at σval {sv:g}: {value} ({seeds_note(sources)})"
+        self.fig_accuracy.title.text = f"{arch}: {metric} over σval — σtrain {st:g} at σval {sv:g}: {value}"
+        self.seeds_text = seeds_note(sources)
 
     def _baseline(self, arch: str) -> float:
         """The conventional model's clean accuracy (%): σtrain = σval = 0 of any pair that has it (the paper's red line)."""
@@ -684,17 +709,24 @@ class Explorer:
         """(f), (g): rebuilt for the preset, level and eval kind; the selected pair outlined."""
         if not self.kinds:
             return
-        key = (self.arch.value, self.level.value, self.eval_noise.value, self._backend())
-        if getattr(self, "_kinds_key", None) != key:
-            self.kinds_holder.children = self._kinds_figures()
-            self._kinds_key = key
-        else:  # the same figures: only the outline moves to the selected pair
-            marker = self.kinds_holder.children[0].select_one({"name": "selected_pair"})
+        heat_key, lines_key = self._kinds_keys()
+        heat, lines = self.kinds_holder.children
+        if self._kinds_key[0] != heat_key:
+            heat = self._kinds_heat()
+        else:  # the same heatmap: only the outline moves to the selected pair
+            marker = heat.select_one({"name": "selected_pair"})
             marker.data_source.data = {"x": [self.eval_noise.value], "y": [self.train_noise.value]}
+        if self._kinds_key[1][0] != lines_key[0] or self._kinds_key[1][2] != lines_key[2]:
+            lines = self._kinds_lines()
+        elif self._kinds_key[1] != lines_key:
+            refill_kinds_lines(lines, self.all_results, self.arch.value, self.eval_noise.value)
+        if [heat, lines] != list(self.kinds_holder.children):
+            self.kinds_holder.children = [heat, lines]
+        self._kinds_key = (heat_key, lines_key)
 
     def update_compare(self):
         """The compared model: its accuracy curve under the selected eval kind in (a), its states beside (c)."""
-        self.compare_row.visible = bool(self.compare.value)
+        self.compare_row.visible = self.compare_legend.visible = bool(self.compare.value)
         if not self.compare.value:
             self.compare_curve.data = {"x": [], "y": []}
             return

@@ -169,6 +169,15 @@ def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | 
     return fig
 
 
+def _cell_sizes(values) -> np.ndarray:
+    """Per value of a sorted axis, the distance to its nearer neighbour (0.1 for a single value)."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return np.full(v.size, 0.1)
+    gaps = np.diff(v)
+    return np.minimum(np.r_[gaps[0], gaps], np.r_[gaps, gaps[-1]])
+
+
 def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
     """Mean accuracy over the σtrain × σval grid; the selected cell outlined."""
     from bokeh.models import ColorBar, LinearColorMapper
@@ -177,12 +186,15 @@ def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
     mean = (mean.mean("train_seed") if "train_seed" in mean.dims else mean).transpose("sigma_train", "sigma_val") * 100
     st, sv = np.meshgrid(ds.sigma_train.values, ds.sigma_val.values, indexing="ij")
     data = {"sigma_train": st.ravel(), "sigma_val": sv.ravel(), "accuracy": mean.values.ravel()}
+    # each cell as wide as the gap to its nearer neighbour: irregular σ values (a kind's strengths) leave no holes
+    data["width"] = np.tile(_cell_sizes(ds.sigma_val.values), ds.sizes["sigma_train"])
+    data["height"] = np.repeat(_cell_sizes(ds.sigma_train.values), ds.sizes["sigma_val"])
     step_t = np.diff(ds.sigma_train.values).min() if ds.sizes["sigma_train"] > 1 else 0.1
     step_v = np.diff(ds.sigma_val.values).min() if ds.sizes["sigma_val"] > 1 else 0.1
     mapper = LinearColorMapper(palette="Viridis256", low=float(np.nanmin(data["accuracy"])), high=float(np.nanmax(data["accuracy"])))
     fig = figure(title=f"{arch}: accuracy (%) over σtrain × σval", height=380, width=520, x_axis_label="σval", y_axis_label="σtrain",
                  tools="hover,save", tooltips=[("σtrain", "@sigma_train{0.[0000]}"), ("σval", "@sigma_val{0.[0000]}"), ("accuracy", "@accuracy{0.0}")])
-    cells = fig.rect("sigma_val", "sigma_train", width=step_v, height=step_t, source=ColumnDataSource(data),
+    cells = fig.rect("sigma_val", "sigma_train", width="width", height="height", source=ColumnDataSource(data),
                      fill_color={"field": "accuracy", "transform": mapper}, line_color=None, name="cells")
     fig.hover.renderers = [cells]  # not the selection marker, which has no such fields
     fig.add_layout(ColorBar(color_mapper=mapper, title="accuracy (%)", width=12), "right")

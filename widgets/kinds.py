@@ -107,7 +107,7 @@ def kinds_heatmap_figure(ds, arch: str, level: str = "middle", selected: tuple[s
                  tools="hover,tap,save", tooltips=[("trained under", "@train_noise (σtrain @sigma_train" + NUMBER + ")"),
                                                    ("evaluated under", "@eval_noise (σval @sigma_val" + NUMBER + ")"),
                                                    ("accuracy", "@label %")])
-    source = ColumnDataSource(data)
+    source = ColumnDataSource(data, name="kinds_heatmap")
     cells = fig.rect("eval_noise", "train_noise", width=1, height=1, source=source, name="kind_cells",
                      fill_color={"field": "accuracy", "transform": mapper}, line_color="white",
                      nonselection_alpha=1.0, selection_alpha=1.0)
@@ -142,10 +142,35 @@ def kinds_lines_data(ds, arch: str, eval_noise: str) -> list[dict]:
     return out
 
 
-def kinds_lines_figure(ds, arch: str, eval_noise: str):
+def _line_source(d: dict) -> dict:
+    n = len(d["sigma_val"])
+    return {"sigma_val": list(d["sigma_val"]), "value": list(d["value"]), "train_noise": [d["train_noise"]] * n,
+            "sigma_train": [d["sigma_train"]] * n}
+
+
+def refill_kinds_lines(fig, ds, arch: str, eval_noise: str) -> None:
+    """Put the lines of ``eval_noise`` into a :func:`kinds_lines_figure` drawn with ``every_model`` (in place)."""
+    lines = {(d["train_noise"], d["sigma_train"]): d for d in kinds_lines_data(ds, arch, eval_noise)}
+    for source in {r.data_source for r in fig.renderers if "kinds_line" == r.data_source.name}:
+        t, st = source.tags
+        d = lines.get((t, st), {"train_noise": t, "sigma_train": st, "sigma_val": [], "value": []})
+        source.data = _line_source(d)
+    fig.title.text = f"{arch}: accuracy under {eval_noise} per training kind"
+    fig.xaxis.axis_label = f"σval of {eval_noise}"
+
+
+def kinds_lines_figure(ds, arch: str, eval_noise: str, every_model: bool = False):
     """Accuracy over the strength of ``eval_noise``: colour = training kind, dash = its σtrain (low → high);
-    a marker on every measured point, no line through a missing one."""
+    a marker on every measured point, no line through a missing one. ``every_model``: a line (empty if
+    need be) for every model of ``arch``, so that :func:`refill_kinds_lines` can show another eval kind."""
     lines = kinds_lines_data(ds, arch, eval_noise)
+    if every_model:
+        have = {(d["train_noise"], d["sigma_train"]) for d in lines}
+        train, _ = kind_strengths(ds, arch)
+        lines += [{"train_noise": t, "sigma_train": st, "sigma_val": [], "value": []}
+                  for t, sts in train.items() for st in sts if (t, st) not in have]
+        order = [(t, st) for t, sts in train.items() for st in sts]
+        lines.sort(key=lambda d: order.index((d["train_noise"], d["sigma_train"])))
     fig = figure(title=f"{arch}: accuracy under {eval_noise} per training kind", height=380, width=780,
                  x_axis_label=f"σval of {eval_noise}", y_axis_label="test accuracy (%)", tools="pan,box_zoom,reset,save,hover",
                  tooltips=[("trained under", "@train_noise σtrain @sigma_train" + NUMBER), ("σval", "@sigma_val" + NUMBER),
@@ -155,8 +180,7 @@ def kinds_lines_figure(ds, arch: str, eval_noise: str):
         colour = KIND_COLOURS[kinds.index(d["train_noise"]) % len(KIND_COLOURS)]
         same = [x["sigma_train"] for x in lines if x["train_noise"] == d["train_noise"]]
         dash = DASHES[same.index(d["sigma_train"]) % len(DASHES)]
-        n = len(d["sigma_val"])
-        source = ColumnDataSource({**d, "train_noise": [d["train_noise"]] * n, "sigma_train": [d["sigma_train"]] * n})
+        source = ColumnDataSource(_line_source(d), name="kinds_line", tags=[d["train_noise"], d["sigma_train"]])
         label = f"{d['train_noise']} σtrain {d['sigma_train']:g}"
         fig.line("sigma_val", "value", source=source, color=colour, line_dash=dash, line_width=2, legend_label=label)
         fig.scatter("sigma_val", "value", source=source, color=colour, size=6, legend_label=label)
