@@ -357,7 +357,7 @@ class Explorer:
         self.compare_row = row(self.fig_h_compare, self.fig_c_compare, sizing_mode="stretch_width", visible=False)
         self.accuracy_views = row(self.fig_accuracy, self.heat_holder, sizing_mode="stretch_width")
         # (f), (g) the kinds views
-        self.kinds_holder = row(*self._kinds_figures(), sizing_mode="stretch_width") if self.kinds else None
+        self.kinds_holder = column(*self._kinds_figures(), sizing_mode="stretch_width") if self.kinds else None
         self._kinds_key = self._kinds_keys()
         self.state_views = column(row(self.fig_h, self.fig_c, sizing_mode="stretch_width"), self.compare_row,
                                   row(self.fig_weights, self.fig_digit, sizing_mode="stretch_width"), sizing_mode="stretch_width")
