@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--allow-different-eval-seeds", action="store_true",
                    help="merge results evaluated with different --seed values (eval_seed is then recorded as 'mixed')")
+    p.add_argument("--kinds-layout", action="store_true",
+                   help="write a grid of noise kinds with each kind's own strengths as levels (dni.store.results.to_kinds_layout: "
+                        "no NaN for the strengths other kinds use); every dni command reads it as the usual grid")
 
     sub.add_parser("presets", help="list the architectures")
 
@@ -469,7 +472,12 @@ def _run(args, parser, progress) -> int:
             raise DniError(f"{args.out} exists and is not one of the inputs; it is not replaced: give a new --out, "
                            f"or list {args.out} among the inputs to extend it")
         merged = merge_results((load_results(p) for p in args.inputs), allow_different_eval_seeds=args.allow_different_eval_seeds)
-        save_results(merged, args.out)
+        if args.kinds_layout:
+            from dni.store.results import save_kinds_results
+
+            save_kinds_results(merged, args.out)
+        else:
+            save_results(merged, args.out)
         print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in merged.sizes.items()))
         return 0
     if args.command == "train":

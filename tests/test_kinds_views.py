@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 from conftest import REPO
 from dni_widgets.explorer import Explorer
-from dni_widgets.loading import DEMO_DIR, open_results
+from dni_widgets.loading import DEMO_DIR, open_result_models
 
 from dni.store.layout import locate_checkpoints
 from dni.store.results import load_results, model_crc
@@ -42,7 +42,7 @@ def test_every_committed_result_opens_with_its_models(path):
     """open_results reads each file and finds exactly the models whose weights have the CRC the file records."""
     from dni.store.checkpoints import load_checkpoint
 
-    ds, found = open_results(path)
+    ds, found = open_result_models(path)
     crcs = {int(v) for v in np.ravel(raw(path).model_crc.values) if v == v} if "model_crc" in raw(path) else set()
     for (arch, _, st, _), checkpoint in found.items():
         m = load_checkpoint(checkpoint)
@@ -60,7 +60,7 @@ def test_every_committed_result_opens_with_its_models(path):
 def test_the_kinds_grid_finds_its_models_in_both_folders():
     """The grid's own checkpoints (results/noise_kinds/checkpoints) and the additive ones it reuses
     (results/dni_paper_checkpoints): all 13 models, each the file's CRC."""
-    ds, found = open_results(KINDS)
+    ds, found = open_result_models(KINDS)
     file = raw()
     expected = {(str(t), float(st)) for t in file.train_noise.values for st in file.sigma_train.values
                 if file.model_crc.sel(train_noise=t, arch="lstm28", sigma_train=st).notnull()}
@@ -296,3 +296,75 @@ def test_svg_export_writes_each_plot(tmp_path):
 
     root = ET.parse(paths[0]).getroot()
     assert root.tag.endswith("svg") and "weight_read" in paths[0].read_text()
+
+
+# --- the kinds layout (issue 37 item 2) ---------------------------------------------------------
+
+
+def test_the_committed_grid_is_stored_in_the_kinds_layout_with_the_parts_numbers():
+    """results/noise_kinds.nc holds each kind's own strengths as levels; read back (load_results) it is the
+    shared-axes grid whose every point equals the per-pair files it was merged from, and nothing else."""
+    import glob
+
+    from dni.store.results import merge_results
+
+    stored = raw()
+    assert stored.attrs["layout"] == "kinds" and "sigma_train" not in stored.dims and "train_level" in stored.dims
+    assert stored.sigma_train.sel(train_noise="weight_read").values[:3].tolist() == STRENGTHS["weight_read"]
+    grid = load_results(KINDS)
+    parts = merge_results(load_results(p) for p in sorted(glob.glob(str(RESULTS / "noise_kinds" / "*__*.nc")))
+                          + sorted(glob.glob(str(RESULTS / "noise_kinds" / "adc_bits*.nc"))))
+    expected = parts.accuracy.reindex_like(grid.accuracy)
+    assert int(grid.accuracy.notnull().sum()) == int(expected.notnull().sum()) > 8000
+    np.testing.assert_array_equal(grid.accuracy.values, expected.values)  # bit for bit, NaN where no point
+
+
+def hand_grid():
+    """Two train kinds × two eval kinds (one fixed), each with its own strengths, two training seeds."""
+    rng = np.random.default_rng(1)
+    sigma_train, sigma_val = [0.0, 0.1, 0.5, 1.0], [0.0, 0.2, 0.7]
+    acc = np.full((2, 2, 1, 4, 3, 2, 3), np.nan)  # (train, eval, arch, σtrain, σval, train_seed, seed)
+    acc[0, 0, 0][np.ix_([0, 2, 3], [0, 2])] = rng.random((3, 2, 2, 3))  # additive: σtrain 0, 0.5, 1; σval 0, 0.7
+    acc[1, 0, 0][np.ix_([1], [0, 1, 2])] = rng.random((1, 3, 2, 3))  # weight_read: σtrain 0.1, also at σval 0.2
+    acc[0, 1, 0][np.ix_([0, 2, 3], [0])] = rng.random((3, 1, 2, 3))  # a fixed eval kind: σval 0 only
+    crc = np.full((2, 1, 4), np.nan)
+    crc[0, 0, [0, 2, 3]], crc[1, 0, 1] = [1.0, 2.0, 3.0], 4.0
+    return xr.Dataset(
+        {"accuracy": (("train_noise", "eval_noise", "arch", "sigma_train", "sigma_val", "train_seed", "seed"), acc),
+         "model_crc": (("train_noise", "arch", "sigma_train"), crc)},
+        coords={"train_noise": ["additive", "weight_read"], "eval_noise": ["additive", "adc(bits=4,bound=16)"], "arch": ["lstm28"],
+                "sigma_train": sigma_train, "sigma_val": sigma_val, "train_seed": [0, 1], "seed": [0, 1, 2]},
+        attrs={"dataset": "subset", "eval_seed": 0})
+
+
+def test_kinds_layout_round_trip_keeps_every_number(tmp_path):
+    from dni.store.results import from_kinds_layout, save_kinds_results, to_kinds_layout
+
+    wide = hand_grid()
+    compact = to_kinds_layout(wide)
+    assert compact.sizes["train_level"] == 3 and compact.sizes["eval_level"] == 3
+    assert compact.sigma_train.sel(train_noise="weight_read").values.tolist()[:1] == [0.1]
+    assert np.isnan(compact.sigma_val.sel(eval_noise="adc(bits=4,bound=16)").values[1])  # a fixed kind: one level
+    xr.testing.assert_identical(from_kinds_layout(compact), wide)
+    one_seed = wide.isel(train_seed=0, drop=True)  # (the store reads a train_seed dim once issue 34 lands)
+    path = save_kinds_results(one_seed, tmp_path / "grid.nc")
+    xr.testing.assert_identical(load_results(path), one_seed)
+    assert xr.open_dataset(path, engine="h5netcdf").attrs["layout"] == "kinds"
+
+
+
+def test_dni_merge_writes_the_kinds_layout_and_table_reads_it(tmp_path, capsys):
+    from dni.cli import main
+    from dni.store.results import accuracy_table
+
+    out = tmp_path / "grid.nc"
+    parts = [RESULTS / "noise_kinds" / "weight_read__programming.nc", RESULTS / "noise_kinds" / "adc_bits4.nc"]
+    assert main(["merge", *map(str, parts), "--out", str(out), "--kinds-layout"]) == 0
+    assert raw(out).attrs["layout"] == "kinds"
+    wide = load_results(out)
+    from dni.store.results import merge_results
+
+    xr.testing.assert_equal(wide.accuracy, merge_results(load_results(p) for p in parts).accuracy)
+    capsys.readouterr()
+    assert main(["table", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == accuracy_table(merge_results(load_results(p) for p in parts)).strip()

@@ -204,9 +204,9 @@ class Explorer:
         every folder the result's models may live in (:func:`dni.store.layout.checkpoint_dirs`), each model
         accepted by the CRC of its weights. E.g. ``Explorer.open("results/noise_kinds.nc", data="mnist")``.
         """
-        from dni_widgets.loading import open_results
+        from dni_widgets.loading import open_result_models
 
-        ds, checkpoints = open_results(result, checkpoint_dir)
+        ds, checkpoints = open_result_models(result, checkpoint_dir)
         return cls(ds, checkpoints, select=select, path=result, **kwargs)
 
     def _default_pair(self, select: dict) -> tuple[str, str]:

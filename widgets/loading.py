@@ -19,6 +19,16 @@ def load_models(checkpoints: dict) -> dict:
 
 
 def open_results(result=None, checkpoint_dir=None):
+    """(dataset, {(arch, σtrain): path}) of a result file and its checkpoints (:func:`open_result_models`, one
+    model per (arch, σtrain): the first train noise and training seed), as the figures take them."""
+    ds, found = open_result_models(result, checkpoint_dir)
+    out = {}
+    for (arch, _, st, _), path in found.items():
+        out.setdefault((arch, st), path)
+    return ds, out
+
+
+def open_result_models(result=None, checkpoint_dir=None):
     """(dataset, {(arch, train noise, σtrain, train seed): path}) of a result file and its checkpoints; the
     shipped demo when ``result`` is None.
 
