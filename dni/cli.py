@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--allow-different-eval-seeds", action="store_true",
                    help="merge results evaluated with different --seed values (eval_seed is then recorded as 'mixed')")
+    p.add_argument("--kinds-layout", action="store_true",
+                   help="write a grid of noise kinds with each kind's own strengths as levels (dni.store.results.to_kinds_layout: "
+                        "no NaN for the strengths other kinds use); every dni command reads it as the usual grid")
 
     sub.add_parser("presets", help="list the architectures")
 
@@ -247,10 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("result", type=Path)
     p.add_argument("--checkpoints", nargs="*", type=Path, default=None,
                    help="checkpoint files or folders, for the state distributions (Figs 3, 4, 7, 8) and weights (Figs 5, 9); "
-                        "default: <result>_checkpoints/ when it exists")
+                        "default: every folder the result's models may live in (<result>_checkpoints/, <result>/checkpoints/, "
+                        "the *_checkpoints/ beside it), each model accepted by the CRC the result records")
     p.add_argument("--data", choices=["subset", "mnist"], default="subset",
                    help="test digits of the state distributions and the stroke lengths (default: the shipped subset)")
     p.add_argument("--out", "-o", type=Path, default=Path("figures.html"), help="HTML file (default figures.html)")
+    p.add_argument("--svg", action="store_true", help="draw with bokeh's SVG backend: each figure's save button then writes SVG, not PNG")
     return parser
 
 
@@ -446,11 +451,17 @@ def _run(args, parser, progress) -> int:
         check_writable(args.out)
         from dni.store.layout import default_checkpoint_dir
 
+        from dni.store.layout import checkpoint_dirs
+
         checkpoints = args.checkpoints
-        if checkpoints is None:
-            default = default_checkpoint_dir(args.result)
-            checkpoints = [default] if default.is_dir() else []
-        save_html(result_figures(load_results(args.result), checkpoints, data=args.data), args.out, f"dni: {args.result.name}")
+        if checkpoints is None:  # every folder the result's models may live in, each model checked by its CRC
+            checkpoints = checkpoint_dirs(args.result) or [d for d in [default_checkpoint_dir(args.result)] if d.is_dir()]
+        layout = result_figures(load_results(args.result), checkpoints, data=args.data)
+        if args.svg:
+            from dni_widgets.figures import use_svg
+
+            use_svg(layout)
+        save_html(layout, args.out, f"dni: {args.result.name}")
         print(f"wrote {args.out}")
         return 0
     if args.command == "merge":
@@ -461,7 +472,12 @@ def _run(args, parser, progress) -> int:
             raise DniError(f"{args.out} exists and is not one of the inputs; it is not replaced: give a new --out, "
                            f"or list {args.out} among the inputs to extend it")
         merged = merge_results((load_results(p) for p in args.inputs), allow_different_eval_seeds=args.allow_different_eval_seeds)
-        save_results(merged, args.out)
+        if args.kinds_layout:
+            from dni.store.results import save_kinds_results
+
+            save_kinds_results(merged, args.out)
+        else:
+            save_results(merged, args.out)
         print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in merged.sizes.items()))
         return 0
     if args.command == "train":

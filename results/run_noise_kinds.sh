@@ -70,8 +70,8 @@ adc() {
 merge() {  # extends an existing noise_kinds.nc (its points must agree); parts still being filled add what they hold
   shopt -s nullglob
   local parts=("$D"/*__*.nc "$D"/adc_bits*.nc)
-  if [ -f results/noise_kinds.nc ]; then dni merge results/noise_kinds.nc "${parts[@]}" --out results/noise_kinds.nc
-  else dni merge "${parts[@]}" --out results/noise_kinds.nc; fi
+  if [ -f results/noise_kinds.nc ]; then dni merge results/noise_kinds.nc "${parts[@]}" --out results/noise_kinds.nc --kinds-layout
+  else dni merge "${parts[@]}" --out results/noise_kinds.nc --kinds-layout; fi
   dni reproduction --no-figures
 }
 

@@ -142,11 +142,12 @@ def test_explorer_fits_a_laptop_and_settles_after_rapid_input(lab):
         right = notebook["x"] + notebook["width"]
         for selector in (".jp-OutputArea canvas", ".jp-OutputArea .widget-slider", ".jp-OutputArea .widget-dropdown"):
             boxes = [page.locator(selector).nth(i).bounding_box() for i in range(page.locator(selector).count())]
+            boxes = [b for b in boxes if b is not None]  # hidden ones (the comparison's state views until asked for) take no room
             assert boxes and all(b["x"] >= notebook["x"] and b["x"] + b["width"] <= right + 1 for b in boxes), (selector, boxes, notebook)
         sliders = page.locator(".jp-OutputArea .widget-slider", has=page.locator(".widget-label", has_text="noise draw"))
         controls_bottom = sliders.first.bounding_box()["y"] + sliders.first.bounding_box()["height"]
         states_top = min(b["y"] for b in (page.locator(".jp-OutputArea canvas").nth(i).bounding_box()
-                                          for i in range(page.locator(".jp-OutputArea canvas").count())) if b["y"] > controls_bottom)
+                                          for i in range(page.locator(".jp-OutputArea canvas").count())) if b and b["y"] > controls_bottom)
         assert 0 <= states_top - controls_bottom < 120
         page.screenshot(path=str(shots / "laptop_1280x800.png"))
         # eight quick σtrain presses: the views settle on the final value (time measured); then, with a
@@ -248,3 +249,101 @@ def test_explorer_renders_and_follows_the_sigma_val_slider(lab):
     assert_plotted_states_are(states_after, 0.6)  # one step right on the σval slider
     assert_plotted_states_are(states_strokes, 0.6, "lstm_stroke50")  # the preset switch: its 50 steps, its σtrain 1 model
     print(f"slider → view (c) in the browser: {latency:.2f} s")
+
+
+KINDS_NOTEBOOK = {
+    "cells": [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source":
+         "import bokeh.io, bokeh.resources\nbokeh.io.output_notebook(bokeh.resources.INLINE, hide_banner=True)\n"
+         "from dni_widgets.explorer import Explorer"},
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source":
+         f"explorer = Explorer.open({str(REPO / 'results' / 'noise_kinds.nc')!r}, digits=64)\nexplorer"},
+    ],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+KINDS_CELLS = """() => {
+  const m = Bokeh.documents.flatMap(d => [...d.all_models]).find(m => m.name === 'kinds_heatmap');
+  return m ? JSON.stringify(m.data) : null;
+}"""
+CURVES = """() => {
+  const m = Bokeh.documents.flatMap(d => [...d.all_models]).find(m => m.name === 'accuracy_curves');
+  return m ? JSON.stringify(m.data) : null;
+}"""
+
+
+def test_kinds_grid_opens_and_its_views_show_the_file(lab):
+    """Issue 37: ``Explorer.open("results/noise_kinds.nc")`` in JupyterLab at 1280×800. Two cells of the kinds
+    heatmap and one accuracy curve in the page equal the file's numbers (xarray here); a click on a kinds
+    cell and a change of the eval noise redraw the views (times printed with the load average, not asserted)."""
+    import xarray as xr
+    from playwright.sync_api import sync_playwright
+
+    base, token = lab
+    shots = Path(os.environ.get("DNI_ARTIFACTS_DIR", REPO / "artifacts" / "browser"))
+    shots.mkdir(parents=True, exist_ok=True)
+    folder = REPO / "artifacts" / "notebooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kinds.ipynb").write_text(json.dumps(KINDS_NOTEBOOK))
+    from dni.store.results import from_kinds_layout
+
+    file = from_kinds_layout(xr.open_dataset(REPO / "results" / "noise_kinds.nc", engine="h5netcdf").load())  # its shared σ axes
+    strengths = json.loads((REPO / "results" / "noise_kinds" / "strengths.json").read_text())["strengths"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/lab/tree/artifacts/notebooks/kinds.ipynb?token={token}")
+        page.wait_for_function("() => window.jupyterapp && jupyterapp.shell.currentWidget && "
+                               "jupyterapp.shell.currentWidget.sessionContext && jupyterapp.shell.currentWidget.sessionContext.session && "
+                               "jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
+                               "jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'", timeout=120_000)
+        page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(KINDS_CELLS.replace("return m ?", "return m && m.data.accuracy.length > 0 ?"), timeout=240_000)
+        page.wait_for_function(STATUS_SHOWS, arg="trained under additive, evaluated under additive", timeout=120_000)
+        page.wait_for_timeout(1000)
+        cells = json.loads(page.evaluate(KINDS_CELLS))
+        for t, e in (("weight_read", "programming"), ("additive", "weight_read")):
+            k = next(i for i, pair in enumerate(zip(cells["train_noise"], cells["eval_noise"])) if pair == (t, e))
+            expected = float(file.accuracy.sel(train_noise=t, eval_noise=e, arch="lstm28", sigma_train=strengths[t][1],
+                                               sigma_val=strengths[e][1]).mean()) * 100
+            assert cells["accuracy"][k] == pytest.approx(expected, rel=1e-12), (t, e)
+        curves = json.loads(page.evaluate(CURVES))
+        k = curves["sigma_train"].index("0.5")
+        assert curves["xs"][k] == [0.0, 0.5, 0.7, 1.0]  # only the σval the pair has points at
+        expected = file.accuracy.sel(train_noise="additive", eval_noise="additive", arch="lstm28", sigma_train=0.5,
+                                     sigma_val=[0.0, 0.5, 0.7, 1.0]).mean("seed").values * 100
+        np.testing.assert_allclose(curves["ys"][k], expected, rtol=1e-12)
+        page.screenshot(path=str(shots / "kinds_open.png"), full_page=True)
+        # a change of eval noise through its dropdown
+        dropdown = page.locator(".widget-dropdown", has=page.locator(".widget-label", has_text="eval noise")).first.locator("select")
+        start = time.perf_counter()
+        dropdown.select_option("weight_read")
+        page.wait_for_function(STATUS_SHOWS, arg="evaluated under weight_read)", timeout=60_000)
+        eval_change = time.perf_counter() - start
+        # a click on the kinds cell (programming, output_relative)
+        page.wait_for_timeout(500)
+        page.evaluate("""() => {
+          const views = Bokeh.documents.flatMap(d => [...d.all_models]).filter(m => m.name === 'kind_cells')
+            .map(m => Bokeh.index.find_one(m)).filter(v => v);
+          views[views.length - 1].parent.canvas_view.el.scrollIntoView({block: 'center'});
+        }""")
+        page.wait_for_timeout(500)
+        x, y = page.evaluate("""() => {
+          const views = Bokeh.documents.flatMap(d => [...d.all_models]).filter(m => m.name === 'kind_cells')
+            .map(m => Bokeh.index.find_one(m)).filter(v => v);
+          const plot = views[views.length - 1].parent, box = plot.canvas_view.el.getBoundingClientRect();
+          return [box.left + plot.frame.x_scale.compute('output_relative'), box.top + plot.frame.y_scale.compute('programming')];
+        }""")
+        start = time.perf_counter()
+        page.mouse.click(x, y)
+        page.wait_for_function(STATUS_SHOWS, arg="trained under programming, evaluated under output_relative", timeout=60_000)
+        click = time.perf_counter() - start
+        page.screenshot(path=str(shots / "kinds_after_click.png"), full_page=True)
+        assert page.evaluate(KERNEL, "print(explorer.sigma_train.value, explorer.sigma_val.value)") == \
+            f"{strengths['programming'][1]} {strengths['output_relative'][1]}"
+        browser.close()
+    load = os.getloadavg()
+    message = (f"kinds grid: eval noise change → status redrawn in {eval_change:.2f} s; kinds cell click → {click:.2f} s "
+               f"(load average {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on {os.cpu_count()} cores)")
+    (shots / "kinds_timings.txt").write_text(message + "\n")
+    print(message)

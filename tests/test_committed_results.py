@@ -292,7 +292,7 @@ def test_noise_kinds_blocks_equal_a_direct_computation():
     with numpy from the raw repeats, and the additive × additive points equal the committed grid's."""
     import xarray as xr
 
-    grid = xr.open_dataset(RESULTS / "noise_kinds.nc", engine="h5netcdf")
+    grid = load_results(RESULTS / "noise_kinds.nc")  # the kinds layout, read as the shared-axes schema
     paper = xr.open_dataset(RESULTS / "dni_paper.nc", engine="h5netcdf")
     blocks = _blocks(DOC.read_text(encoding="utf-8"))
     lines = [line for line in blocks["noise-kinds-grid"].splitlines() if not line.startswith("|---")]
@@ -325,7 +325,7 @@ def test_the_noise_kinds_prose_quotes_the_grid():
     """The numbers REPRODUCTION.md's issue-19 section quotes by hand, from results/noise_kinds.nc."""
     import xarray as xr
 
-    grid = xr.open_dataset(RESULTS / "noise_kinds.nc", engine="h5netcdf")
+    grid = load_results(RESULTS / "noise_kinds.nc")  # the kinds layout, read as the shared-axes schema
     text = DOC.read_text(encoding="utf-8")
     prose = re.sub(r"<!-- dni:begin ([\w-]+) -->.*?<!-- dni:end \1 -->", "", text, flags=re.S)
     section = prose.split("## Beyond the paper")[1].split("\n## ")[0]
@@ -361,7 +361,7 @@ def test_the_which_training_noise_prose_quotes_the_grid():
     """"Which training noise protects best?": each quoted number in its context, and each claim, from results/noise_kinds.nc."""
     import xarray as xr
 
-    grid = xr.open_dataset(RESULTS / "noise_kinds.nc", engine="h5netcdf").accuracy.sel(arch="lstm28") * 100
+    grid = load_results(RESULTS / "noise_kinds.nc").accuracy.sel(arch="lstm28") * 100  # the kinds layout, read as the shared axes
     section = _section("**Which training noise protects best?**", "What the models learned")
 
     def repeats(train, st, evaluation, sv):  # (seed,) in %

@@ -171,7 +171,8 @@ def test_widget_puts_the_controls_above_the_views_they_drive(explorer):
     from jupyter_bokeh import BokehModel
 
     w = explorer.widget
-    selection, status, accuracy, state_controls, states = w.children
+    selection, status, accuracy, state_controls, states, share, reopen = w.children
+    assert explorer.compare in share.children and explorer.save_as in share.children and reopen is explorer.reopen
     assert isinstance(accuracy, BokehModel) and isinstance(states, BokehModel)
     assert accuracy._model is explorer.accuracy_views and states._model is explorer.state_views
     assert explorer.sigma_val in selection.children and explorer.sigma_val in state_controls.children  # one control, shown twice

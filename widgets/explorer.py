@@ -13,7 +13,21 @@ rewrites their data sources (``ColumnDataSource``) in place, no re-render):
 (e) a digit viewer: the image, and the pen path for the stroke preset.
 
 A result of several noise pairs (issue 19's train noise × eval noise grid) gets two more
-dropdowns, the train noise and the eval noise; every view shows the selected pair.
+dropdowns, the train noise and the eval noise; every view shows the selected pair, and two views of
+the kinds (:mod:`dni_widgets.kinds`): (f) the train-kind × eval-kind heatmap at matched strength (low /
+middle / high) — a click on a cell selects that pair and its strengths everywhere; (g) accuracy over the
+selected eval kind's strength, one line per training kind and σtrain. Sliders and dropdowns offer only
+values the current selection has points at.
+
+A result with a ``train_seed`` dim (issue 34) gets a "training seeds" dropdown: all seeds (curves are the
+mean over seeds with a band of the 95 % t-interval across them) or one seed; with one seed the
+accuracy title says "1 seed: no interval".
+
+Comparison: the "compare with" controls pick a second (train noise, σtrain) model; its accuracy curve
+is drawn dashed in black over (a) and its h and c distributions beside the selected model's in (c).
+
+Export and share: every figure's save tool writes PNG or, with "save as SVG", SVG (bokeh's SVG backend);
+:meth:`Explorer.reopen_line` (shown under the views) is one line of code that reopens the same view.
 
 Responsiveness: in a running kernel a control change marks the views stale at once (the status
 line says "updating …") and recomputes once, ``debounce`` seconds after the last of a burst of
@@ -43,15 +57,17 @@ from dni_widgets.figures import (
     heatmap_figure,
     legend_below,
     overflow_data,
+    seeds_note,
 )
+from dni_widgets.kinds import LEVELS, NUMBER, is_kinds_grid, kinds_heatmap_figure, kinds_lines_figure, refill_kinds_lines
 
 from dni.data import load_sequences
 from dni.nn.presets import get_preset
 from dni.nn.probes import state_distributions, weight_histogram
 from dni.noise.session import noise_for
 from dni.store.checkpoints import TrainedModel, load_checkpoint
-from dni.store.layout import find_checkpoints
-from dni.store.results import load_results, noise_pairs, select_noise
+from dni.store.layout import checkpoint_dirs, locate_checkpoints
+from dni.store.results import load_results, noise_pairs, pair_results
 
 STATE_CACHE = 64
 """How many state distributions the explorer keeps (a return to a recent selection is instant)."""
@@ -60,6 +76,14 @@ STATE_CACHE = 64
 def _nearest(values, value) -> float:
     values = np.asarray(values, dtype=float)
     return float(values[np.argmin(np.abs(values - value))])
+
+
+def _draws(eval_noise: str, sigma_val: float) -> bool:
+    """Whether evaluating under ``eval_noise`` at ``sigma_val`` draws random numbers (else one evaluation says all)."""
+    from dni.noise.session import as_noise_model, noise_for
+
+    model = as_noise_model(noise_for(eval_noise, sigma_val))
+    return not model.is_noiseless and bool(getattr(model, "random", True))
 
 
 def _running_loop():
@@ -82,11 +106,18 @@ class Explorer:
     views are recomputed (in a running kernel).
     """
 
-    def __init__(self, results, models, *, data: str = "subset", digits: int = 256, bins: int = 50, debounce: float = 0.05):
+    def __init__(self, results, models, *, data: str = "subset", digits: int = 256, bins: int = 50, debounce: float = 0.05,
+                 select: dict | None = None, path=None):
         import ipywidgets as W
 
-        self.all_results = load_results(results) if isinstance(results, (str, Path)) else results
+        if isinstance(results, (str, Path)):
+            path = path or results
+            results = load_results(results)
+        self.path = path
+        """The result file (for :meth:`reopen_line`), None for a dataset built in memory."""
+        self.all_results = results
         self.pairs = noise_pairs(self.all_results)
+        self.kinds = is_kinds_grid(self.all_results)
         self.data, self.digits, self.bins, self.debounce = data, digits, bins, debounce
         self._test: dict[str, object] = {}
         self._state_cache: OrderedDict = OrderedDict()
@@ -97,27 +128,46 @@ class Explorer:
         self.timings: dict[str, float] = {}
         self.updates = 0
         """How many times the views were recomputed (a burst of changes counts once)."""
+        select = dict(select or {})
+        unknown = set(select) - set(self.SELECTABLE)
+        if unknown:
+            raise ValueError(f"select takes {', '.join(self.SELECTABLE)}, not {', '.join(sorted(unknown))}")
         train_noises = list(dict.fromkeys(t for t, _ in self.pairs))
-        self.train_noise = W.Dropdown(options=train_noises, value=train_noises[0], description="train noise",
-                                      disabled=len(self.pairs) == 1)
-        evals = self._eval_noises(train_noises[0])
-        self.eval_noise = W.Dropdown(options=evals, value=evals[0], description="eval noise", disabled=len(self.pairs) == 1)
-        self.results = select_noise(self.all_results, self.train_noise.value, self.eval_noise.value)
+        t0, e0 = self._default_pair(select)
+        self.train_noise = W.Dropdown(options=train_noises, value=t0, description="train noise", disabled=len(self.pairs) == 1)
+        evals = self._eval_noises(t0)
+        self.eval_noise = W.Dropdown(options=evals, value=e0, description="eval noise", disabled=len(self.pairs) == 1)
+        self.results = pair_results(self.all_results, t0, e0)
         self.models = self._collect_models(models)
-        archs = self.results.arch.values.tolist()
-        arch = archs[0]
-        st = self._sigma_trains(arch)
-        sv = self.results.sigma_val.values.tolist()
+        archs = [a for a in self.results.arch.values.tolist() if bool(self.results.accuracy.sel(arch=a).notnull().any())]
+        arch = select.get("arch", archs[0])
         self.arch = W.Dropdown(options=archs, value=arch, description="preset")
-        self.sigma_train = W.SelectionSlider(options=st, value=st[-1], description="σtrain", continuous_update=False)
-        self.sigma_val = W.SelectionSlider(options=sv, value=sv[len(sv) // 2], description="σval", continuous_update=False)
+        st = self._sigma_trains(arch)
+        st0 = _nearest(st, select["sigma_train"]) if "sigma_train" in select else st[-1]
+        self.sigma_train = W.SelectionSlider(options=st, value=st0, description="σtrain", continuous_update=False)
+        sv = self._sigma_vals(arch, st0)
+        sv0 = _nearest(sv, select["sigma_val"]) if "sigma_val" in select else sv[len(sv) // 2]
+        self.sigma_val = W.SelectionSlider(options=sv, value=sv0, description="σval", continuous_update=False)
         repeats = self.results.sizes["seed"]
-        self.seed = W.IntSlider(value=0, min=0, max=max(repeats - 1, 9), description="noise draw", continuous_update=False,
+        self.seed = W.IntSlider(value=int(select.get("noise_draw", 0)), min=0, max=max(repeats - 1, 9), description="noise draw",
+                                continuous_update=False,
                                 tooltip=f"seeds the inference noise of the state view (c) only; the accuracy views average "
                                         f"all {repeats} evaluation repeats")
         self.noise_draw = self.seed
-        self.digit = W.IntSlider(value=0, min=0, max=49, description="digit", continuous_update=False)
+        self.digit = W.IntSlider(value=int(select.get("digit", 0)), min=0, max=49, description="digit", continuous_update=False)
+        seeds = self.all_results.train_seed.values.tolist() if "train_seed" in self.all_results.accuracy.dims else [0]
+        self.train_seeds = W.Dropdown(options=[("all seeds", "all")] + [(f"seed {int(s)}", int(s)) for s in seeds],
+                                      value=select.get("train_seed", "all"), description="training seeds",
+                                      disabled=len(seeds) == 1)
+        self.level = W.Dropdown(options=list(LEVELS), value=select.get("level", "middle"), description="strength")
+        self.compare = W.Checkbox(value=bool(select.get("compare")), description="compare with")
+        compare = select.get("compare") or (t0, st0)
+        self.compare_noise = W.Dropdown(options=train_noises, value=compare[0], description="train noise")
+        cst = self._sigma_trains(arch, compare[0])
+        self.compare_sigma = W.Dropdown(options=cst, value=_nearest(cst, compare[1]), description="σtrain")
+        self.save_as = W.ToggleButtons(options=["PNG", "SVG"], value=select.get("save_as", "PNG"), description="save as")
         self.status = W.HTML()
+        self.reopen = W.HTML()
         self._build_views()
         self.arch.observe(lambda change: self._changed({"arch"}), "value")
         self.train_noise.observe(lambda change: self._changed({"train_noise"}), "value")
@@ -126,7 +176,17 @@ class Explorer:
         self.sigma_val.observe(lambda change: self._changed({"sigma_val"}), "value")
         self.seed.observe(lambda change: self._changed({"seed"}), "value")
         self.digit.observe(lambda change: self._changed({"digit"}), "value")
+        self.train_seeds.observe(lambda change: self._changed({"train_seed"}), "value")
+        self.level.observe(lambda change: self._changed({"level"}), "value")
+        for control in (self.compare, self.compare_noise, self.compare_sigma):
+            control.observe(lambda change: self._changed({"compare"}), "value")
+        self.save_as.observe(lambda change: self._apply_backend(), "value")
+        self._apply_backend()
         self.update_all()
+
+    SELECTABLE = ("arch", "train_noise", "eval_noise", "sigma_train", "sigma_val", "noise_draw", "digit", "train_seed", "level",
+                  "compare", "save_as")
+    """The keys of ``select`` (:meth:`open`, :meth:`selection`)."""
 
     # --- construction -------------------------------------------------------------------------
 
@@ -136,46 +196,80 @@ class Explorer:
         return cls.open(None, **kwargs)
 
     @classmethod
-    def open(cls, result=None, checkpoint_dir=None, **kwargs) -> "Explorer":
-        """The explorer of a result file and its checkpoints (default ``<result>_checkpoints/``); None: the demo.
+    def open(cls, result=None, checkpoint_dir=None, select: dict | None = None, **kwargs) -> "Explorer":
+        """The explorer of a result file and its checkpoints; None: the demo. ``select``: the view to open on
+        (:meth:`selection`'s keys), as :meth:`reopen_line` writes it.
 
-        E.g. the committed full results: ``Explorer.open("results/dni_paper.nc", data="mnist")``.
+        The checkpoints are looked for in ``checkpoint_dir`` (a folder or a list of them) or, by default, in
+        every folder the result's models may live in (:func:`dni.store.layout.checkpoint_dirs`), each model
+        accepted by the CRC of its weights. E.g. ``Explorer.open("results/noise_kinds.nc", data="mnist")``.
         """
-        from dni_widgets.loading import open_results
+        from dni_widgets.loading import open_result_models
 
-        ds, checkpoints = open_results(result, checkpoint_dir)
-        if checkpoint_dir is None and result is not None:
-            from dni.store.layout import default_checkpoint_dir
+        ds, checkpoints = open_result_models(result, checkpoint_dir)
+        return cls(ds, checkpoints, select=select, path=result, **kwargs)
 
-            checkpoint_dir = default_checkpoint_dir(Path(result))
-        return cls(ds, checkpoint_dir if checkpoint_dir is not None else checkpoints, **kwargs)
+    def _default_pair(self, select: dict) -> tuple[str, str]:
+        """The pair to open on: the one asked for, else the paper's (additive, additive), else a kind against itself."""
+        if "train_noise" in select or "eval_noise" in select:
+            t = select.get("train_noise", self.pairs[0][0])
+            e = select.get("eval_noise", self._eval_noises(t)[0])
+            if (t, e) not in self.pairs:
+                raise ValueError(f"the result has no points trained under {t} and evaluated under {e}; it holds {self.pairs}")
+            return t, e
+        for t, e in self.pairs:
+            if t == e == "additive":
+                return t, e
+        return next(((t, e) for t, e in self.pairs if t == e), self.pairs[0])
 
     def _eval_noises(self, train_noise: str) -> list[str]:
         return [e for t, e in self.pairs if t == train_noise]
 
     def _collect_models(self, models) -> dict:
-        """{(arch, train noise, σtrain): checkpoint path or TrainedModel}."""
+        """{(arch, train noise, σtrain, train seed): checkpoint path or TrainedModel} from a dict (keys (arch, σtrain),
+        (arch, train noise, σtrain) or the full key) or a checkpoint folder (or a list of folders)."""
         if isinstance(models, dict):
             default = self.pairs[0][0]
-            return {(k[0], k[1], float(k[2])) if len(k) == 3 else (k[0], default, float(k[1])): v for k, v in models.items()}
-        found = {}
-        for t, e in dict((t, e) for t, e in self.pairs).items():  # one view per train noise
-            for (arch, st), path in find_checkpoints(select_noise(self.all_results, t, e), models).items():
-                found[(arch, t, st)] = path
-        return found
+            out = {}
+            for k, v in models.items():
+                if len(k) == 2:
+                    k = (k[0], default, k[1], 0)
+                elif len(k) == 3:
+                    k = (*k, 0)
+                out[(k[0], k[1], float(k[2]), int(k[3]))] = v
+            return out
+        folders = [models] if isinstance(models, (str, Path)) else list(models)
+        return locate_checkpoints(self.all_results, folders)
 
-    def model(self, arch: str, sigma_train: float, train_noise: str | None = None) -> TrainedModel:
-        key = (arch, train_noise or self.train_noise.value, float(sigma_train))
+    def model(self, arch: str, sigma_train: float, train_noise: str | None = None, train_seed: int | None = None) -> TrainedModel:
+        seed = train_seed if train_seed is not None else (self.train_seeds.value if self.train_seeds.value != "all" else
+                                                          self.train_seeds.options[1][1])
+        key = (arch, train_noise or self.train_noise.value, float(sigma_train), int(seed))
         entry = self.models.get(key)
+        if entry is None and "train_seed" not in self.all_results.accuracy.dims:  # one model per setting: whatever its seed
+            key = next((k for k in self.models if k[:3] == key[:3]), key)
+            entry = self.models.get(key)
         if entry is None:
-            raise KeyError(f"no checkpoint for {arch} at σtrain {sigma_train:g}" + ("" if len(self.pairs) == 1 else f" ({key[1]})"))
+            raise KeyError(f"no checkpoint for {arch} at σtrain {sigma_train:g}" + ("" if len(self.pairs) == 1 else f" ({key[1]})")
+                           + ("" if seed == 0 else f", training seed {seed}"))
         if not isinstance(entry, TrainedModel):
             entry = self.models[key] = load_checkpoint(entry, arch)
         return entry
 
-    def _sigma_trains(self, arch: str) -> list[float]:
-        acc = self.results.accuracy.sel(arch=arch)
-        return [float(s) for s in self.results.sigma_train.values if not np.isnan(acc.sel(sigma_train=s)).all()]
+    def _sigma_trains(self, arch: str, train_noise: str | None = None) -> list[float]:
+        """σtrain values of ``arch``'s models trained under ``train_noise`` (the selected one) that have points."""
+        t = train_noise or self.train_noise.value
+        acc = self.all_results.accuracy.sel(arch=arch)
+        if self.kinds:
+            acc = acc.sel(train_noise=t)
+        measured = acc.notnull().any([d for d in acc.dims if d != "sigma_train"])
+        return [float(s) for s, m in zip(self.all_results.sigma_train.values, measured.values) if m]
+
+    def _sigma_vals(self, arch: str, sigma_train: float) -> list[float]:
+        """σval values the selected pair has points at for ``arch``'s σtrain model."""
+        acc = self.results.accuracy.sel(arch=arch, sigma_train=sigma_train)
+        measured = acc.notnull().any([d for d in acc.dims if d != "sigma_val"])
+        return [float(s) for s, m in zip(self.results.sigma_val.values, measured.values) if m]
 
     def test_data(self, arch: str):
         kind = get_preset(arch).data
@@ -191,13 +285,29 @@ class Explorer:
         self.fig_accuracy = figure(title="accuracy over σval per σtrain", height=330, x_axis_label="σval",
                                    y_axis_label="test accuracy (%)", tools=tools + ",hover,tap",
                                    tooltips=[("σtrain", "@sigma_train")], **stretch)
+        # the band of the 95 % t-interval across training seeds (issue 34), under the curves
+        self.bands = ColumnDataSource({"xs": [], "ys": [], "color": []}, name="seed_bands")
+        self.fig_accuracy.patches("xs", "ys", color="color", alpha=0.2, line_width=0, source=self.bands, name="bands")
         self.curve_lines = self.fig_accuracy.multi_line("xs", "ys", color="color", line_width="width", source=self.curves,
                                                         name="curves", nonselection_alpha=1.0, selection_alpha=1.0)
         self.fig_accuracy.select_one(TapTool).renderers = [self.curve_lines]
-        self.fig_accuracy.hover.renderers = [self.curve_lines]
         self.curves.selected.on_change("indices", self._on_curve_click)
+        # a marker on every measured point (a curve breaks where a point is missing)
+        self.points = ColumnDataSource({"x": [], "y": [], "color": [], "sigma_train": [], "label": []}, name="accuracy_points")
+        point_marks = self.fig_accuracy.scatter("x", "y", color="color", size=6, source=self.points, name="points")
+        self.fig_accuracy.hover.renderers = [point_marks]
+        self.fig_accuracy.hover.tooltips = [("σtrain", "@sigma_train"), ("σval", "@x" + NUMBER), ("accuracy", "@label")]
         self.baseline = Span(location=0, dimension="width", line_color="red", line_dash="dashed", line_width=2)
         self.fig_accuracy.add_layout(self.baseline)
+        # the Span has no legend entry of its own: an empty line of its look gives it one
+        self.fig_accuracy.line([], [], line_color="red", line_dash="dashed", line_width=2, legend_label="baseline σtrain = σval = 0")
+        self.compare_curve = ColumnDataSource({"x": [], "y": []}, name="compare_curve")
+        self.fig_accuracy.line("x", "y", source=self.compare_curve, color="black", line_dash="dashed", line_width=2,
+                               legend_label="compared model")
+        self.fig_accuracy.scatter("x", "y", source=self.compare_curve, color="black", size=6, marker="square")
+        self.compare_legend = self.fig_accuracy.legend[0].items[-1]
+        self.compare_legend.visible = False
+        legend_below(self.fig_accuracy)
         self.selected_point = ColumnDataSource({"x": [], "y": []})
         self.fig_accuracy.scatter("x", "y", source=self.selected_point, size=12, color="red", marker="circle")
         self.sigma_key = colour_bar(self.fig_accuracy, 0.0, 1.0, "σtrain")
@@ -235,14 +345,63 @@ class Explorer:
         self.fig_digit.image("image", x=0, y=0, dw=28, dh=28, source=self.digit_image, palette=list(reversed(Greys256)))
         self.fig_digit.line("x", "y", source=self.pen, color="orange", line_width=2)
         self.fig_digit.segment("x0", "y0", "x1", "y1", source=self.jumps, color="red", line_dash="dotted")
+        # (c') the compared model's states
+        self.h_compare = ColumnDataSource({"xs": [], "ys": [], "color": []}, name="h_compare")
+        self.c_compare = ColumnDataSource({"xs": [], "ys": [], "color": []}, name="c_compare")
+        self.fig_h_compare = figure(title="compared model: h per step", height=330, x_axis_label="h", y_axis_label="density",
+                                    tools=tools, **stretch)
+        self.fig_c_compare = figure(title="compared model: c per step", height=330, x_axis_label="c", y_axis_label="density",
+                                    tools=tools, **stretch)
+        self.fig_h_compare.multi_line("xs", "ys", color="color", source=self.h_compare, alpha=0.8)
+        self.fig_c_compare.multi_line("xs", "ys", color="color", source=self.c_compare, alpha=0.8)
+        self.compare_row = row(self.fig_h_compare, self.fig_c_compare, sizing_mode="stretch_width", visible=False)
         self.accuracy_views = row(self.fig_accuracy, self.heat_holder, sizing_mode="stretch_width")
-        self.state_views = column(row(self.fig_h, self.fig_c, sizing_mode="stretch_width"),
+        # (f), (g) the kinds views
+        self.kinds_holder = column(*self._kinds_figures(), sizing_mode="stretch_width") if self.kinds else None
+        self._kinds_key = self._kinds_keys()
+        self.state_views = column(row(self.fig_h, self.fig_c, sizing_mode="stretch_width"), self.compare_row,
                                   row(self.fig_weights, self.fig_digit, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+
+    def _kinds_heat(self):
+        """(f) the kinds heatmap at the selected strength level, the selected pair outlined; a click selects a pair."""
+        heat = kinds_heatmap_figure(self.all_results, self.arch.value, self.level.value,
+                                    selected=(self.train_noise.value, self.eval_noise.value))
+        heat.select_one({"name": "kind_cells"}).data_source.selected.on_change("indices", self._on_kind_click)
+        heat.sizing_mode, heat.min_width, heat.output_backend = "stretch_width", 420, self._backend()
+        return heat
+
+    def _kinds_lines(self):
+        """(g) accuracy under the selected eval kind, one line per training kind and σtrain (every model of the
+        preset, so that another eval kind only refills the lines' data)."""
+        lines = kinds_lines_figure(self.all_results, self.arch.value, self.eval_noise.value, every_model=True)
+        lines.sizing_mode, lines.min_width, lines.output_backend = "stretch_width", 420, self._backend()
+        return lines
+
+    def _kinds_keys(self):
+        return ((self.arch.value, self.level.value, self._backend()), (self.arch.value, self.eval_noise.value, self._backend()))
+
+    def _kinds_figures(self):
+        return [self._kinds_heat(), self._kinds_lines()]
+
+    def _refill_heatmap(self):
+        """The σtrain × σval heatmap of the new preset or pair, drawn into the figure already on the page (its data,
+        colour range and title replaced in place: the browser redraws, it does not build a new plot)."""
+        from bokeh.models import ColorBar
+
+        fresh = heatmap_figure(self.results, self.arch.value, selected=(self.sigma_train.value, self.sigma_val.value))
+        old = self.heat_holder.children[0]
+        old.title.text = fresh.title.text
+        old.select_one({"name": "cells"}).data_source.data = dict(fresh.select_one({"name": "cells"}).data_source.data)
+        mapper_old, mapper_new = old.select_one({"type": ColorBar}).color_mapper, fresh.select_one({"type": ColorBar}).color_mapper
+        mapper_old.low, mapper_old.high = mapper_new.low, mapper_new.high
+        marker_old, marker_new = old.select_one({"name": "selected"}).glyph, fresh.select_one({"name": "selected"}).glyph
+        marker_old.width, marker_old.height = marker_new.width, marker_new.height
 
     def _heatmap(self):
         fig = heatmap_figure(self.results, self.arch.value if hasattr(self, "arch") else self.results.arch.values[0],
                              selected=(self.sigma_train.value, self.sigma_val.value) if hasattr(self, "sigma_val") else None)
         fig.sizing_mode, fig.min_width = "stretch_width", 320
+        fig.output_backend = self._backend()
         cells = fig.select_one({"name": "cells"})
         fig.add_tools(TapTool(renderers=[cells]))
         cells.data_source.selected.on_change("indices", self._on_cell_click)
@@ -260,7 +419,40 @@ class Explorer:
         with self._batch():
             if st in self.sigma_train.options:
                 self.sigma_train.value = st
+                self._follow_sigma_train()
             self.sigma_val.value = _nearest(self.sigma_val.options, sv)
+
+    def _on_kind_click(self, attr, old, new):
+        """A click on a cell of the kinds heatmap selects that (train kind, eval kind) pair at the cell's strengths."""
+        if not new:
+            return
+        source = self.kinds_holder.children[0].select_one({"name": "kind_cells"}).data_source
+        i = new[0]
+        t, e = source.data["train_noise"][i], source.data["eval_noise"][i]
+        st, sv = float(source.data["sigma_train"][i]), float(source.data["sigma_val"][i])
+        source.selected.indices = []
+        if (t, e) not in self.pairs:
+            return  # a pair without points: nothing to select
+        self.set_selection(train_noise=t, eval_noise=e, sigma_train=st, sigma_val=sv)
+
+    def set_selection(self, **values):
+        """Set several controls as one change (the views recompute once); values snap to what exists."""
+        with self._batch():
+            if "arch" in values:
+                self.arch.value = values["arch"]
+            if "train_noise" in values:
+                self.train_noise.value = values["train_noise"]
+            if "eval_noise" in values or "train_noise" in values:
+                evals = self._eval_noises(self.train_noise.value)
+                self.eval_noise.options = evals
+                self.eval_noise.value = values.get("eval_noise", evals[0]) if values.get("eval_noise", evals[0]) in evals else evals[0]
+                self._apply_noise_and_preset(rebuild=False)
+            if "sigma_train" in values:
+                self.sigma_train.value = _nearest(self.sigma_train.options, values["sigma_train"])
+                self._follow_sigma_train()
+            if "sigma_val" in values:
+                self.sigma_val.value = _nearest(self.sigma_val.options, values["sigma_val"])
+            self._pending |= {"noise"}
 
     def _on_curve_click(self, attr, old, new):
         """A click on an accuracy curve selects its σtrain."""
@@ -289,13 +481,16 @@ class Explorer:
         return self._Batch(self)
 
     AFFECTS = {
-        "arch": {"noise", "accuracy", "heatmap", "states", "weights", "digit"},
-        "train_noise": {"noise", "accuracy", "heatmap", "states", "weights"},
-        "eval_noise": {"noise", "accuracy", "heatmap", "states"},
-        "sigma_train": {"accuracy", "heatmap", "states", "weights"},
-        "sigma_val": {"accuracy", "heatmap", "states"},
-        "seed": {"states"},
+        "arch": {"noise", "accuracy", "heatmap", "states", "weights", "digit", "kinds", "compare"},
+        "train_noise": {"noise", "accuracy", "heatmap", "states", "weights", "kinds"},
+        "eval_noise": {"noise", "accuracy", "heatmap", "states", "kinds", "compare"},
+        "sigma_train": {"sigma_options", "accuracy", "heatmap", "states", "weights"},
+        "sigma_val": {"accuracy", "heatmap", "states", "compare"},
+        "seed": {"states", "compare"},
         "digit": {"digit"},
+        "train_seed": {"accuracy", "heatmap", "states", "weights", "compare"},
+        "level": {"kinds"},
+        "compare": {"compare"},
     }
     """Which views a control's change makes stale."""
 
@@ -322,17 +517,32 @@ class Explorer:
         try:
             if "noise" in pending:
                 self._apply_noise_and_preset()
-            for name in ("accuracy", "heatmap", "states", "weights", "digit"):
+            elif "sigma_options" in pending:
+                self._follow_sigma_train()
+            for name in ("accuracy", "heatmap", "states", "weights", "digit", "kinds", "compare"):
                 if name in pending:
                     self._timed(name, getattr(self, f"update_{name}"))
             self.updates += 1
             self.status.value = self._status_text()
+            self._show_reopen_line()
         except Exception as err:  # a kernel callback has no cell to print to: say it on the status line
             self.status.value = f"<span style='color:#b00'>could not update the views: {type(err).__name__}: {err}</span>"
             if _running_loop() is None:
                 raise
 
-    def _apply_noise_and_preset(self):
+    def _follow_sigma_train(self):
+        """The σval slider offers the values the selected model has points at (the nearest value kept)."""
+        outer, self._suspended = self._suspended, True
+        try:
+            sv = self._sigma_vals(self.arch.value, self.sigma_train.value)
+            if list(self.sigma_val.options) != sv:
+                previous = self.sigma_val.value
+                self.sigma_val.options = sv
+                self.sigma_val.value = _nearest(sv, previous)
+        finally:
+            self._suspended = outer
+
+    def _apply_noise_and_preset(self, rebuild: bool = True):
         """Follow a new preset or noise pair: the σtrain slider offers its models (the nearest value kept),
         the eval-noise choices follow the train noise, the heatmap is rebuilt."""
         outer, self._suspended = self._suspended, True
@@ -341,20 +551,28 @@ class Explorer:
             if list(self.eval_noise.options) != evals:
                 self.eval_noise.options = evals
                 self.eval_noise.value = evals[0]
-            self.results = select_noise(self.all_results, self.train_noise.value, self.eval_noise.value)
+            self.results = pair_results(self.all_results, self.train_noise.value, self.eval_noise.value)
             st = self._sigma_trains(self.arch.value)
             if list(self.sigma_train.options) != st:
                 previous = self.sigma_train.value
                 self.sigma_train.options = st
                 self.sigma_train.value = _nearest(st, previous)
+            self._follow_sigma_train()
+            cst = self._sigma_trains(self.arch.value, self.compare_noise.value)
+            if list(self.compare_sigma.options) != cst:
+                previous = self.compare_sigma.value
+                self.compare_sigma.options = cst
+                self.compare_sigma.value = _nearest(cst, previous)
         finally:
             self._suspended = outer
-            self._pending.clear()  # the resets above are part of this update (every view is recomputed), not another
-        self.heat_holder.children = [self._heatmap()]
+            if rebuild:
+                self._pending.clear()  # the resets above are part of this update (every view is recomputed), not another
+        if rebuild:
+            self._refill_heatmap()
 
     def update_all(self):
         """Recompute every view now, for the current controls."""
-        self._pending = set(self.AFFECTS["arch"]) - {"noise"}
+        self._pending = set(self.AFFECTS["arch"]) - {"noise", "kinds"}
         self._flush()
 
     def _timed(self, name, fn):
@@ -366,17 +584,99 @@ class Explorer:
         noise = "" if len(self.pairs) == 1 else f" (trained under {self.train_noise.value}, evaluated under {self.eval_noise.value})"
         return f"{self.arch.value} σtrain {self.sigma_train.value:g}, σval {self.sigma_val.value:g}{noise}"
 
+    def _point(self):
+        """The selected point's accuracies: (repeat[, train_seed]) for the seeds shown."""
+        acc = self.results.accuracy.sel(arch=self.arch.value, sigma_train=self.sigma_train.value, sigma_val=self.sigma_val.value)
+        if "train_seed" in acc.dims and self.train_seeds.value != "all":
+            acc = acc.sel(train_seed=self.train_seeds.value)
+        return acc
+
+    def evaluations_text(self) -> str:
+        """How many evaluations the selected point rests on: "1 deterministic evaluation" for a kind that draws
+        nothing (an ADC), else "N evaluation repeats" (and the training seeds)."""
+        acc = self._point()
+        repeats = int(acc.notnull().sum("seed").max())
+        if not _draws(self.eval_noise.value, self.sigma_val.value):
+            text = "1 deterministic evaluation"
+        else:
+            text = f"{repeats} evaluation repeat{'s' if repeats != 1 else ''}"
+        if "train_seed" in acc.dims:
+            n = int(acc.notnull().any("seed").sum("train_seed"))
+            text += f", mean of {n} training seeds"
+        return text
+
     def _status_text(self) -> str:
         """What the views show, in words (not timings)."""
-        mean = float(self.results.accuracy.sel(arch=self.arch.value, sigma_train=self.sigma_train.value,
-                                               sigma_val=self.sigma_val.value).mean()) * 100
-        return (f"<b>{self._selection_text()}</b>: {mean:.1f} % over {self.results.sizes['seed']} evaluation repeats · "
+        mean = float(self._point().mean("seed").mean()) * 100
+        return (f"<b>{self._selection_text()}</b>: {mean:.1f} % over {self.evaluations_text()} ({getattr(self, 'seeds_text', '')}) · "
                 f"states: noise draw {self.seed.value} on {self.digits} test digits ({self.data})")
+
+    # --- export and share ---------------------------------------------------------------------
+
+    def selection(self) -> dict:
+        """The current view as ``select`` of :meth:`open` (only what differs from the defaults where that is clear)."""
+        out = {"arch": self.arch.value, "sigma_train": self.sigma_train.value, "sigma_val": self.sigma_val.value}
+        if len(self.pairs) > 1:
+            out.update(train_noise=self.train_noise.value, eval_noise=self.eval_noise.value)
+        if self.seed.value:
+            out["noise_draw"] = int(self.seed.value)
+        if self.digit.value:
+            out["digit"] = int(self.digit.value)
+        if self.train_seeds.value != "all":
+            out["train_seed"] = int(self.train_seeds.value)
+        if self.kinds and self.level.value != "middle":
+            out["level"] = self.level.value
+        if self.compare.value:
+            out["compare"] = (self.compare_noise.value, self.compare_sigma.value)
+        if self.save_as.value != "PNG":
+            out["save_as"] = self.save_as.value
+        return out
+
+    def reopen_line(self) -> str:
+        """One line of code that reopens this view: ``Explorer.open(path, select={...})``."""
+        where = repr(str(self.path)) if self.path is not None else "None"
+        options = "" if self.data == "subset" else f", data={self.data!r}"
+        return f"Explorer.open({where}, select={self.selection()!r}{options})"
+
+    def _show_reopen_line(self):
+        from html import escape
+
+        self.reopen.value = f"<code>{escape(self.reopen_line())}</code>"
+
+    def _backend(self) -> str:
+        return "svg" if getattr(self, "save_as", None) is not None and self.save_as.value == "SVG" else "canvas"
+
+    def _apply_backend(self):
+        """Every figure's save tool writes what "save as" says: PNG (canvas) or SVG (bokeh's SVG backend)."""
+        from bokeh.models import Plot
+
+        for layout in (self.accuracy_views, self.state_views, self.kinds_holder):
+            if layout is not None:
+                for plot in layout.select({"type": Plot}):
+                    plot.output_backend = self._backend()
+        if self.updates:
+            self._show_reopen_line()
 
     def update_accuracy(self):
         arch, st, sv = self.arch.value, self.sigma_train.value, self.sigma_val.value
-        sources = accuracy_sources(self.results, arch)
+        sources = accuracy_sources(self.results, arch, seeds=self.train_seeds.value)
         colours = _palette(len(sources))
+        bands = {"xs": [], "ys": [], "color": []}
+        for colour, d in zip(colours, sources.values()):
+            keep = [i for i, (lo, hi) in enumerate(zip(d["low"], d["high"])) if lo == lo and hi == hi]
+            if len(keep) >= 2:
+                xs = [d["sigma_val"][i] for i in keep]
+                bands["xs"].append(xs + xs[::-1])
+                bands["ys"].append([d["low"][i] for i in keep] + [d["high"][i] for i in keep][::-1])
+                bands["color"].append(colour)
+        self.bands.data = bands
+        self.points.data = {
+            "x": [x for d in sources.values() for x in d["sigma_val"]],
+            "y": [y for d in sources.values() for y in d["value"]],
+            "color": [c for c, d in zip(colours, sources.values()) for _ in d["value"]],
+            "sigma_train": [f"{s:g}" for s, d in sources.items() for _ in d["value"]],
+            "label": [("–" if y != y else f"{y:.2f} %") for d in sources.values() for y in d["value"]],
+        }
         self.curves.data = {
             "xs": [d["sigma_val"] for d in sources.values()],
             "ys": [d["value"] for d in sources.values()],
@@ -386,13 +686,76 @@ class Explorer:
         }
         keys = list(sources)
         self.sigma_key.palette, self.sigma_key.low, self.sigma_key.high = colours, min(keys), max(max(keys), min(keys) + 1e-9)
-        if 0.0 in sources:
-            self.baseline.location = sources[0.0]["value"][0]
+        baseline = self._baseline(arch)
+        self.baseline.location = baseline if baseline == baseline else None
         metric = str(self.results.attrs.get("metric", "accuracy"))  # a dni.robustness result may hold another metric
-        mean = float(self.results.accuracy.sel(arch=arch, sigma_train=st, sigma_val=sv).mean()) * (100 if metric == "accuracy" else 1)
+        mean = float(self._point().mean("seed").mean()) * (100 if metric == "accuracy" else 1)
         self.selected_point.data = {"x": [sv], "y": [mean]}
         value = f"{mean:.1f} %" if metric == "accuracy" else f"{metric} {mean:.4g}"
         self.fig_accuracy.title.text = f"{arch}: {metric} over σval — σtrain {st:g} at σval {sv:g}: {value}"
+        self.seeds_text = seeds_note(sources)
+
+    def _baseline(self, arch: str) -> float:
+        """The conventional model's clean accuracy (%): σtrain = σval = 0 of any pair that has it (the paper's red line)."""
+        acc = self.all_results.accuracy.sel(arch=arch)
+        if 0.0 not in acc.sigma_train.values or 0.0 not in acc.sigma_val.values:
+            return float("nan")
+        acc = acc.sel(sigma_train=0.0, sigma_val=0.0)
+        if "train_seed" in acc.dims and self.train_seeds.value != "all":
+            acc = acc.sel(train_seed=self.train_seeds.value)
+        return float(acc.mean()) * 100
+
+    def update_kinds(self):
+        """(f), (g): rebuilt for the preset, level and eval kind; the selected pair outlined."""
+        if not self.kinds:
+            return
+        heat_key, lines_key = self._kinds_keys()
+        heat, lines = self.kinds_holder.children
+        if self._kinds_key[0] != heat_key:
+            heat = self._kinds_heat()
+        else:  # the same heatmap: only the outline moves to the selected pair
+            marker = heat.select_one({"name": "selected_pair"})
+            marker.data_source.data = {"x": [self.eval_noise.value], "y": [self.train_noise.value]}
+        if self._kinds_key[1][0] != lines_key[0] or self._kinds_key[1][2] != lines_key[2]:
+            lines = self._kinds_lines()
+        elif self._kinds_key[1] != lines_key:
+            refill_kinds_lines(lines, self.all_results, self.arch.value, self.eval_noise.value)
+        if [heat, lines] != list(self.kinds_holder.children):
+            self.kinds_holder.children = [heat, lines]
+        self._kinds_key = (heat_key, lines_key)
+
+    def update_compare(self):
+        """The compared model: its accuracy curve under the selected eval kind in (a), its states beside (c)."""
+        self.compare_row.visible = self.compare_legend.visible = bool(self.compare.value)
+        if not self.compare.value:
+            self.compare_curve.data = {"x": [], "y": []}
+            return
+        t, st = self.compare_noise.value, float(self.compare_sigma.value)
+        e, arch = self.eval_noise.value, self.arch.value
+        if (t, e) in self.pairs:
+            view = pair_results(self.all_results, t, e)
+            sources = accuracy_sources(view, arch, seeds=self.train_seeds.value)
+            d = sources.get(st, {"sigma_val": [], "value": []})
+            self.compare_curve.data = {"x": d["sigma_val"], "y": d["value"]}
+        else:
+            self.compare_curve.data = {"x": [], "y": []}
+        try:
+            stats = self._stats_of(arch, t, st)
+        except KeyError as err:
+            self.h_compare.data = self.c_compare.data = {"xs": [], "ys": [], "color": []}
+            self.fig_h_compare.title.text = str(err)
+            return
+        steps = stats.sizes["step"]
+        colours = _palette(steps)
+        for src, var in ((self.h_compare, "h"), (self.c_compare, "c")):
+            if var in stats:
+                grid = stats[f"{var}_value"].values.tolist()
+                src.data = {"xs": [grid] * steps, "ys": [r.tolist() for r in stats[var].values], "color": colours}
+            else:
+                src.data = {"xs": [], "ys": [], "color": []}
+        label = f"{t} σtrain {st:g} at {e} σval {self.sigma_val.value:g}"
+        self.fig_h_compare.title.text = f"compared model, h per step ({label})"
+        self.fig_c_compare.title.text = f"compared model, c per step ({label})" if "c" in stats else "compared model: no c"
 
     def update_heatmap(self):
         marker = self.heat_holder.children[0].select_one({"name": "selected"})
@@ -400,13 +763,17 @@ class Explorer:
 
     def state_stats(self) -> xr.Dataset:
         """Distributions of h and c of the selected model at the selected σval and eval noise (view c); cached."""
-        key = (self.arch.value, self.train_noise.value, self.sigma_train.value, self.eval_noise.value, self.sigma_val.value,
+        return self._stats_of(self.arch.value, self.train_noise.value, self.sigma_train.value)
+
+    def _stats_of(self, arch: str, train_noise: str, sigma_train: float) -> xr.Dataset:
+        seed = self.train_seeds.value
+        key = (arch, train_noise, sigma_train, seed, self.eval_noise.value, self.sigma_val.value,
                int(self.seed.value), self.digits, self.bins)
         if key in self._state_cache:
             self._state_cache.move_to_end(key)
             return self._state_cache[key]
-        trained = self.model(self.arch.value, self.sigma_train.value)
-        x = self.test_data(self.arch.value).x[: self.digits]
+        trained = self.model(arch, sigma_train, train_noise)
+        x = self.test_data(arch).x[: self.digits]
         gen = torch.Generator().manual_seed(int(self.seed.value))
         stats = state_distributions(trained.model, x, noise_for(self.eval_noise.value, self.sigma_val.value),
                                     generator=gen, bins=self.bins)
@@ -446,7 +813,7 @@ class Explorer:
             self.fig_c.title.text = "no internal state c (not an LSTM)"
 
     def update_weights(self):
-        key = (self.arch.value, self.train_noise.value, self.sigma_train.value)
+        key = (self.arch.value, self.train_noise.value, self.sigma_train.value, self.train_seeds.value)
         try:
             if key not in self._weight_cache:
                 self._weight_cache[key] = weight_histogram(self.model(self.arch.value, self.sigma_train.value).model)
@@ -497,11 +864,16 @@ class Explorer:
         if not hasattr(self, "_widget"):
             wrap = W.Layout(flex_flow="row wrap", width="100%")
             noise = [self.train_noise, self.eval_noise] if len(self.pairs) > 1 else []
-            selection = W.Box([self.arch, *noise, self.sigma_train, self.sigma_val], layout=wrap)
+            seeds = [self.train_seeds] if len(self.train_seeds.options) > 2 else []
+            selection = W.Box([self.arch, *noise, self.sigma_train, self.sigma_val, *seeds], layout=wrap)
             state_controls = W.Box([self.sigma_val, self.seed, self.digit], layout=wrap)
             full = W.Layout(width="100%")
-            self._widget = W.VBox([selection, self.status, BokehModel(self.accuracy_views, layout=full), state_controls,
-                                   BokehModel(self.state_views, layout=full)], layout=full)
+            children = [selection, self.status, BokehModel(self.accuracy_views, layout=full), state_controls,
+                        BokehModel(self.state_views, layout=full)]
+            if self.kinds:
+                children[3:3] = [W.Box([self.level], layout=wrap), BokehModel(self.kinds_holder, layout=full)]
+            children += [W.Box([self.compare, self.compare_noise, self.compare_sigma, self.save_as], layout=wrap), self.reopen]
+            self._widget = W.VBox(children, layout=full)
         return self._widget
 
     def _ipython_display_(self):

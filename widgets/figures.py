@@ -100,37 +100,63 @@ def _legend_outside(fig) -> None:
     fig.add_layout(fig.legend[0], "right")
 
 
-def accuracy_sources(ds, arch: str, error_rate: bool = False) -> dict:
-    """Mean over repeats per σtrain as plot data: {σtrain: {"sigma_val": [...], "value": [...]}}."""
-    mean = ds.accuracy.sel(arch=arch).mean("seed")
+def accuracy_sources(ds, arch: str, error_rate: bool = False, seeds="all") -> dict:
+    """Mean over repeats per σtrain as plot data: {σtrain: {"sigma_val", "value", "low", "high", "n"}}.
+
+    With a ``train_seed`` dim (issue 34) the value is the mean over training seeds of each model's mean
+    over repeats, and low/high the 95 % t-interval across seeds (:func:`dni.util.intervals.t_interval`);
+    ``seeds`` an int shows that training seed alone. One seed: low = high = NaN ("1 seed: no interval").
+    """
+    from dni.util.intervals import t_interval
+
+    per_model = ds.accuracy.sel(arch=arch).mean("seed")
+    if "train_seed" in per_model.dims and seeds != "all":
+        per_model = per_model.sel(train_seed=seeds)
+    if "train_seed" not in per_model.dims:
+        per_model = per_model.expand_dims(train_seed=[0])
+    per_model = per_model.transpose("sigma_train", "sigma_val", "train_seed")
     out = {}
     for st in ds.sigma_train.values:
-        row = mean.sel(sigma_train=st)
-        if np.isnan(row.values).all():
+        row = per_model.sel(sigma_train=st).values  # (σval, train seed)
+        if np.isnan(row).all():
             continue
+        interval = t_interval(row, axis=-1)
         if ds.attrs.get("metric", "accuracy") != "accuracy":  # another metric of dni.robustness (e.g. mse): as it is
-            value = row.values
+            scale = lambda v: np.asarray(v, float)  # noqa: E731
         else:
-            value = (1 - row.values) * 100 if error_rate else row.values * 100
-        out[float(st)] = {"sigma_val": ds.sigma_val.values.tolist(), "value": value.tolist()}
+            scale = (lambda v: (1 - np.asarray(v, float)) * 100) if error_rate else (lambda v: np.asarray(v, float) * 100)  # noqa: E731
+        low, high = scale(interval.low), scale(interval.high)
+        out[float(st)] = {"sigma_val": ds.sigma_val.values.tolist(), "value": scale(interval.mean).tolist(),
+                          "low": np.minimum(low, high).tolist(), "high": np.maximum(low, high).tolist(),
+                          "n": np.asarray(interval.n).tolist()}
     return out
 
 
-def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | None = None):
-    """Accuracy (or error rate, log scale) over σval, one line per σtrain (paper Figs 2a, 2b, 10).
+def seeds_note(sources: dict) -> str:
+    """How many training seeds the curves rest on, in words: "1 seed: no interval" or "band: 95 % t-interval over 3 seeds"."""
+    n = max((max(d["n"]) for d in sources.values()), default=1)
+    return "1 seed: no interval" if n < 2 else f"band: 95 % t-interval over {n} training seeds"
+
+
+def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | None = None, seeds="all"):
+    """Accuracy (or error rate, log scale) over σval, one line per σtrain (paper Figs 2a, 2b, 10), a marker on
+    every measured point; with several training seeds a band of the 95 % t-interval across them.
 
     The red horizontal line is the conventional baseline σtrain = σval = 0.
     """
-    sources = accuracy_sources(ds, arch, error_rate)
+    sources = accuracy_sources(ds, arch, error_rate, seeds)
     metric = ds.attrs.get("metric", "accuracy")
     label = f"test {metric}" if metric != "accuracy" else "test error rate (%)" if error_rate else "test accuracy (%)"
-    fig = figure(title=f"{arch}: {label} under noisy inference ({ds.sizes['seed']} repeats)", height=380, width=780,
+    fig = figure(title=f"{arch}: {label} under noisy inference ({ds.sizes['seed']} repeats; {seeds_note(sources)})", height=380, width=780,
                  x_axis_label="σval (inference noise)", y_axis_label=label, y_axis_type="log" if error_rate else "linear",
-                 tools="pan,box_zoom,reset,save,hover", tooltips=[("σval", "@sigma_val"), ("value", "@value{0.00}")])
+                 tools="pan,box_zoom,reset,save,hover", tooltips=[("σval", "@sigma_val{0.[0000]}"), ("value", "@value{0.00}")])
     for colour, (st, data) in zip(_palette(len(sources)), sources.items()):
         width = 4 if highlight is not None and np.isclose(st, highlight) else 2
-        fig.line("sigma_val", "value", source=ColumnDataSource(data), color=colour, line_width=width, legend_label=f"σtrain {st:g}")
-        fig.scatter("sigma_val", "value", source=ColumnDataSource(data), color=colour, size=4)
+        source = ColumnDataSource(data)
+        if max(data["n"]) >= 2:
+            fig.varea("sigma_val", "low", "high", source=source, color=colour, alpha=0.2, name="seed_band")
+        fig.line("sigma_val", "value", source=source, color=colour, line_width=width, legend_label=f"σtrain {st:g}")
+        fig.scatter("sigma_val", "value", source=source, color=colour, size=5, legend_label=f"σtrain {st:g}")
     if 0.0 in sources:
         base = sources[0.0]["value"][0]
         fig.line([min(ds.sigma_val.values), max(ds.sigma_val.values)], [base, base], color="red", line_dash="dashed",
@@ -143,19 +169,32 @@ def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | 
     return fig
 
 
+def _cell_sizes(values) -> np.ndarray:
+    """Per value of a sorted axis, the distance to its nearer neighbour (0.1 for a single value)."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return np.full(v.size, 0.1)
+    gaps = np.diff(v)
+    return np.minimum(np.r_[gaps[0], gaps], np.r_[gaps, gaps[-1]])
+
+
 def heatmap_figure(ds, arch: str, selected: tuple[float, float] | None = None):
     """Mean accuracy over the σtrain × σval grid; the selected cell outlined."""
     from bokeh.models import ColorBar, LinearColorMapper
 
-    mean = ds.accuracy.sel(arch=arch).mean("seed") * 100
+    mean = ds.accuracy.sel(arch=arch).mean("seed")
+    mean = (mean.mean("train_seed") if "train_seed" in mean.dims else mean).transpose("sigma_train", "sigma_val") * 100
     st, sv = np.meshgrid(ds.sigma_train.values, ds.sigma_val.values, indexing="ij")
     data = {"sigma_train": st.ravel(), "sigma_val": sv.ravel(), "accuracy": mean.values.ravel()}
+    # each cell as wide as the gap to its nearer neighbour: irregular σ values (a kind's strengths) leave no holes
+    data["width"] = np.tile(_cell_sizes(ds.sigma_val.values), ds.sizes["sigma_train"])
+    data["height"] = np.repeat(_cell_sizes(ds.sigma_train.values), ds.sizes["sigma_val"])
     step_t = np.diff(ds.sigma_train.values).min() if ds.sizes["sigma_train"] > 1 else 0.1
     step_v = np.diff(ds.sigma_val.values).min() if ds.sizes["sigma_val"] > 1 else 0.1
     mapper = LinearColorMapper(palette="Viridis256", low=float(np.nanmin(data["accuracy"])), high=float(np.nanmax(data["accuracy"])))
     fig = figure(title=f"{arch}: accuracy (%) over σtrain × σval", height=380, width=520, x_axis_label="σval", y_axis_label="σtrain",
-                 tools="hover,save", tooltips=[("σtrain", "@sigma_train"), ("σval", "@sigma_val"), ("accuracy", "@accuracy{0.0}")])
-    cells = fig.rect("sigma_val", "sigma_train", width=step_v, height=step_t, source=ColumnDataSource(data),
+                 tools="hover,save", tooltips=[("σtrain", "@sigma_train{0.[0000]}"), ("σval", "@sigma_val{0.[0000]}"), ("accuracy", "@accuracy{0.0}")])
+    cells = fig.rect("sigma_val", "sigma_train", width="width", height="height", source=ColumnDataSource(data),
                      fill_color={"field": "accuracy", "transform": mapper}, line_color=None, name="cells")
     fig.hover.renderers = [cells]  # not the selection marker, which has no such fields
     fig.add_layout(ColorBar(color_mapper=mapper, title="accuracy (%)", width=12), "right")
@@ -216,6 +255,39 @@ def heading(text: str, level: int = 2):
     return Div(text=f"<h{level}>{escape(text)}</h{level}>", sizing_mode="stretch_width")
 
 
+def kinds_result_figures(ds):
+    """``dni figures`` of a grid of noise kinds: per preset the kinds heatmap at low / middle / high matched
+    strength and accuracy over each eval kind's strength per training kind (:mod:`dni_widgets.kinds`), then
+    every (train kind, eval kind) pair's accuracy over its own σ values (Fig. 2a of that pair)."""
+    from bokeh.layouts import column
+    from dni_widgets.kinds import kinds_figures
+
+    from dni.store.results import noise_pairs, pair_results
+
+    parts = [heading("Noise kinds: train kind × eval kind at matched strength, accuracy per training kind")]
+    for arch in ds.arch.values.tolist():
+        parts.append(kinds_figures(ds, arch))
+    parts.append(heading("Accuracy under noisy inference per noise pair (Fig. 2a of each pair)"))
+    for t, e in noise_pairs(ds):
+        view = pair_results(ds, t, e)
+        if view.sizes["sigma_val"] < 2:
+            continue  # a fixed kind: one point, in the heatmaps above
+        figs = [accuracy_figure(view, arch) for arch in view.arch.values.tolist() if bool(view.accuracy.sel(arch=arch).notnull().any())]
+        for fig in figs:
+            fig.title.text = f"trained under {t}, evaluated under {e}: " + fig.title.text
+        parts.append(wrap(*figs))
+    return column(*parts)
+
+
+def use_svg(layout):
+    """Every plot of ``layout`` drawn by bokeh's SVG backend: its save tool then writes SVG, not PNG."""
+    from bokeh.models import Plot
+
+    for plot in layout.select({"type": Plot}):
+        plot.output_backend = "svg"
+    return layout
+
+
 def result_figures(ds, checkpoints=(), data: str = "subset"):
     """A bokeh layout of every view a result file supports, in sections with headings: accuracy, error
     rate and heatmap per preset (Figs 2a, 2b, 10); with checkpoints (files, or folders laid out as
@@ -225,7 +297,10 @@ def result_figures(ds, checkpoints=(), data: str = "subset"):
 
     from dni.data import load_sequences
     from dni.nn.presets import get_preset
+    from dni.store.results import NOISE_ATTRS
 
+    if all(d in ds.dims for d in NOISE_ATTRS):
+        return kinds_result_figures(ds)
     models = load_models(collect_checkpoints(ds, checkpoints))
     archs = ds.arch.values.tolist()
     parts = [heading("Accuracy and error rate under noisy inference (Figs 2a, 2b, 10)")]
@@ -249,22 +324,25 @@ def result_figures(ds, checkpoints=(), data: str = "subset"):
 
 def collect_checkpoints(ds, paths) -> dict:
     """{(arch, σtrain): checkpoint path} from checkpoint files and folders (a folder: the checkpoints of
-    ``ds``'s models in it, named as ``dni sweep`` names them)."""
+    ``ds``'s models in it, named as ``dni sweep`` names them and accepted by the CRC the result records;
+    an earlier folder wins)."""
     from pathlib import Path
 
     from dni.errors import InvalidArgumentError
     from dni.store.checkpoints import load_checkpoint
-    from dni.store.layout import find_checkpoints
+    from dni.store.layout import locate_checkpoints
 
-    found = {}
+    found, folders = {}, []
     for path in map(Path, paths):
         if path.is_dir():
-            found.update(find_checkpoints(ds, path))
+            folders.append(path)
         elif path.is_file():
             m = load_checkpoint(path)
             found[(m.arch, float(m.sigma_train))] = m
         else:
             raise InvalidArgumentError(f"checkpoint {path} does not exist; pass checkpoint files or the folder holding them")
+    for (arch, _, st, _), path in locate_checkpoints(ds, folders).items():
+        found.setdefault((arch, st), path)
     return found
 
 
@@ -352,6 +430,40 @@ class PngRenderer:
         self._browser.close()
         self._playwright.stop()
         self._tmp.cleanup()
+
+    def save_svg(self, layout, path) -> list:
+        """Write every plot of ``layout`` as SVG (bokeh's SVG backend, exported in the browser as bokeh's
+        ``export_svgs`` does): ``path`` for the first, ``<stem>-2.svg``, … for the others. Returns the paths."""
+        from pathlib import Path
+
+        from bokeh.embed import file_html
+        from bokeh.io.export import _SVGS_SCRIPT
+        from bokeh.models import GridPlot, Plot
+        from bokeh.resources import INLINE
+
+        from dni.errors import DniError
+        from dni.util.io import atomic_path
+
+        for item in [*layout.select({"type": Plot}), *layout.select({"type": GridPlot})]:
+            item.toolbar_location = None
+        use_svg(layout)
+        page_file = Path(self._tmp.name) / "figure_svg.html"
+        page_file.write_text(file_html(layout, INLINE, "dni figure"), encoding="utf-8")
+        page = self._browser.new_page(viewport={"width": 1900, "height": 1000})
+        try:
+            page.goto(page_file.as_uri())
+            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle", timeout=60_000)
+            svgs = page.evaluate("() => {" + _SVGS_SCRIPT + "}")
+        finally:
+            page.close()
+        if not svgs:
+            raise DniError(f"no SVG came out of the figure for {path}")
+        path = Path(path)
+        paths = [path] + [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(2, len(svgs) + 1)]
+        for target, svg in zip(paths, svgs):
+            with atomic_path(target) as tmp:
+                Path(tmp).write_text(svg, encoding="utf-8")
+        return paths
 
     def save(self, layout, path) -> None:
         """Write ``layout`` as a PNG cropped to its content (white margin of 8 px), atomically."""

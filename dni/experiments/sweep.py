@@ -31,6 +31,7 @@ from dni.experiments.reuse import (
 )
 from dni.nn.presets import get_preset
 from dni.nn.stacked import BATCHABLE_CELLS
+from dni.noise.spec import parse_noise
 from dni.store.checkpoints import BatchedTrainingState, TrainedModel, save_checkpoint
 from dni.store.layout import batched_state_path, checkpoint_path, training_state_path
 from dni.store.recipe import TrainConfig
@@ -61,7 +62,10 @@ def _run_noise_grid(config: "SweepConfig", progress: bool, log, client=None) -> 
         slug = lambda s: re.sub(r"[^A-Za-z0-9_.]+", "-", s).strip("-")  # noqa: E731
         part = parts / f"{config.preset}_train-{slug(train_noise)}_eval-{slug(eval_noise)}.nc"
         log(f"noise pair: trained under {train_noise}, evaluated under {eval_noise} → {part}")
-        sub = replace(config, train_noise=train_noise, eval_noise=eval_noise, out=part, checkpoint_dir=config.checkpoint_dir)
+        # a fixed kind (no strength for σval to set: adc, pcm(t=…)) is one point of the grid, at σval 0 (results schema)
+        sigma_val = config.sigma_val if parse_noise(eval_noise).scaled else [0.0]
+        sub = replace(config, train_noise=train_noise, eval_noise=eval_noise, out=part, checkpoint_dir=config.checkpoint_dir,
+                      sigma_val=sigma_val)
         results.append(_run_one(sub, progress, log, client))
     merged = merge_results(([existing] if existing is not None else []) + results)
     save_results(merged, config.out)

@@ -16,6 +16,20 @@ Schema (labelled dimensions are the interface — select by name, never by posit
 attrs: dataset, test_size, eval_seed, noise_model, dni_version, created; a sweep's file also has
 sweep_seconds, its wall time summed over the runs that resumed it. Missing grid points (e.g.
 after merging runs over different σtrain) are NaN.
+
+The grid of noise kinds (issue 19) adds dims ``train_noise`` and ``eval_noise`` (labels of
+:mod:`dni.noise.kinds`) before ``arch``; the per-model variables get ``train_noise`` only. Each kind has its
+own strengths, so σtrain and σval are shared axes of which a pair uses a few: read one pair with
+:func:`pair_results`, which keeps only the σ values measured for it. On disk a grid may be stored in the
+**kinds layout** (``attrs["layout"] = "kinds"``, :func:`to_kinds_layout`; ``dni merge --kinds-layout``):
+dims ``train_level``, ``eval_level`` in place of ``sigma_train``, ``sigma_val``, the strengths as
+coordinates ``sigma_train (train_noise, train_level)`` and ``sigma_val (eval_noise, eval_level)`` —
+no NaN for the strengths of other kinds. :func:`load_results` reads it as the shared-axes grid
+(bit for bit), so every reader (merge, table, report, the explorer) works on either. A **fixed kind** (no strength:
+``adc``, ``dac``, ``pcm(t=…)``, a kind with its own sigma) is one point of the grid, at σval 0, beside
+the σ-kinds (``dni sweep --eval-noise additive --eval-noise "adc(bits=4,bound=16)"`` writes both).
+A file may also have a ``train_seed`` dim (issue 34: several independently trained models per
+setting); one without it holds training seed 0 only.
 """
 
 from __future__ import annotations
@@ -90,6 +104,118 @@ def select_noise(ds: xr.Dataset, train_noise: str, eval_noise: str) -> xr.Datase
     view = ds.sel(train_noise=train_noise, eval_noise=eval_noise, drop=True)
     return view.assign_attrs(train_noise=train_noise, eval_noise=eval_noise)
 NETCDF_ENGINE = "h5netcdf"
+
+
+KINDS_LAYOUT = "kinds"
+"""``attrs["layout"]`` of a grid of kinds stored compactly (:func:`to_kinds_layout`)."""
+
+
+def _measured_levels(ds: xr.Dataset, kind_dim: str, sigma_dim: str, variables) -> list[list[int]]:
+    """Per kind of ``kind_dim``: the indices along ``sigma_dim`` where any of ``variables`` has a value."""
+    out = []
+    for k in range(ds.sizes[kind_dim]):
+        has = np.zeros(ds.sizes[sigma_dim], bool)
+        for v in variables:
+            da = ds[v]
+            if kind_dim in da.dims and sigma_dim in da.dims:
+                da = da.isel({kind_dim: k}).notnull()
+                has |= da.any([d for d in da.dims if d != sigma_dim]).values
+        out.append(np.flatnonzero(has).tolist())
+    return out
+
+
+def _gather(da: xr.DataArray, kind_dim: str, sigma_dim: str, level_dim: str, levels: list[list[int]]) -> xr.DataArray:
+    """``da`` with ``sigma_dim`` replaced by ``level_dim``: level l of kind k is σ index ``levels[k][l]`` (NaN past the end)."""
+    rest = [d for d in da.dims if d not in (kind_dim, sigma_dim)]
+    arr = da.transpose(kind_dim, sigma_dim, *rest).values
+    n = max((len(x) for x in levels), default=0)
+    out = np.full((arr.shape[0], n, *arr.shape[2:]), np.nan)
+    for k, idx in enumerate(levels):
+        out[k, :len(idx)] = arr[k, idx]
+    return xr.DataArray(out, dims=(kind_dim, level_dim, *rest), attrs=da.attrs).transpose(
+        *[level_dim if d == sigma_dim else d for d in da.dims])
+
+
+def to_kinds_layout(ds: xr.Dataset) -> xr.Dataset:
+    """A grid of kinds (dims train_noise, eval_noise, sigma_train, sigma_val) without its sea of NaN: each
+    kind's own strengths as levels.
+
+    Layout (``attrs["layout"] = "kinds"``): dims ``train_level`` and ``eval_level`` (0, 1, …) replace
+    ``sigma_train`` and ``sigma_val``; the strengths are coordinates ``sigma_train (train_noise, train_level)``
+    and ``sigma_val (eval_noise, eval_level)`` (NaN past a kind's last strength). A train kind's levels
+    are the σtrain values it has a point or a model at, an eval kind's the σval values it has a point at;
+    a fixed eval kind has one level (σval 0). :func:`from_kinds_layout` gives the shared-axes schema back,
+    the same numbers bit for bit (tested); :func:`load_results` does so on reading.
+    """
+    if not all(d in ds.dims for d in NOISE_ATTRS):
+        raise InvalidArgumentError("the kinds layout is for a grid of noise kinds (dims train_noise and eval_noise)")
+    point = [v for v in ds.data_vars if "sigma_val" in ds[v].dims]
+    per_model = [v for v in ds.data_vars if v not in point]
+    train = _measured_levels(ds, "train_noise", "sigma_train", list(ds.data_vars))
+    evals = _measured_levels(ds, "eval_noise", "sigma_val", point)
+    out = xr.Dataset(attrs={**ds.attrs, "layout": KINDS_LAYOUT})
+    for v in list(point) + list(per_model):
+        da = ds[v]
+        if "sigma_train" in da.dims:
+            da = _gather(da, "train_noise", "sigma_train", "train_level", train)
+        if "sigma_val" in da.dims:
+            da = _gather(da, "eval_noise", "sigma_val", "eval_level", evals)
+        out[v] = da
+    st = _gather(xr.DataArray(np.broadcast_to(ds.sigma_train.values, (ds.sizes["train_noise"], ds.sizes["sigma_train"])),
+                              dims=("train_noise", "sigma_train"), attrs=ds.sigma_train.attrs), "train_noise", "sigma_train", "train_level", train)
+    sv = _gather(xr.DataArray(np.broadcast_to(ds.sigma_val.values, (ds.sizes["eval_noise"], ds.sizes["sigma_val"])),
+                              dims=("eval_noise", "sigma_val"), attrs=ds.sigma_val.attrs), "eval_noise", "sigma_val", "eval_level", evals)
+    coords = {d: ds[d] for d in ds.coords if d not in ("sigma_train", "sigma_val")}
+    return out.assign_coords(coords).assign_coords(sigma_train=st, sigma_val=sv,
+                                                   train_level=np.arange(st.sizes["train_level"]),
+                                                   eval_level=np.arange(sv.sizes["eval_level"]))
+
+
+def _scatter(da: xr.DataArray, kind_dim: str, level_dim: str, sigma_dim: str, sigmas: np.ndarray, wide: np.ndarray) -> xr.DataArray:
+    rest = [d for d in da.dims if d not in (kind_dim, level_dim)]
+    arr = da.transpose(kind_dim, level_dim, *rest).values
+    out = np.full((arr.shape[0], len(wide), *arr.shape[2:]), np.nan)
+    for k in range(arr.shape[0]):
+        for level, value in enumerate(sigmas[k]):
+            if value == value:
+                out[k, int(np.searchsorted(wide, value))] = arr[k, level]
+    return xr.DataArray(out, dims=(kind_dim, sigma_dim, *rest), attrs=da.attrs).transpose(
+        *[sigma_dim if d == level_dim else d for d in da.dims])
+
+
+def from_kinds_layout(ds: xr.Dataset) -> xr.Dataset:
+    """The shared-axes schema (dims sigma_train, sigma_val; NaN where a pair has no point) of a file in the
+    kinds layout (:func:`to_kinds_layout`); any other dataset is returned as it is."""
+    if ds.attrs.get("layout") != KINDS_LAYOUT:
+        return ds
+    st, sv = ds.sigma_train.transpose("train_noise", "train_level").values, ds.sigma_val.transpose("eval_noise", "eval_level").values
+    wide_st, wide_sv = np.unique(st[~np.isnan(st)]), np.unique(sv[~np.isnan(sv)])
+    out = xr.Dataset(attrs={k: v for k, v in ds.attrs.items() if k != "layout"})
+    for v in ds.data_vars:
+        da = ds[v].drop_vars([c for c in ("sigma_train", "sigma_val", "train_level", "eval_level") if c in ds[v].coords])
+        if "train_level" in da.dims:
+            da = _scatter(da, "train_noise", "train_level", "sigma_train", st, wide_st)
+        if "eval_level" in da.dims:
+            da = _scatter(da, "eval_noise", "eval_level", "sigma_val", sv, wide_sv)
+        out[v] = da
+    coords = {d: ds[d] for d in ds.coords if d not in ("sigma_train", "sigma_val", "train_level", "eval_level")}
+    return out.assign_coords(coords).assign_coords(sigma_train=("sigma_train", wide_st, ds.sigma_train.attrs),
+                                                   sigma_val=("sigma_val", wide_sv, ds.sigma_val.attrs))
+
+
+def save_kinds_results(ds: xr.Dataset, path) -> Path:
+    """The writer of the kinds layout: ``ds`` (a grid of kinds, shared-axes schema) saved as :func:`to_kinds_layout`."""
+    return save_results(to_kinds_layout(ds), path)
+
+
+def pair_results(ds: xr.Dataset, train_noise: str, eval_noise: str) -> xr.Dataset:
+    """:func:`select_noise` without the σtrain and σval values the pair has no point at (a grid of kinds
+    shares its σ axes between kinds with different strengths): what a view of the pair offers."""
+    view = select_noise(ds, train_noise, eval_noise)
+    measured = view.accuracy.notnull()
+    other = [d for d in measured.dims if d not in ("sigma_train", "sigma_val")]
+    measured = measured.any(other)
+    return view.isel(sigma_train=measured.any("sigma_val").values, sigma_val=measured.any("sigma_train").values)
 
 
 def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, test_size: int | None,
@@ -227,7 +353,7 @@ def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
     fails as one line naming what is missing (:func:`require_schema`).
     """
     try:
-        ds = xr.load_dataset(path).drop_encoding()
+        ds = from_kinds_layout(xr.load_dataset(path).drop_encoding())  # a grid stored compactly: the shared-axes schema
     except FileNotFoundError:
         raise DniError(f"result file {path} does not exist; create one with `dni sweep` or `dni evaluate`") from None
     except (OSError, ValueError) as err:
