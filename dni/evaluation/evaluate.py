@@ -2,7 +2,7 @@
 
 Each (model, σval) point of the paper is the mean of 40 independent noisy evaluations of the
 test set. Here repeat r (coordinate ``seed`` = r) draws its noise from its own generator, seeded
-from (eval seed, arch, σtrain, σval, r) — so a repeat's value does not depend on how many
+from (eval seed, arch, σtrain, σval, r [, training seed when ≠ 0]) — so a repeat's value does not depend on how many
 repeats run, in what batches, or whether the run was resumed. The R repeats of a batch of
 digits run as one batch of R·B sequences (:func:`dni.nn.recurrence.unroll`). σval = 0 draws no
 noise: it is evaluated once and that accuracy fills every repeat.
@@ -27,7 +27,7 @@ from dni.nn.presets import get_preset
 from dni.noise.base import NoiseModel, PrefetchedGaussian, prefetch_pays_off
 from dni.noise.catalogue import DEFAULT as DEFAULT_DRAWS
 from dni.noise.catalogue import PAPER, validate_draws
-from dni.noise.draws import chunk_seed, shared_noisy_accuracy, takes_shared_draws
+from dni.noise.draws import chunk_seed, shared_noisy_accuracy, takes_shared_draws, train_seed_key
 from dni.noise.session import NoiseSession, noise_for
 from dni.noise.spec import check_strength_grid, parse_noise
 from dni.store.checkpoints import TrainedModel
@@ -44,15 +44,17 @@ NOISELESS_BATCH = 4096
 
 
 def repeat_seed(eval_seed: int, arch: str, sigma_train: float, sigma_val: float, repeat: int,
-                train_noise: str = PAPER, eval_noise: str = PAPER) -> int:
+                train_noise: str = PAPER, eval_noise: str = PAPER, train_seed: int = 0) -> int:
     """The noise seed of one repeat; stable across runs, machines and Python versions.
 
-    The noise specs enter the key only when they are not the paper's, so the paper's seeds (and the
-    committed numbers) stay as they were.
+    The noise specs enter the key only when they are not the paper's, and the model's training seed
+    only when it is not 0 (:func:`dni.noise.draws.train_seed_key`, issue 34), so the paper's seeds (and the
+    committed seed-0 numbers) stay as they were, and models of other training seeds draw independently.
     """
     key = [int(eval_seed), zlib.crc32(arch.encode()), round(sigma_train * 1e6), round(sigma_val * 1e6), int(repeat)]
     if (train_noise, eval_noise) != (PAPER, PAPER):
         key += [zlib.crc32(str(train_noise).encode()), zlib.crc32(str(eval_noise).encode())]
+    key += train_seed_key(train_seed)
     return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)
 
 
@@ -198,12 +200,14 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
             key = (id(m), s)
             if key not in done_shared:  # the model's first σval > 0: evaluate all of its pending ones on common ε
                 todo = [t for t in sigmas if t > 0 and (m.arch, m.sigma_train, t) not in skip]
-                seed_of = lambda r, c, m=m: chunk_seed(seed, m.arch, m.sigma_train, r, c, m.config.train_noise, eval_noise)  # noqa: E731
+                seed_of = lambda r, c, m=m: chunk_seed(seed, m.arch, m.sigma_train, r, c, m.config.train_noise, eval_noise,
+                                                            m.config.seed)  # noqa: E731
                 out = shared_noisy_accuracy(m.model.to(device), test_sets[kind], todo, repeats, seed_of, device)
                 done_shared.update({(id(m), t): v for t, v in out.items()})
             acc, loss = done_shared.pop(key)
         else:
-            gens = [torch.Generator(device=device).manual_seed(repeat_seed(seed, m.arch, m.sigma_train, s, r, m.config.train_noise, eval_noise))
+            gens = [torch.Generator(device=device).manual_seed(repeat_seed(seed, m.arch, m.sigma_train, s, r, m.config.train_noise, eval_noise,
+                                                                                  m.config.seed))
                     for r in range(repeats)]
             acc, loss = noisy_accuracy(m.model.to(device), test_sets[kind], s, gens, repeats, device, eval_noise)
         results.append((m, s, acc, loss))
