@@ -18,8 +18,10 @@ from dni.store.results import (
     evaluated_with_other_weights,
     forget_models,
     merge_results,
+    compact_train_seed,
     read_existing_results,
     save_results,
+    with_train_seed_dim,
     seed_slice,
     with_seed_slice,
     with_model_variables,
@@ -64,6 +66,7 @@ class SweepResultFile:
         self.models: dict[float, TrainedModel] = {}
         self.mine: xr.Dataset | None = None  # the points evaluated by this run
         self.whole = _read_existing(config.out)  # every training seed (a train_seed dim)
+        self.whole = with_train_seed_dim(self.whole, config.out) if self.whole is not None else None
         self.train_seed = config.train_seed
         self.existing = seed_slice(self.whole, self.train_seed)  # this sweep's seed, in the one-seed schema
         self.earlier = float(self.existing.attrs.get("sweep_seconds", 0.0)) if self.existing is not None else 0.0  # the runs this one resumes
@@ -106,9 +109,9 @@ class SweepResultFile:
         whole = with_seed_slice(self.whole, self.train_seed, ds)
         if self.whole is not None and self.backup is None and _same_results(self.whole, whole):  # a finished sweep run again
             self.log(f"{self.config.out} already holds this sweep; left as it was")
-            return self.whole
+            return compact_train_seed(self.whole)
         self._save(ds)
-        return whole
+        return compact_train_seed(whole)
 
     def _keep_backup(self) -> None:
         if self.backup is None and self.config.out.exists():

@@ -14,10 +14,12 @@ Schema (labelled dimensions are the interface — select by name, never by posit
 Training seeds (issue 34): a file written by dni since then carries a ``train_seed`` dim (int: the
 :class:`dni.store.recipe.TrainConfig` seed of the model) — accuracy and loss over
 (arch, train_seed, sigma_train, sigma_val, seed), every per-model variable over (arch, train_seed, sigma_train).
-A file written before (a ``train_seed`` *variable* over (arch, sigma_train), 0, or 1 in the replicate
-file) is read by :func:`load_results` as a train_seed dim of that one value (:func:`with_train_seed_dim`);
-nothing is rewritten. A sweep's code works on one training seed at a time in the schema above
-(:func:`seed_slice`), and the slices are joined with :func:`merge_results`.
+A result of one training seed keeps the schema above (a ``train_seed`` *variable* over (arch, sigma_train):
+0, or 1 in the replicate file), on disk and as :func:`load_results` returns it, so every file written
+before and every reader of one model per setting stays as it was (:func:`compact_train_seed`); code that
+combines seeds reads any file as a train_seed dim of its one value (:func:`with_train_seed_dim`,
+``load_results(..., train_seed_dim=True)``); nothing is rewritten. A sweep works on one training seed
+at a time in the one-seed schema (:func:`seed_slice`) and puts it back (:func:`with_seed_slice`).
 
 ``seed`` r is the r-th independent noisy repeat (the paper's "40 independent tests");
 ``ds.accuracy.sel(arch="lstm28", sigma_train=1.0).mean("seed")`` is the paper's curve.
@@ -133,6 +135,14 @@ def with_train_seed_dim(ds: xr.Dataset, path="result") -> xr.Dataset:
     return tag_train_seed(ds, seeds[0] if seeds else 0)
 
 
+def compact_train_seed(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` in the one-seed schema (train_seed a per-model variable) if it holds one training seed;
+    as it is with several (or none as a dim)."""
+    if TRAIN_SEED not in ds.dims or ds.sizes[TRAIN_SEED] != 1:
+        return ds
+    return seed_slice(ds, int(ds[TRAIN_SEED].values[0]))
+
+
 def train_seeds_of(ds: xr.Dataset) -> list[int]:
     """The training seeds ``ds`` holds (after :func:`with_train_seed_dim`)."""
     return [int(k) for k in with_train_seed_dim(ds)[TRAIN_SEED].values]
@@ -147,6 +157,7 @@ def seed_slice(ds: xr.Dataset | None, train_seed: int) -> xr.Dataset | None:
     if int(train_seed) not in ds[TRAIN_SEED].values:
         return None
     view = ds.sel({TRAIN_SEED: int(train_seed)}, drop=True)
+    view = view.transpose(*[d for d in (*NOISE_ATTRS, *DIMS) if d in view.dims], ...)
     if "model_crc" in view:
         view[TRAIN_SEED] = view.model_crc.notnull() * 0 + float(train_seed)
         view[TRAIN_SEED] = view[TRAIN_SEED].where(view.model_crc.notnull())
@@ -308,6 +319,7 @@ def forget_models(ds: xr.Dataset, models: set[tuple[str, float]], points: bool =
 
 def save_results(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to NetCDF at ``path`` atomically (temporary file, then rename)."""
+    ds = compact_train_seed(ds)  # one training seed: the schema every earlier file has
     with atomic_path(path) as tmp:
         # encodings carried over from a loaded file (e.g. a fixed string width '<U6' for arch)
         # would truncate longer values merged in since: let xarray choose afresh
@@ -315,8 +327,11 @@ def save_results(ds: xr.Dataset, path) -> Path:
     return Path(path)
 
 
-def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
+def load_results(path, need: Iterable[str] = ("accuracy",), train_seed_dim: bool = False) -> xr.Dataset:
     """Read a result file fully into memory (the file is closed afterwards).
+
+    A file of one training seed comes in the one-seed schema, one of several with the ``train_seed``
+    dim; ``train_seed_dim``: always with the dim (:func:`with_train_seed_dim`: an old file is its one seed).
 
     ``need``: the variables the caller uses; a file that lacks them, or the dims of the schema,
     fails as one line naming what is missing (:func:`require_schema`).
@@ -328,7 +343,7 @@ def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
     except (OSError, ValueError) as err:
         raise DniError(f"{path} is not a readable NetCDF result file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     require_schema(ds, path, need)
-    return with_train_seed_dim(ds, path)
+    return with_train_seed_dim(ds, path) if train_seed_dim else compact_train_seed(ds)
 
 
 def read_existing_results(path) -> xr.Dataset | None:
@@ -434,7 +449,9 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
     schemes = {draws_of(ds) for ds in datasets}
     if len(schemes) > 1:
         raise InvalidArgumentError(f"cannot merge results of different draw schemes {sorted(schemes)}: re-evaluate with one --draws")
-    if any(TRAIN_SEED in ds.dims for ds in datasets):  # training seeds as a dim (issue 34): every input gets it
+    seeds_held = {k for ds in datasets for k in (ds[TRAIN_SEED].values.tolist() if TRAIN_SEED in ds.dims else
+                                                 [v for v in np.ravel(ds[TRAIN_SEED].values) if v == v] if TRAIN_SEED in ds else [0])}
+    if len(seeds_held) > 1 or any(TRAIN_SEED in ds.dims for ds in datasets):  # training seeds as a dim (issue 34)
         datasets = [with_train_seed_dim(ds, f"input {i + 1}") for i, ds in enumerate(datasets)]
         _check_same_weights(datasets)
     pairs = {p for ds in datasets for p in noise_pairs(ds)}
