@@ -107,7 +107,7 @@ def compare_files(paths, a: str | None = None, b: str | None = None, sigma_val=N
         raise InvalidArgumentError(f"give one result file (with --a and --b) or two (A then B), not {len(paths)}")
     if len(paths) == 1 and not (a and b):
         raise InvalidArgumentError("one result file: name the two settings, e.g. --a arch=lstm28,sigma_train=0 --b arch=lstm28,sigma_train=1")
-    files = [_one_pair(load_results(p), str(p)) for p in paths]
+    files = [_one_pair(load_results(p, train_seed_dim=True), str(p)) for p in paths]
     da, db = files[0], files[-1]
     sa, sb = _setting(da, a, str(paths[0])), _setting(db, b, str(paths[-1]))
     if len(paths) == 1 and sa == sb:
