@@ -437,15 +437,20 @@ def _run(args, parser, progress) -> int:
         print(comparison_table(compare_files(args.results, a=args.a, b=args.b, sigma_val=args.sigma_val)))
         return 0
     if args.command == "report":
-        from dni.paper.report import headline_table
-        from dni.store.results import noise_pairs, select_noise
+        from dni.paper.report import headline_table, seed_interval_table
+        from dni.store.results import noise_pairs, seed_slice, select_noise, train_seeds_of
 
         ds = load_results(args.result, need=("accuracy", "weight_power"))
         pairs = noise_pairs(ds)
         for i, (t, e) in enumerate(pairs):
             if len(pairs) > 1:
                 print(("\n" if i else "") + f"trained under {t}, evaluated under {e}:\n")
-            print(headline_table(select_noise(ds, t, e)))
+            view = select_noise(ds, t, e)
+            seeds = train_seeds_of(view)
+            if len(seeds) > 1:
+                print(f"training seed {seeds[0]} (one model per setting; the interval across the {len(seeds)} seeds below):\n")
+            print(headline_table(seed_slice(view, seeds[0]) if len(seeds) > 1 else view))
+            print("\n" + seed_interval_table(view))
         return 0
     if args.command == "checkpoints":
         from dni.paper.report import training_states_lines, training_table

@@ -275,3 +275,24 @@ def test_a_models_own_adc_range_is_the_quantile_of_its_preactivations():
     hand = torch.cat(values).double().numpy()
     assert preactivation_bound(model, x) == pytest.approx(np.quantile(hand, 0.999), rel=1e-5)
     assert preactivation_bound(model, x, 1.0) == pytest.approx(hand.max(), rel=1e-6)
+
+
+# --- Dask and the command line --------------------------------------------------------------------------
+
+def test_a_multi_seed_sweep_on_a_dask_cluster_gives_the_numbers_of_one_process(two_seeds, tmp_path):
+    reference, _ = two_seeds
+    ds = run_sweep(**SMALL, sigma_train=[0.5], train_seeds=[0, 1], out=tmp_path / "d.nc", workers=2, **QUIET)
+    for var in ("accuracy", "loss", "model_crc"):
+        xr.testing.assert_equal(ds[var], reference[var])
+
+
+def test_cli_table_and_compare_print_intervals(two_seeds, tmp_path):
+    _, out = two_seeds
+    dni = [sys.executable, "-m", "dni.cli", "--quiet"]
+    table = subprocess.run([*dni, "table", str(out)], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "mean over 2 training seeds (0, 1) ± 95 % Student-t interval" in table.stdout
+    compare = subprocess.run([*dni, "compare", str(out), str(out), "--sigma-val", "0.5"], capture_output=True, text=True, timeout=120)
+    assert compare.returncode == 0, compare.stderr
+    assert "n = 2 (0, 1)" in compare.stdout and "+0.00" in compare.stdout  # a model against itself: no difference
+    bad = subprocess.run([*dni, "compare", str(out), "--sigma-val", "0.5"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "name the two settings" in bad.stderr
