@@ -296,3 +296,18 @@ def test_cli_table_and_compare_print_intervals(two_seeds, tmp_path):
     assert "n = 2 (0, 1)" in compare.stdout and "+0.00" in compare.stdout  # a model against itself: no difference
     bad = subprocess.run([*dni, "compare", str(out), "--sigma-val", "0.5"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "name the two settings" in bad.stderr
+
+
+def test_dni_evaluate_adds_a_training_seed_to_a_file_like_the_sweep(two_seeds, tmp_path):
+    from dni.evaluation.evaluate import evaluate_into
+
+    reference, out = two_seeds
+    folder = out.with_name("s_checkpoints")
+    model = {k: load_checkpoint(checkpoint_path(folder, TrainConfig(preset="rnn28", sigma_train=0.5, epochs=1, seed=k))) for k in (0, 1)}
+    target = tmp_path / "e.nc"
+    evaluate_into(target, [model[0]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
+    with pytest.raises(InvalidArgumentError, match="training seeds \\[0, 1\\]"):
+        evaluate_into(target, [model[0], model[1]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
+    ds = evaluate_into(target, [model[1]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
+    for var in ("accuracy", "loss", "model_crc"):
+        xr.testing.assert_equal(ds[var], reference[var])

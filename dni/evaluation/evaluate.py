@@ -233,16 +233,29 @@ def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int,
     from dni.store.results import (
         check_joinable,
         complete_points,
+        compact_train_seed,
         merge_results,
         read_existing_results,
         save_results,
         without_incomplete_points,
     )
 
+    from dni.store.results import seed_slice, with_seed_slice, with_train_seed_dim
+
     path = Path(path)
-    existing = read_existing_results(path)
+    whole = read_existing_results(path)
+    train_seeds = sorted({m.config.seed for m in models})
+    if len(train_seeds) > 1:  # a file's slice is one training seed's (issue 34)
+        raise InvalidArgumentError(f"the checkpoints are of training seeds {train_seeds}; evaluate one training seed at a time "
+                                   "into the file (or run `dni sweep --train-seeds`)")
+    train_seed = train_seeds[0] if train_seeds else 0
+    whole = with_train_seed_dim(whole, path) if whole is not None else None
+    existing = seed_slice(whole, train_seed)  # this seed's points, in the one-seed schema
     eval_noise = parse_noise(eval_noise).label
     draws = validate_draws(draws)
+    if existing is None and whole is not None:  # a file of other training seeds: same data, eval seed, noise, scheme
+        check_joinable(whole, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=[],
+                       eval_noise=eval_noise, train_noise=models[0].config.train_noise if models else PAPER, draws=validate_draws(draws))
     check_joinable(existing, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=models,
                    eval_noise=eval_noise, train_noise=models[0].config.train_noise if models else PAPER, draws=draws)
     ours = {(m.arch, m.sigma_train) for m in models}
@@ -254,12 +267,12 @@ def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int,
         log(f"resuming {path}: {len(skip)} of {len(models) * len(sigmas)} points already evaluated")
 
     def write(partial):
-        save_results(merge_results([existing, partial]) if existing is not None else partial, path)
+        save_results(with_seed_slice(whole, train_seed, merge_results([existing, partial]) if existing is not None else partial), path)
 
     new = evaluate(models, sigma_val, repeats, data=data, seed=seed, device=device, progress=progress, skip=skip,
                    on_point=write, eval_noise=eval_noise, draws=draws)
-    if existing is None:
+    if whole is None:
         return new
-    merged = merge_results([existing, new])
+    merged = with_seed_slice(whole, train_seed, merge_results([existing, new]) if existing is not None else new)
     save_results(merged, path)
-    return merged
+    return compact_train_seed(merged)
