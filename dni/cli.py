@@ -119,7 +119,7 @@ def _train_seeds(text):
     from dni.util.validation import parse_train_seeds
 
     try:
-        return parse_train_seeds(text, "--train-seeds")
+        return parse_train_seeds(text, "training seeds")
     except DniError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 

@@ -149,7 +149,11 @@ def parse_train_seeds(text, name: str = "train_seeds") -> list[int]:
             start, stop, step = (int(b) for b in bits)
             if step <= 0 or stop < start:
                 raise InvalidArgumentError(f"{name} range {text!r} needs step > 0 and stop >= start")
-            parts = [str(k) for k in range(start, stop + 1, step)] if (stop - start) // step < MAX_TRAIN_SEEDS else ["0"] * (MAX_TRAIN_SEEDS + 1)
+            count = (stop - start) // step + 1
+            if count > MAX_TRAIN_SEEDS:
+                raise InvalidArgumentError(f"{name} range {text!r} has {count:,} seeds, more than dni's limit of {MAX_TRAIN_SEEDS} per sweep; "
+                                           "run several sweeps")
+            parts = [str(k) for k in range(start, stop + 1, step)]
         else:
             parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
