@@ -311,3 +311,16 @@ def test_dni_evaluate_adds_a_training_seed_to_a_file_like_the_sweep(two_seeds, t
     ds = evaluate_into(target, [model[1]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
     for var in ("accuracy", "loss", "model_crc"):
         xr.testing.assert_equal(ds[var], reference[var])
+
+
+def test_a_file_of_seed_1_drawn_before_the_key_change_is_not_extended(tmp_path):
+    from dni.errors import ResultConflictError
+    from dni.experiments.sweep import run_sweep
+
+    old = tmp_path / "old.nc"
+    run_sweep(**SMALL, sigma_train=[0.5], train_seeds=[1], out=old, **QUIET)
+    ds = load_results(old)
+    del ds.attrs["draw_key"]  # as the replicate file written before issue 34
+    save_results(ds, old)
+    with pytest.raises(ResultConflictError, match="training seed 1 evaluated before the training seed entered the draw key"):
+        run_sweep(**{**SMALL, "sigma_val": [0.0, 0.5, 1.0]}, sigma_train=[0.5], train_seeds=[1], out=old, **QUIET)

@@ -101,6 +101,9 @@ def select_noise(ds: xr.Dataset, train_noise: str, eval_noise: str) -> xr.Datase
     return view.assign_attrs(train_noise=train_noise, eval_noise=eval_noise)
 NETCDF_ENGINE = "h5netcdf"
 TRAIN_SEED = "train_seed"
+DRAW_KEY = "train_seed appended when not 0"
+"""``attrs["draw_key"]`` of results evaluated since issue 34 (:func:`dni.noise.draws.train_seed_key`); a file
+without it that holds a training seed ≠ 0 (the replicate file) was drawn without the seed in the key."""
 
 
 def _per_model_or_point(ds: xr.Dataset) -> list[str]:
@@ -234,6 +237,7 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
             "train_noise": train_noise,
             "eval_noise": eval_noise,
             "draws": draws,
+            "draw_key": DRAW_KEY,
             "dni_version": __version__,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         },
@@ -393,8 +397,19 @@ def conflicts_with(existing: xr.Dataset, *, dataset: str, eval_seed: int, models
             problems.append(f"{name.replace('_', ' ')} {noise[name]}, not {wanted}")
     if draws is not None and draws_of(existing) != draws:
         problems.append(f"draws {draws_of(existing)}, not {draws} (pass --draws {draws_of(existing)} to extend it)")
+    old_key = [k for k in _nonzero_train_seeds(existing)] if existing.attrs.get("draw_key") != DRAW_KEY else []
+    if old_key:
+        problems.append(f"training seed {old_key[0]} evaluated before the training seed entered the draw key (issue 34), "
+                        "so new points would be drawn otherwise")
     problems += [f"{m.arch} σtrain {m.sigma_train:g} evaluated with other weights" for m in evaluated_with_other_weights(existing, models)]
     return problems
+
+
+def _nonzero_train_seeds(ds: xr.Dataset) -> list[int]:
+    if TRAIN_SEED not in ds:
+        return []
+    values = np.ravel(ds[TRAIN_SEED].values).astype(float)
+    return sorted({int(v) for v in values[~np.isnan(values)] if v != 0})
 
 
 def draws_of(ds: xr.Dataset) -> str:
