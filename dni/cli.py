@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask for the 95 %% t-interval across training seeds (shown anyway with >= 2 seeds; "
                         "with one the table says '1 seed: no interval')")
 
-    p = sub.add_parser("compare", help="paired comparison of two models/settings across training seeds, with its 95 % t-interval",
+    p = sub.add_parser("compare", help="paired comparison of two models/settings across training seeds, with its 95 %% t-interval",
                        description="Per training seed, the difference A − B of each model's mean accuracy over the evaluation "
                                    "repeats at each --sigma-val; then the mean difference over the seeds both hold, with its "
                                    "Student-t 95 %% interval and n. A and B: result files (A.nc B.nc, same arch/σtrain unless "

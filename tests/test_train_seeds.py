@@ -298,7 +298,7 @@ def test_cli_table_and_compare_print_intervals(two_seeds, tmp_path):
     assert bad.returncode != 0 and "name the two settings" in bad.stderr
 
 
-def test_dni_evaluate_adds_a_training_seed_to_a_file_like_the_sweep(two_seeds, tmp_path):
+def test_dni_evaluate_of_seed_1_is_refused_by_a_seed_0_file_and_merges_as_the_sweep_wrote_it(two_seeds, tmp_path):
     from dni.evaluation.evaluate import evaluate_into
 
     reference, out = two_seeds
@@ -308,7 +308,12 @@ def test_dni_evaluate_adds_a_training_seed_to_a_file_like_the_sweep(two_seeds, t
     evaluate_into(target, [model[0]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
     with pytest.raises(InvalidArgumentError, match="training seeds \\[0, 1\\]"):
         evaluate_into(target, [model[0], model[1]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
-    ds = evaluate_into(target, [model[1]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
+    from dni.errors import ResultConflictError
+
+    with pytest.raises(ResultConflictError, match="evaluated with other weights"):  # seeds join a file by `dni sweep --train-seeds`
+        evaluate_into(target, [model[1]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
+    one = evaluate_into(tmp_path / "one.nc", [model[1]], [0.0, 0.5], 2, progress=False, log=lambda m: None)
+    ds = merge_results([load_results(target), one])  # `dni merge`: the two seeds, as the sweep wrote them
     for var in ("accuracy", "loss", "model_crc"):
         xr.testing.assert_equal(ds[var], reference[var])
 

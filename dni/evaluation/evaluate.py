@@ -253,9 +253,12 @@ def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int,
     existing = seed_slice(whole, train_seed)  # this seed's points, in the one-seed schema
     eval_noise = parse_noise(eval_noise).label
     draws = validate_draws(draws)
-    if existing is None and whole is not None:  # a file of other training seeds: same data, eval seed, noise, scheme
-        check_joinable(whole, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=[],
-                       eval_noise=eval_noise, train_noise=models[0].config.train_noise if models else PAPER, draws=validate_draws(draws))
+    if existing is None and whole is not None:
+        # a file of other training seeds: refused where it holds points of these (arch, σtrain) as today — a checkpoint
+        # of another seed may be of another recipe too, which a file of seeds must not mix (`dni sweep --train-seeds` adds seeds)
+        check_joinable(seed_slice(whole, int(whole.train_seed.values[0])), path, dataset=data if isinstance(data, str) else "custom",
+                       eval_seed=seed, models=models, eval_noise=eval_noise,
+                       train_noise=models[0].config.train_noise if models else PAPER, draws=draws)
     check_joinable(existing, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=models,
                    eval_noise=eval_noise, train_noise=models[0].config.train_noise if models else PAPER, draws=draws)
     ours = {(m.arch, m.sigma_train) for m in models}
