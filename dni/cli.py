@@ -110,6 +110,18 @@ def _add_training_args(p, defaults=TrainConfig):
     p.add_argument("--dropout", type=float, default=defaults.dropout,
                    help=f"dropout on the output: zero each unit of the last hidden state with this probability in training, "
                         f"before the FC layer (none in evaluation) (default {defaults.dropout:g})")
+    p.add_argument("--select-on", choices=["noisy", "clean"], default="noisy",
+                   help="which validation accuracy picks the best epoch and drives --patience/--lr-patience: noisy (at "
+                        "σtrain, the paper's; default) or clean (at σ 0: a model under strong noise is not stopped by its own noise)")
+
+
+def _train_seeds(text):
+    from dni.util.validation import parse_train_seeds
+
+    try:
+        return parse_train_seeds(text, "training seeds")
+    except DniError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_cluster_args(p, what="the sweep's tasks (train a model, evaluate its points)"):
@@ -164,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the σtrain models together in one pass over the data (LSTM/RNN presets)")
     p.add_argument("--train-only", action="store_true",
                    help="only train the models into the checkpoint folder, evaluate nothing")
+    p.add_argument("--train-seeds", type=_train_seeds, default=None,
+                   help="training seeds, like σ grids: 0,1,2 or 0:4:1 (ints >= 0, each once, at most 32); one model per "
+                        "(σtrain, seed), seed k exactly the model of --seed k, the result with a train_seed dim. --seed is then "
+                        "the evaluation seed only (default: the one training seed --seed)")
     _add_cluster_args(p)
     _add_retrain_arg(p)
 
@@ -225,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="print the accuracy table of a result file")
     p.add_argument("result", type=Path)
+    p.add_argument("--interval", action="store_true",
+                   help="ask for the 95 %% t-interval across training seeds (shown anyway with >= 2 seeds; "
+                        "with one the table says '1 seed: no interval')")
+
+    p = sub.add_parser("compare", help="paired comparison of two models/settings across training seeds, with its 95 %% t-interval",
+                       description="Per training seed, the difference A − B of each model's mean accuracy over the evaluation "
+                                   "repeats at each --sigma-val; then the mean difference over the seeds both hold, with its "
+                                   "Student-t 95 %% interval and n. A and B: result files (A.nc B.nc, same arch/σtrain unless "
+                                   "--a/--b pick settings), or one file with --a and --b naming settings in it.")
+    p.add_argument("results", nargs="+", type=Path, help="one result file, or two (A then B)")
+    p.add_argument("--a", default=None, help="setting A: arch=lstm28,sigma_train=1 (default: the file's only one)")
+    p.add_argument("--b", default=None, help="setting B, as --a")
+    p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=None, help="σval points to compare (default: all both hold)")
 
     p = sub.add_parser("report", help="the headline numbers of a result file next to the paper's (markdown)")
     p.add_argument("result", type=Path)
@@ -368,7 +397,8 @@ def _train(args, progress) -> int:
     config = TrainConfig(preset=args.preset, sigma_train=args.sigma_train, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, data=args.data, device=validate_device(args.device), patience=args.patience,
                          lr_patience=args.lr_patience, input_scale=args.input_scale, init=args.init,
-                         weight_decay=args.weight_decay, optimiser=args.optimiser, dropout=args.dropout, train_noise=args.train_noise)
+                         weight_decay=args.weight_decay, optimiser=args.optimiser, dropout=args.dropout, train_noise=args.train_noise,
+                         select_on=args.select_on)
     out = check_writable(args.out)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if cached_model(config, out, lambda m: None, args.retrain, path=out, elsewhere="another --out") is not None:
@@ -404,18 +434,28 @@ def _run(args, parser, progress) -> int:
             print(f"{p.name:14s} {p.cell.upper():4s} {p.steps} steps × {p.input_size} inputs, H={p.hidden_size}  {p.source} {count}")
         return 0
     if args.command == "table":
-        print(accuracy_table(load_results(args.result)))
+        print(accuracy_table(load_results(args.result), interval=args.interval or None))
+        return 0
+    if args.command == "compare":
+        from dni.paper.compare import compare_files, comparison_table
+
+        print(comparison_table(compare_files(args.results, a=args.a, b=args.b, sigma_val=args.sigma_val)))
         return 0
     if args.command == "report":
-        from dni.paper.report import headline_table
-        from dni.store.results import noise_pairs, select_noise
+        from dni.paper.report import headline_table, seed_interval_table
+        from dni.store.results import noise_pairs, seed_slice, select_noise, train_seeds_of
 
         ds = load_results(args.result, need=("accuracy", "weight_power"))
         pairs = noise_pairs(ds)
         for i, (t, e) in enumerate(pairs):
             if len(pairs) > 1:
                 print(("\n" if i else "") + f"trained under {t}, evaluated under {e}:\n")
-            print(headline_table(select_noise(ds, t, e)))
+            view = select_noise(ds, t, e)
+            seeds = train_seeds_of(view)
+            if len(seeds) > 1:
+                print(f"training seed {seeds[0]} (one model per setting; the interval across the {len(seeds)} seeds below):\n")
+            print(headline_table(seed_slice(view, seeds[0]) if len(seeds) > 1 else view))
+            print("\n" + seed_interval_table(view))
         return 0
     if args.command == "checkpoints":
         from dni.paper.report import training_states_lines, training_table
@@ -504,7 +544,7 @@ def _run(args, parser, progress) -> int:
                              out=args.out, checkpoint_dir=args.checkpoint_dir, device=args.device, batch_models=args.batch_models,
                              patience=args.patience, lr_patience=args.lr_patience, retrain=args.retrain,
                              input_scale=args.input_scale, init=args.init, weight_decay=args.weight_decay, optimiser=args.optimiser,
-                             dropout=args.dropout,
+                             dropout=args.dropout, train_seeds=args.train_seeds, select_on=args.select_on,
                              train_noise=args.train_noise or PAPER, eval_noise=args.eval_noise or PAPER, draws=args.draws,
                              workers=args.workers, scheduler=args.scheduler)
         if args.train_only:
@@ -516,7 +556,8 @@ def _run(args, parser, progress) -> int:
             with sweep_client(config, log=log) as cluster:
                 for t in dict.fromkeys(t for t, _ in config.noise_pairs):
                     train_sweep_models(replace(config, train_noise=t), progress=progress, log=log, client=cluster)
-            print(f"{config.preset} σtrain {', '.join(f'{s:g}' for s in config.sigma_train)}: trained, in {config.checkpoint_dir}/"
+            print(f"{config.preset} σtrain {', '.join(f'{s:g}' for s in config.sigma_train)}"
+                  f"{' seeds ' + ','.join(map(str, config.seeds)) if len(config.seeds) > 1 else ''}: trained, in {config.checkpoint_dir}/"
                   f" ({time.perf_counter() - started:.0f} s)")
             return 0
         ds = run_sweep(config, progress=progress, log=lambda msg: print(msg, file=sys.stderr))

@@ -66,7 +66,7 @@ from dni.nn.presets import get_preset
 from dni.nn.probes import state_distributions, weight_histogram
 from dni.noise.session import noise_for
 from dni.store.checkpoints import TrainedModel, load_checkpoint
-from dni.store.layout import checkpoint_dirs, locate_checkpoints
+from dni.store.layout import locate_checkpoints
 from dni.store.results import load_results, noise_pairs, pair_results
 
 STATE_CACHE = 64

@@ -2,7 +2,7 @@
 
 Each (model, σval) point of the paper is the mean of 40 independent noisy evaluations of the
 test set. Here repeat r (coordinate ``seed`` = r) draws its noise from its own generator, seeded
-from (eval seed, arch, σtrain, σval, r) — so a repeat's value does not depend on how many
+from (eval seed, arch, σtrain, σval, r [, training seed when ≠ 0]) — so a repeat's value does not depend on how many
 repeats run, in what batches, or whether the run was resumed. The R repeats of a batch of
 digits run as one batch of R·B sequences (:func:`dni.nn.recurrence.unroll`). σval = 0 draws no
 noise: it is evaluated once and that accuracy fills every repeat.
@@ -27,7 +27,7 @@ from dni.nn.presets import get_preset
 from dni.noise.base import NoiseModel, PrefetchedGaussian, prefetch_pays_off
 from dni.noise.catalogue import DEFAULT as DEFAULT_DRAWS
 from dni.noise.catalogue import PAPER, validate_draws
-from dni.noise.draws import chunk_seed, shared_noisy_accuracy, takes_shared_draws
+from dni.noise.draws import chunk_seed, shared_noisy_accuracy, takes_shared_draws, train_seed_key
 from dni.noise.session import NoiseSession, noise_for
 from dni.noise.spec import check_strength_grid, parse_noise
 from dni.store.checkpoints import TrainedModel
@@ -44,15 +44,17 @@ NOISELESS_BATCH = 4096
 
 
 def repeat_seed(eval_seed: int, arch: str, sigma_train: float, sigma_val: float, repeat: int,
-                train_noise: str = PAPER, eval_noise: str = PAPER) -> int:
+                train_noise: str = PAPER, eval_noise: str = PAPER, train_seed: int = 0) -> int:
     """The noise seed of one repeat; stable across runs, machines and Python versions.
 
-    The noise specs enter the key only when they are not the paper's, so the paper's seeds (and the
-    committed numbers) stay as they were.
+    The noise specs enter the key only when they are not the paper's, and the model's training seed
+    only when it is not 0 (:func:`dni.noise.draws.train_seed_key`, issue 34), so the paper's seeds (and the
+    committed seed-0 numbers) stay as they were, and models of other training seeds draw independently.
     """
     key = [int(eval_seed), zlib.crc32(arch.encode()), round(sigma_train * 1e6), round(sigma_val * 1e6), int(repeat)]
     if (train_noise, eval_noise) != (PAPER, PAPER):
         key += [zlib.crc32(str(train_noise).encode()), zlib.crc32(str(eval_noise).encode())]
+    key += train_seed_key(train_seed)
     return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)
 
 
@@ -198,12 +200,14 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], sigma_val=(0.0,), re
             key = (id(m), s)
             if key not in done_shared:  # the model's first σval > 0: evaluate all of its pending ones on common ε
                 todo = [t for t in sigmas if t > 0 and (m.arch, m.sigma_train, t) not in skip]
-                seed_of = lambda r, c, m=m: chunk_seed(seed, m.arch, m.sigma_train, r, c, m.config.train_noise, eval_noise)  # noqa: E731
+                seed_of = lambda r, c, m=m: chunk_seed(seed, m.arch, m.sigma_train, r, c, m.config.train_noise, eval_noise,
+                                                            m.config.seed)  # noqa: E731
                 out = shared_noisy_accuracy(m.model.to(device), test_sets[kind], todo, repeats, seed_of, device)
                 done_shared.update({(id(m), t): v for t, v in out.items()})
             acc, loss = done_shared.pop(key)
         else:
-            gens = [torch.Generator(device=device).manual_seed(repeat_seed(seed, m.arch, m.sigma_train, s, r, m.config.train_noise, eval_noise))
+            gens = [torch.Generator(device=device).manual_seed(repeat_seed(seed, m.arch, m.sigma_train, s, r, m.config.train_noise, eval_noise,
+                                                                                  m.config.seed))
                     for r in range(repeats)]
             acc, loss = noisy_accuracy(m.model.to(device), test_sets[kind], s, gens, repeats, device, eval_noise)
         results.append((m, s, acc, loss))
@@ -229,16 +233,32 @@ def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int,
     from dni.store.results import (
         check_joinable,
         complete_points,
+        compact_train_seed,
         merge_results,
         read_existing_results,
         save_results,
         without_incomplete_points,
     )
 
+    from dni.store.results import seed_slice, with_seed_slice, with_train_seed_dim
+
     path = Path(path)
-    existing = read_existing_results(path)
+    whole = read_existing_results(path)
+    train_seeds = sorted({m.config.seed for m in models})
+    if len(train_seeds) > 1:  # a file's slice is one training seed's (issue 34)
+        raise InvalidArgumentError(f"the checkpoints are of training seeds {train_seeds}; evaluate one training seed at a time "
+                                   "into the file (or run `dni sweep --train-seeds`)")
+    train_seed = train_seeds[0] if train_seeds else 0
+    whole = with_train_seed_dim(whole, path) if whole is not None else None
+    existing = seed_slice(whole, train_seed)  # this seed's points, in the one-seed schema
     eval_noise = parse_noise(eval_noise).label
     draws = validate_draws(draws)
+    if existing is None and whole is not None:
+        # a file of other training seeds: refused where it holds points of these (arch, σtrain) as today — a checkpoint
+        # of another seed may be of another recipe too, which a file of seeds must not mix (`dni sweep --train-seeds` adds seeds)
+        check_joinable(seed_slice(whole, int(whole.train_seed.values[0])), path, dataset=data if isinstance(data, str) else "custom",
+                       eval_seed=seed, models=models, eval_noise=eval_noise,
+                       train_noise=models[0].config.train_noise if models else PAPER, draws=draws)
     check_joinable(existing, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=models,
                    eval_noise=eval_noise, train_noise=models[0].config.train_noise if models else PAPER, draws=draws)
     ours = {(m.arch, m.sigma_train) for m in models}
@@ -250,12 +270,12 @@ def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int,
         log(f"resuming {path}: {len(skip)} of {len(models) * len(sigmas)} points already evaluated")
 
     def write(partial):
-        save_results(merge_results([existing, partial]) if existing is not None else partial, path)
+        save_results(with_seed_slice(whole, train_seed, merge_results([existing, partial]) if existing is not None else partial), path)
 
     new = evaluate(models, sigma_val, repeats, data=data, seed=seed, device=device, progress=progress, skip=skip,
                    on_point=write, eval_noise=eval_noise, draws=draws)
-    if existing is None:
+    if whole is None:
         return new
-    merged = merge_results([existing, new])
+    merged = with_seed_slice(whole, train_seed, merge_results([existing, new]) if existing is not None else new)
     save_results(merged, path)
-    return merged
+    return compact_train_seed(merged)

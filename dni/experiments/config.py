@@ -15,6 +15,7 @@ from dni.store.recipe import TrainConfig
 from dni.util.io import check_writable, check_writable_dir
 from dni.util.validation import (
     parse_sigmas,
+    parse_train_seeds,
     validate_device,
     validate_repeats,
     validate_sigmas,
@@ -48,6 +49,13 @@ class SweepConfig:
     batch_size: int = TrainConfig.batch_size
     lr: float = TrainConfig.lr
     seed: int = 0
+    """The evaluation seed; also the training seed when ``train_seeds`` is not given (one model per σtrain)."""
+    train_seeds: list[int] | str | None = None
+    """Training seeds (issue 34): one model per (σtrain, seed), each exactly the model ``seed=k`` trains
+    alone; the result gets a ``train_seed`` dim. ``"0,1,2"``, ``"0:2:1"`` or a list; None: ``[seed]``."""
+    select_on: str = "noisy"
+    """Early stopping / best epoch on validation at σtrain ("noisy", the paper's) or at σ 0 ("clean"):
+    :attr:`dni.store.recipe.TrainConfig.select_on`."""
     data: str = "subset"
     out: Path = Path("dni_sweep.nc")
     checkpoint_dir: Path | None = None
@@ -88,25 +96,46 @@ class SweepConfig:
         self.sigma_train = parse_sigmas(self.sigma_train, "sigma_train") if isinstance(self.sigma_train, str) else validate_sigmas(self.sigma_train, "sigma_train")
         self.sigma_val = parse_sigmas(self.sigma_val, "sigma_val") if isinstance(self.sigma_val, str) else validate_sigmas(self.sigma_val, "sigma_val")
         self.repeats = validate_repeats(self.repeats)
+        if self.train_seeds is not None:
+            self.train_seeds = parse_train_seeds(self.train_seeds, "--train-seeds")
         self.draws = validate_draws(self.draws)
         self.device = validate_device(self.device)
 
         self.workers = validate_cluster(self.workers, self.scheduler, self.batch_models)
         for s in self.sigma_train:
             for train_noise in {t for t, _ in self.noise_pairs}:
-                self.train_config(s, train_noise)  # bad training settings fail here, before anything is written
+                self.train_config(s, train_noise, self.seeds[0])  # bad training settings fail here, before anything is written
         self.out = check_writable(self.out)
         self.checkpoint_dir = check_writable_dir(Path(self.checkpoint_dir) if self.checkpoint_dir else default_checkpoint_dir(self.out))
 
-    def train_config(self, sigma_train: float, train_noise: str | None = None) -> TrainConfig:
-        """The training settings of the model at ``sigma_train`` (under ``train_noise``; default: the sweep's one)."""
+    @property
+    def seeds(self) -> list[int]:
+        """The training seeds of the sweep: ``train_seeds``, else ``[seed]``."""
+        return list(self.train_seeds) if self.train_seeds is not None else [int(self.seed)]
+
+    @property
+    def train_seed(self) -> int:
+        """The one training seed of a one-seed sweep (a multi-seed sweep runs one of these per seed)."""
+        if len(self.seeds) != 1:
+            raise InvalidArgumentError(f"a sweep over training seeds {self.seeds} has one model per seed: name it")
+        return self.seeds[0]
+
+    def for_seed(self, train_seed: int) -> "SweepConfig":
+        """The one-seed sweep of training seed ``train_seed`` (same eval seed, file and checkpoints)."""
+        from dataclasses import replace
+
+        return replace(self, train_seeds=[int(train_seed)])
+
+    def train_config(self, sigma_train: float, train_noise: str | None = None, train_seed: int | None = None) -> TrainConfig:
+        """The training settings of the model at ``sigma_train`` (under ``train_noise``; default: the sweep's one)
+        and ``train_seed`` (default: the sweep's one; the TrainConfig seed, so seed k is the model ``--seed k`` trains)."""
         if train_noise is None and isinstance(self.train_noise, list):
             raise InvalidArgumentError("a sweep over several train noises has one model per train noise: name it")
         return TrainConfig(preset=self.preset, sigma_train=sigma_train, epochs=self.epochs, batch_size=self.batch_size,
-                           lr=self.lr, seed=self.seed, data=self.data, device=self.device, patience=self.patience,
+                           lr=self.lr, seed=self.train_seed if train_seed is None else int(train_seed), data=self.data, device=self.device, patience=self.patience,
                            lr_patience=self.lr_patience, input_scale=self.input_scale, init=self.init,
                            weight_decay=self.weight_decay, optimiser=self.optimiser, dropout=self.dropout,
-                           train_noise=train_noise or self.train_noise)
+                           train_noise=train_noise or self.train_noise, select_on=self.select_on)
 
     @property
     def noises(self) -> dict[str, str]:

@@ -18,8 +18,12 @@ from dni.store.results import (
     evaluated_with_other_weights,
     forget_models,
     merge_results,
+    compact_train_seed,
     read_existing_results,
     save_results,
+    with_train_seed_dim,
+    seed_slice,
+    with_seed_slice,
     with_model_variables,
     without_incomplete_points,
 )
@@ -47,6 +51,10 @@ def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) ->
 class SweepResultFile:
     """A sweep's result file; the process that runs the sweep is its only writer.
 
+    One training seed's sweep (``config.train_seed``) works on that seed's slice of the file
+    (:func:`dni.store.results.seed_slice`); the other seeds' points and models are kept as they are
+    and the slice is put back at every write (:func:`dni.store.results.with_seed_slice`).
+
     It holds what the file held before, as far as this sweep keeps it (:func:`reusable_points`:
     same data, eval seed and weights), plus the points evaluated now (:meth:`add`), and is
     replaced atomically at every write. ``models``: the sweep's trained models, known as they come
@@ -57,7 +65,10 @@ class SweepResultFile:
         self.config, self.started, self.log = config, started, log
         self.models: dict[float, TrainedModel] = {}
         self.mine: xr.Dataset | None = None  # the points evaluated by this run
-        self.existing = _read_existing(config.out)
+        self.whole = _read_existing(config.out)  # every training seed (a train_seed dim)
+        self.whole = with_train_seed_dim(self.whole, config.out) if self.whole is not None else None
+        self.train_seed = config.train_seed
+        self.existing = seed_slice(self.whole, self.train_seed)  # this sweep's seed, in the one-seed schema
         self.earlier = float(self.existing.attrs.get("sweep_seconds", 0.0)) if self.existing is not None else 0.0  # the runs this one resumes
         self.backup: Path | None = None
         # --retrain: the file holds points of models trained anew now, which may get other weights;
@@ -95,11 +106,12 @@ class SweepResultFile:
     def finish(self) -> xr.Dataset:
         """The whole sweep, written unless the file already holds exactly it."""
         ds = self._combined()
-        if self.existing is not None and self.backup is None and _same_results(self.existing, ds):  # a finished sweep run again
+        whole = with_seed_slice(self.whole, self.train_seed, ds)
+        if self.whole is not None and self.backup is None and _same_results(self.whole, whole):  # a finished sweep run again
             self.log(f"{self.config.out} already holds this sweep; left as it was")
-            return self.existing
+            return compact_train_seed(self.whole)
         self._save(ds)
-        return ds
+        return compact_train_seed(whole)
 
     def _keep_backup(self) -> None:
         if self.backup is None and self.config.out.exists():
@@ -109,7 +121,7 @@ class SweepResultFile:
         if self.back_up and self.backup is None:
             self._keep_backup()
             self.log(f"{self.config.out}: --retrain; the old file is kept as {self.backup}")
-        save_results(ds, self.config.out)
+        save_results(with_seed_slice(self.whole, self.train_seed, ds), self.config.out)
 
     def _combined(self, with_models: bool = True) -> xr.Dataset | None:
         models = list(self.models.values())

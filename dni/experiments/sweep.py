@@ -123,8 +123,11 @@ def _train_batched(configs: list[TrainConfig], directory: Path, train_data, prog
 
 
 def train_sweep_models(config: SweepConfig, *, progress: bool = True, log=print, client=None) -> list[TrainedModel]:
-    """The sweep's model per σtrain, reused from ``config.checkpoint_dir`` or trained there
-    (:func:`train_models`; on the Dask cluster of ``client`` when given, :mod:`dni.experiments.dask_cluster`)."""
+    """The sweep's model per σtrain (and training seed, one seed after the other), reused from
+    ``config.checkpoint_dir`` or trained there (:func:`train_models`; on the Dask cluster of ``client``
+    when given, :mod:`dni.experiments.dask_cluster`)."""
+    if len(config.seeds) > 1:
+        return [m for k in config.seeds for m in train_sweep_models(config.for_seed(k), progress=progress, log=log, client=client)]
     if client is not None:
         from dni.experiments.dask_cluster import run_tasks
 
@@ -157,7 +160,20 @@ def run_sweep(config: SweepConfig | None = None, *, progress: bool = True, log=p
 
 
 def _run_one(config: SweepConfig, progress: bool, log, client) -> xr.Dataset:
-    """:func:`run_sweep` of one (train noise, eval noise) pair."""
+    """:func:`run_sweep` of one (train noise, eval noise) pair: one training seed after the other
+    (issue 34), each a sweep of its own models into its slice of the file (:class:`SweepResultFile`),
+    so a seed already in the file is reused untouched and a run cut off mid-seed resumes there."""
+    if len(config.seeds) > 1:
+        result = None
+        for k in config.seeds:
+            log(f"training seed {k} ({config.seeds.index(k) + 1} of {len(config.seeds)})")
+            result = _run_one_seed(config.for_seed(k), progress, log, client)
+        return result
+    return _run_one_seed(config, progress, log, client)
+
+
+def _run_one_seed(config: SweepConfig, progress: bool, log, client) -> xr.Dataset:
+    """:func:`run_sweep` of one (train noise, eval noise) pair and one training seed."""
     started = time.perf_counter()
     # before any work: a result file this sweep could not join stops it now, not after hours of training
     check_joinable(_read_existing(config.out), config.out, dataset=config.data, eval_seed=config.seed, models=[], **config.noises,

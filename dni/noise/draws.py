@@ -9,7 +9,8 @@ digits); only the correlation *between* σval points changes — differences bet
 σval carry less Monte-Carlo noise — and the draws cost one grid's worth instead of one per σval.
 
 Seeding is counter-based: the generator of (r, c) is seeded from the key
-``(eval seed, arch, σtrain, r, c, "shared-draws" [, train/eval noise spec])`` (:func:`chunk_seed`),
+``(eval seed, arch, σtrain, r, c, "shared-draws" [, train/eval noise spec] [, "train_seed", k])`` (:func:`chunk_seed`;
+the training seed k of the model enters only when k ≠ 0, so every seed-0 number re-derives bit for bit, issue 34),
 so any (r, c) block can be drawn by any thread in any order: the blocks of a chunk are drawn in
 parallel by a thread pool (:func:`draw_chunk`, torch releases the GIL while it draws) and the result
 is bit for bit the same for any number of threads. ``--device cuda`` seeds a ``torch.Generator``
@@ -42,6 +43,15 @@ REPEATS_PER_PASS = 40
 _TAG = zlib.crc32(b"shared-draws")
 
 
+_TRAIN_SEED_TAG = zlib.crc32(b"train_seed")
+
+
+def train_seed_key(train_seed: int) -> list[int]:
+    """What a model's training seed adds to an evaluation draw key: nothing for seed 0 (the committed
+    numbers' keys), ``["train_seed" tag, k]`` for k ≠ 0 (issue 34)."""
+    return [] if int(train_seed) == 0 else [_TRAIN_SEED_TAG, int(train_seed)]
+
+
 def takes_shared_draws(eval_noise=PAPER) -> bool:
     """Whether the shared scheme applies to ``eval_noise``: the additive kind (z = σ·ε). Other kinds
     (:mod:`dni.noise.kinds`) draw per point whatever the scheme (their draws are not a scaled ε)."""
@@ -49,11 +59,17 @@ def takes_shared_draws(eval_noise=PAPER) -> bool:
 
 
 def chunk_seed(eval_seed: int, arch: str, sigma_train: float, repeat: int, chunk: int,
-               train_noise: str = PAPER, eval_noise: str = PAPER) -> int:
-    """The seed of the ε of (model, repeat, chunk): a counter-based key, no σval in it."""
+               train_noise: str = PAPER, eval_noise: str = PAPER, train_seed: int = 0) -> int:
+    """The seed of the ε of (model, repeat, chunk): a counter-based key, no σval in it.
+
+    ``train_seed`` (issue 34): the training seed of the model; it is appended (with a tag) only when
+    it is not 0, so a seed-0 model keeps its committed draws and the draws of seed k are independent
+    of seed j's (another key for every k).
+    """
     key = [int(eval_seed), zlib.crc32(arch.encode()), round(sigma_train * 1e6), int(repeat), int(chunk), _TAG]
     if (train_noise, eval_noise) != (PAPER, PAPER):
         key += [zlib.crc32(str(train_noise).encode()), zlib.crc32(str(eval_noise).encode())]
+    key += train_seed_key(train_seed)
     return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)
 
 

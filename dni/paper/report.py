@@ -196,3 +196,49 @@ def training_table(models) -> str:
                     f"{percent(record.get('val_accuracy'), 2)} | {percent(record.get('val_accuracy_clean'), 2)} | {time} |")
     rows.append(f"| all {len(rows) - 2} | | | | | | {sum(runs.values()) / 3600:.2f} h |")
     return "\n".join(rows)
+
+
+HEADLINE_FIELDS = (("clean", "clean (σtrain = σval = 0)"), ("conventional_at_1", "σtrain 0 at σval 1"),
+                   ("worst_case", "worst accuracy over σval at the best σtrain"))
+
+
+def seed_interval_table(ds: xr.Dataset) -> str:
+    """The headline numbers across training seeds (issue 34), a markdown table: per preset and number,
+    the mean over the seeds' models ± the half width of the 95 % Student-t interval across models
+    (:func:`dni.util.intervals.t_interval`, n − 1 dof) and n; the best σtrain is the one whose mean over
+    seeds has the highest worst case, and every seed's worst case is taken at it. Apart, the evaluation
+    repeats' standard error of the clean point (mean over the models): inference noise, not model spread.
+    With one seed: "1 seed: no interval" instead.
+    """
+    from dni.store.results import seed_slice, train_seeds_of, with_train_seed_dim
+    from dni.util.intervals import standard_error, t_interval
+
+    ds = with_train_seed_dim(ds)
+    seeds = train_seeds_of(ds)
+    if len(seeds) < 2:
+        return f"1 seed: no interval (training seed {seeds[0]} only; the interval needs `dni sweep --train-seeds`)"
+    mean_ds = ds.mean("train_seed", keep_attrs=True)  # only to pick the best σtrain of the means
+    rows = ["| preset | number | mean ± 95 % t-interval across models (n seeds) | per seed | evaluation-repeat SE |",
+            "|---|---|---|---|---|"]
+    for arch in ds.arch.values.tolist():
+        best = headline(mean_ds, arch).best_sigma_train
+        per_seed = {}
+        for k in seeds:
+            one = seed_slice(ds, k)
+            if not bool(one.accuracy.sel(arch=arch).notnull().any()):
+                continue
+            h = headline(one, arch)
+            worst = one.accuracy.sel(arch=arch, sigma_train=best).mean("seed").min("sigma_val").item()
+            per_seed[k] = {"clean": h.clean, "conventional_at_1": h.conventional_at_1, "worst_case": worst}
+        for field, name in HEADLINE_FIELDS:
+            values = np.array([v[field] if v[field] is not None else np.nan for v in per_seed.values()], float)
+            ci = t_interval(values)
+            shown = "–" if np.isnan(ci.mean) else (f"{ci.mean * 100:.1f} ± {ci.half_width * 100:.1f} % (n = {int(ci.n)})" if ci.n >= 2
+                                                   else f"{ci.mean * 100:.1f} % (1 seed: no interval)")
+            label = name if field != "worst_case" else f"{name} ({best:g})"
+            se = "–"
+            if field == "clean" and 0.0 in ds.sigma_train.values and 0.0 in ds.sigma_val.values:
+                reps = ds.accuracy.sel(arch=arch, sigma_train=0.0, sigma_val=0.0).transpose("train_seed", "seed").values
+                se = f"{np.nanmean(standard_error(reps)) * 100:.2f} pp"
+            rows.append(f"| {arch} | {label} | {shown} | {' '.join(f'{x * 100:.1f}' for x in values)} | {se} |")
+    return "\n".join(rows)

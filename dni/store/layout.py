@@ -33,15 +33,27 @@ def default_checkpoint_dir(out: Path) -> Path:
     return out.with_name(out.stem + "_checkpoints")
 
 
-def find_checkpoints(ds, directory) -> dict[tuple[str, float], Path]:
-    """{(arch, σtrain): checkpoint path} for the models of result set ``ds`` found in ``directory``."""
-    if "train_noise" in ds.dims or "train_seed" in ds.dims:  # the mismatch grid / several training seeds
+def find_checkpoints(ds, directory, train_seed: int | None = None) -> dict[tuple[str, float], Path]:
+    """{(arch, σtrain): checkpoint path} for the models of result set ``ds`` found in ``directory``.
+
+    A result with a ``train_seed`` dim (issue 34): the models of ``train_seed`` (default: its first seed).
+    A mismatch grid (dim ``train_noise``): every model :func:`locate_checkpoints` finds there (CRC-checked).
+    """
+    if "train_noise" in ds.dims:
         located = locate_checkpoints(ds, [directory])
         return {(arch, st): path for (arch, _, st, _), path in reversed(list(located.items()))}
     found = {}
+    if "train_seed" in ds.dims:
+        k = int(ds.train_seed.values[0]) if train_seed is None else int(train_seed)
+        if k not in ds.train_seed.values:
+            return {}
+        held = ds.model_crc.sel(train_seed=k) if "model_crc" in ds else None
     for arch in ds.arch.values.tolist():
         for st in ds.sigma_train.values.tolist():
-            seed = ds.train_seed.sel(arch=arch, sigma_train=st).item() if "train_seed" in ds else 0
+            if "train_seed" in ds.dims:
+                seed = k if held is None or held.sel(arch=arch, sigma_train=st).item() == held.sel(arch=arch, sigma_train=st).item() else float("nan")
+            else:
+                seed = ds.train_seed.sel(arch=arch, sigma_train=st).item() if "train_seed" in ds else 0
             if seed != seed:  # NaN: this (arch, σtrain) was not run
                 continue
             path = checkpoint_path(Path(directory), TrainConfig(preset=arch, sigma_train=st, seed=int(seed),

@@ -53,6 +53,11 @@ class TrainConfig:
     """The kind of noise injected in training, at strength σtrain: a noise spec's label
     (:mod:`dni.noise.kinds`; ``additive`` is the paper's eq. 2, and what a checkpoint saved before
     noise specs existed was trained with)."""
+    select_on: str = "noisy"
+    """Which validation accuracy the convergence criterion (``patience``), the best epoch and the
+    ``lr_patience`` schedule follow: "noisy" at σtrain under the train noise (the paper's, and what a
+    checkpoint saved before this option was trained with) or "clean" at σ 0 (issue 34: a model trained
+    under strong noise is not stopped early by its own noise on the validation set)."""
 
     def __post_init__(self):
         from dni.data import (
@@ -87,6 +92,8 @@ class TrainConfig:
             raise InvalidArgumentError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             raise InvalidArgumentError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
+        if self.select_on not in SELECT_ON:
+            raise InvalidArgumentError(f"select_on must be one of {', '.join(SELECT_ON)}, got {self.select_on!r}")
         if self.optimiser not in OPTIMISERS:
             raise InvalidArgumentError(f"unknown optimiser {self.optimiser!r}; choose one of: {', '.join(OPTIMISERS)}")
 
@@ -95,6 +102,9 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+
+SELECT_ON = ("noisy", "clean")
+"""Values of :attr:`TrainConfig.select_on`."""
 
 OPTIMISERS = {
     "adam": "torch.optim.Adam with its defaults β 0.9, 0.999, ε 1e-8 (TF 1.x AdamOptimizer's too); dni's default",

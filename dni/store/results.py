@@ -11,6 +11,16 @@ Schema (labelled dimensions are the interface — select by name, never by posit
     train_seed    (arch, sigma_train)                   training seed of that model
     model_crc     (arch, sigma_train)                   CRC-32 of the model's weights: which model was evaluated
 
+Training seeds (issue 34): a file written by dni since then carries a ``train_seed`` dim (int: the
+:class:`dni.store.recipe.TrainConfig` seed of the model) — accuracy and loss over
+(arch, train_seed, sigma_train, sigma_val, seed), every per-model variable over (arch, train_seed, sigma_train).
+A result of one training seed keeps the schema above (a ``train_seed`` *variable* over (arch, sigma_train):
+0, or 1 in the replicate file), on disk and as :func:`load_results` returns it, so every file written
+before and every reader of one model per setting stays as it was (:func:`compact_train_seed`); code that
+combines seeds reads any file as a train_seed dim of its one value (:func:`with_train_seed_dim`,
+``load_results(..., train_seed_dim=True)``); nothing is rewritten. A sweep works on one training seed
+at a time in the one-seed schema (:func:`seed_slice`) and puts it back (:func:`with_seed_slice`).
+
 ``seed`` r is the r-th independent noisy repeat (the paper's "40 independent tests");
 ``ds.accuracy.sel(arch="lstm28", sigma_train=1.0).mean("seed")`` is the paper's curve.
 attrs: dataset, test_size, eval_seed, noise_model, dni_version, created; a sweep's file also has
@@ -104,6 +114,105 @@ def select_noise(ds: xr.Dataset, train_noise: str, eval_noise: str) -> xr.Datase
     view = ds.sel(train_noise=train_noise, eval_noise=eval_noise, drop=True)
     return view.assign_attrs(train_noise=train_noise, eval_noise=eval_noise)
 NETCDF_ENGINE = "h5netcdf"
+TRAIN_SEED = "train_seed"
+DRAW_KEY = "train_seed appended when not 0"
+"""``attrs["draw_key"]`` of results evaluated since issue 34 (:func:`dni.noise.draws.train_seed_key`); a file
+without it that holds a training seed ≠ 0 (the replicate file) was drawn without the seed in the key."""
+
+
+def _per_model_or_point(ds: xr.Dataset) -> list[str]:
+    return [v for v in ds.data_vars if "sigma_train" in ds[v].dims and "arch" in ds[v].dims]
+
+
+def tag_train_seed(ds: xr.Dataset, train_seed: int) -> xr.Dataset:
+    """One training seed's dataset (no train_seed dim) with the dim ``train_seed`` = [``train_seed``]
+    on every variable over (arch, sigma_train, …), placed right after ``arch``."""
+    out = ds.drop_vars(TRAIN_SEED, errors="ignore")
+    for v in _per_model_or_point(out):
+        out[v] = out[v].expand_dims({TRAIN_SEED: [int(train_seed)]}, axis=out[v].dims.index("arch") + 1)
+    if TRAIN_SEED not in out.coords:  # a dataset without any variable over arch
+        out = out.assign_coords({TRAIN_SEED: [int(train_seed)]})
+    out[TRAIN_SEED].attrs["long_name"] = "training seed (initialisation and shuffling) of the model"
+    return out
+
+
+def with_train_seed_dim(ds: xr.Dataset, path="result") -> xr.Dataset:
+    """``ds`` with a ``train_seed`` dim: as it is if it has one, else the one seed of its ``train_seed``
+    variable (uniform over its non-NaN entries; 0 if it has none); a file mixing seeds in that variable
+    is refused in one line."""
+    if TRAIN_SEED in ds.dims:
+        return ds
+    seeds = []
+    if TRAIN_SEED in ds.data_vars:
+        values = np.asarray(ds[TRAIN_SEED].values, dtype=float)
+        seeds = sorted({int(v) for v in values[~np.isnan(values)].ravel()})
+    if len(seeds) > 1:
+        raise ResultSchemaError(f"{path} holds models of training seeds {seeds} in one train_seed variable; "
+                                "dni cannot tell their points apart: split it by seed, or re-run with --train-seeds")
+    return tag_train_seed(ds, seeds[0] if seeds else 0)
+
+
+def compact_train_seed(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` in the one-seed schema (train_seed a per-model variable) if it holds one training seed;
+    as it is with several (or none as a dim)."""
+    if TRAIN_SEED not in ds.dims or ds.sizes[TRAIN_SEED] != 1:
+        return ds
+    return seed_slice(ds, int(ds[TRAIN_SEED].values[0]))
+
+
+def train_seeds_of(ds: xr.Dataset) -> list[int]:
+    """The training seeds ``ds`` holds (after :func:`with_train_seed_dim`)."""
+    return [int(k) for k in with_train_seed_dim(ds)[TRAIN_SEED].values]
+
+
+def seed_slice(ds: xr.Dataset | None, train_seed: int) -> xr.Dataset | None:
+    """The points and models of one training seed in the one-seed schema (train_seed a per-model
+    variable), or None if ``ds`` holds none of that seed."""
+    if ds is None:
+        return None
+    ds = with_train_seed_dim(ds)
+    if int(train_seed) not in ds[TRAIN_SEED].values:
+        return None
+    view = ds.sel({TRAIN_SEED: int(train_seed)}, drop=True)
+    view = view.transpose(*[d for d in (*NOISE_ATTRS, *DIMS) if d in view.dims], ...)
+    if "model_crc" in view:
+        view[TRAIN_SEED] = view.model_crc.notnull() * 0 + float(train_seed)
+        view[TRAIN_SEED] = view[TRAIN_SEED].where(view.model_crc.notnull())
+    return view
+
+
+def with_seed_slice(full: xr.Dataset | None, train_seed: int, part: xr.Dataset) -> xr.Dataset:
+    """``full`` (any seeds) with its training seed ``train_seed`` replaced by ``part`` (one-seed schema);
+    ``part``'s attrs are kept (it is the newer)."""
+    part = tag_train_seed(part, train_seed)
+    if full is None:
+        return part
+    others = with_train_seed_dim(full).drop_sel({TRAIN_SEED: [int(train_seed)]}, errors="ignore")
+    if others.sizes[TRAIN_SEED] == 0:
+        return part
+    merged = xr.merge([part, others], compat="no_conflicts", join="outer", combine_attrs="override")
+    return merged.sortby(TRAIN_SEED)
+
+
+def _check_same_weights(datasets: list[xr.Dataset]) -> None:
+    """Refuse to merge two files that hold the same (arch, train_seed, σtrain) model with other weights."""
+    crcs = [(i, ds.model_crc) for i, ds in enumerate(datasets) if "model_crc" in ds]
+    for n, (i, a) in enumerate(crcs):
+        for j, b in crcs[n + 1:]:
+            a2, b2 = xr.align(a, b, join="inner")
+            differ = (a2.notnull() & b2.notnull() & (a2 != b2))
+            if differ.size and bool(differ.any()):
+                where = differ.where(differ, drop=True).stack(model=differ.dims).dropna("model").model.values[0]
+                at = dict(zip(differ.dims, where))
+                raise InvalidArgumentError(
+                    f"cannot merge: training seed {int(at[TRAIN_SEED])} of {at.get('arch')} σtrain {float(at['sigma_train']):g} "
+                    f"has other weights in input {j + 1} than in input {i + 1} (model_crc differs); "
+                    "re-evaluate one of them, or merge files of different training seeds")
+
+
+def per_seed_means(da: xr.DataArray) -> xr.DataArray:
+    """Each model's mean over the evaluation repeats (``seed``): the samples of an interval across training seeds."""
+    return da.mean("seed")
 
 
 KINDS_LAYOUT = "kinds"
@@ -254,6 +363,7 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
             "train_noise": train_noise,
             "eval_noise": eval_noise,
             "draws": draws,
+            "draw_key": DRAW_KEY,
             "dni_version": __version__,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         },
@@ -339,6 +449,7 @@ def forget_models(ds: xr.Dataset, models: set[tuple[str, float]], points: bool =
 
 def save_results(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to NetCDF at ``path`` atomically (temporary file, then rename)."""
+    ds = compact_train_seed(ds)  # one training seed: the schema every earlier file has
     with atomic_path(path) as tmp:
         # encodings carried over from a loaded file (e.g. a fixed string width '<U6' for arch)
         # would truncate longer values merged in since: let xarray choose afresh
@@ -346,8 +457,11 @@ def save_results(ds: xr.Dataset, path) -> Path:
     return Path(path)
 
 
-def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
+def load_results(path, need: Iterable[str] = ("accuracy",), train_seed_dim: bool = False) -> xr.Dataset:
     """Read a result file fully into memory (the file is closed afterwards).
+
+    A file of one training seed comes in the one-seed schema, one of several with the ``train_seed``
+    dim; ``train_seed_dim``: always with the dim (:func:`with_train_seed_dim`: an old file is its one seed).
 
     ``need``: the variables the caller uses; a file that lacks them, or the dims of the schema,
     fails as one line naming what is missing (:func:`require_schema`).
@@ -359,7 +473,7 @@ def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
     except (OSError, ValueError) as err:
         raise DniError(f"{path} is not a readable NetCDF result file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     require_schema(ds, path, need)
-    return ds
+    return with_train_seed_dim(ds, path) if train_seed_dim else compact_train_seed(ds)
 
 
 def read_existing_results(path) -> xr.Dataset | None:
@@ -379,7 +493,7 @@ def require_schema(ds: xr.Dataset, path, need: Iterable[str] = ("accuracy",)) ->
     """Raise :class:`ResultSchemaError` naming the dims and variables of dni's schema that ``ds`` lacks."""
     need = list(need)
     missing_dims = [d for d in DIMS if d not in ds.dims]
-    extra = [d for v in ("accuracy", "loss") if v in ds.data_vars for d in ds[v].dims if d not in (*DIMS, *NOISE_ATTRS)]
+    extra = [d for v in ("accuracy", "loss") if v in ds.data_vars for d in ds[v].dims if d not in (*DIMS, *NOISE_ATTRS, TRAIN_SEED)]
     missing_vars = [v for v in need if v not in ds.data_vars]
     wrong = [v for v in need if v in ds.data_vars and v in ("accuracy", "loss") and extra]
     if missing_dims or missing_vars or wrong:
@@ -409,8 +523,19 @@ def conflicts_with(existing: xr.Dataset, *, dataset: str, eval_seed: int, models
             problems.append(f"{name.replace('_', ' ')} {noise[name]}, not {wanted}")
     if draws is not None and draws_of(existing) != draws:
         problems.append(f"draws {draws_of(existing)}, not {draws} (pass --draws {draws_of(existing)} to extend it)")
+    old_key = [k for k in _nonzero_train_seeds(existing)] if existing.attrs.get("draw_key") != DRAW_KEY else []
+    if old_key:
+        problems.append(f"training seed {old_key[0]} evaluated before the training seed entered the draw key (issue 34), "
+                        "so new points would be drawn otherwise")
     problems += [f"{m.arch} σtrain {m.sigma_train:g} evaluated with other weights" for m in evaluated_with_other_weights(existing, models)]
     return problems
+
+
+def _nonzero_train_seeds(ds: xr.Dataset) -> list[int]:
+    if TRAIN_SEED not in ds:
+        return []
+    values = np.ravel(ds[TRAIN_SEED].values).astype(float)
+    return sorted({int(v) for v in values[~np.isnan(values)] if v != 0})
 
 
 def draws_of(ds: xr.Dataset) -> str:
@@ -465,6 +590,11 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
     schemes = {draws_of(ds) for ds in datasets}
     if len(schemes) > 1:
         raise InvalidArgumentError(f"cannot merge results of different draw schemes {sorted(schemes)}: re-evaluate with one --draws")
+    seeds_held = {k for ds in datasets for k in (ds[TRAIN_SEED].values.tolist() if TRAIN_SEED in ds.dims else
+                                                 [v for v in np.ravel(ds[TRAIN_SEED].values) if v == v] if TRAIN_SEED in ds else [0])}
+    if len(seeds_held) > 1 or any(TRAIN_SEED in ds.dims for ds in datasets):  # training seeds as a dim (issue 34)
+        datasets = [with_train_seed_dim(ds, f"input {i + 1}") for i, ds in enumerate(datasets)]
+        _check_same_weights(datasets)
     pairs = {p for ds in datasets for p in noise_pairs(ds)}
     if len(pairs) > 1 or any(all(d in ds.dims for d in NOISE_ATTRS) for ds in datasets):
         datasets = [with_noise_dims(ds) for ds in datasets]  # the mismatch grid: noise pairs as dims
@@ -483,22 +613,73 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
     return merged
 
 
-def accuracy_table(ds: xr.Dataset, arch: str | None = None) -> str:
-    """Mean accuracy (%) over repeats: σtrain rows × σval columns, one block per arch (and noise pair)."""
+def accuracy_table(ds: xr.Dataset, arch: str | None = None, interval: bool | None = None) -> str:
+    """Mean accuracy (%): σtrain rows × σval columns, one block per arch (and noise pair).
+
+    One training seed: each model's mean over the evaluation repeats (the table as it always was).
+    Several (issue 34): the mean over training seeds ± the half width of the 95 % Student-t interval
+    across models (:func:`dni.util.intervals.t_interval` of the per-seed means, n − 1 dof), with n,
+    and below it the evaluation repeats' standard error (inference noise, mean over the models) apart.
+    ``interval`` True asks for the interval: with one seed the block says "1 seed: no interval".
+    """
     if all(d in ds.dims for d in NOISE_ATTRS):
-        return "\n\n".join(f"trained under {t}, evaluated under {e}:\n" + accuracy_table(select_noise(ds, t, e), arch)
+        return "\n\n".join(f"trained under {t}, evaluated under {e}:\n" + accuracy_table(select_noise(ds, t, e), arch, interval)
                            for t, e in noise_pairs(ds))
+    ds = with_train_seed_dim(ds)
     blocks = []
     metric = str(ds.attrs.get("metric", "accuracy"))  # dni.robustness may store another metric in ``accuracy``
     scale, width, cell, what = (100, 5, ".1f", "test accuracy (%)") if metric == "accuracy" else (1, 7, ".3g", f"test {metric}")
     for a in ([arch] if arch else list(ds.arch.values)):
-        mean = ds.accuracy.sel(arch=a).mean("seed") * scale
-        header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
-        lines = [f"{a}: {what}, mean of {ds.sizes['seed']} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
-        for st in ds.sigma_train.values:
-            row = mean.sel(sigma_train=st).values
-            if np.all(np.isnan(row)):
-                continue
-            lines.append(f"{st:>11.2g} " + " ".join(f"{'-':>{width}}" if np.isnan(v) else f"{v:{width}{cell}}" for v in row))
-        blocks.append("\n".join(lines))
+        acc = ds.accuracy.sel(arch=a)
+        held = acc.notnull().any(("sigma_val", "seed"))  # (train_seed, sigma_train): the models that have points
+        seeds = [int(k) for k in ds[TRAIN_SEED].values if bool(held.sel({TRAIN_SEED: k}).any())] or [int(ds[TRAIN_SEED].values[0])]
+        if len(seeds) < 2:
+            blocks.append(_one_seed_block(acc.sel({TRAIN_SEED: seeds[0]}), a, ds, scale, width, cell, what, seeds[0], interval))
+        else:
+            blocks.append(_interval_block(acc.sel({TRAIN_SEED: seeds}), a, ds, scale, cell, what, seeds))
     return "\n\n".join(blocks)
+
+
+def _one_seed_block(acc, a, ds, scale, width, cell, what, seed, interval) -> str:
+    mean = acc.mean("seed") * scale
+    header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
+    lines = [f"{a}: {what}, mean of {ds.sizes['seed']} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
+    for st in ds.sigma_train.values:
+        row = mean.sel(sigma_train=st).values
+        if np.all(np.isnan(row)):
+            continue
+        lines.append(f"{st:>11.2g} " + " ".join(f"{'-':>{width}}" if np.isnan(v) else f"{v:{width}{cell}}" for v in row))
+    if interval:
+        lines.append(f"1 seed: no interval (training seed {seed} only; train more with --train-seeds)")
+    return "\n".join(lines)
+
+
+def _interval_block(acc, a, ds, scale, cell, what, seeds) -> str:
+    from dni.util.intervals import standard_error, t_interval
+
+    per_model = acc.mean("seed") * scale  # (train_seed, sigma_train, sigma_val)
+    ci = t_interval(per_model.transpose(..., TRAIN_SEED).values)  # across models, per (σtrain, σval)
+    se = standard_error(acc.transpose(..., "seed").values * scale)  # (train_seed, σtrain, σval): one model's repeats
+    with np.errstate(all="ignore"):
+        se_mean = np.nanmean(se, axis=0) if se.size else se
+    width = 13
+    header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
+    lines = [f"{a}: {what}, mean over {len(seeds)} training seeds ({', '.join(map(str, seeds))}) ± 95 % Student-t interval "
+             f"across models (n−1 dof; n per cell in brackets where fewer), each model the mean of {ds.sizes['seed']} "
+             f"repeat(s) on {ds.attrs.get('dataset', '?')}", header]
+    se_lines = [f"evaluation-repeat standard error (inference noise, mean over the models; not in the interval):",
+                "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)]
+
+    def fmt(m, h, n):
+        if np.isnan(m):
+            return f"{'-':>{width}}"
+        text = f"{m:{cell}}" + ("±" + f"{h:{cell}}" if n >= 2 else " (1 seed)") + (f" ({int(n)})" if 2 <= n < len(seeds) else "")
+        return f"{text:>{width}}"
+
+    for t, st in enumerate(ds.sigma_train.values):
+        if np.all(np.isnan(ci.mean[t])):
+            continue
+        lines.append(f"{st:>11.2g} " + " ".join(fmt(m, h, n) for m, h, n in zip(ci.mean[t], ci.half_width[t], ci.n[t])))
+        se_lines.append(f"{st:>11.2g} " + " ".join(f"{'-':>{width}}" if np.isnan(v) else f"{v:>{width}{'.2f' if cell == '.1f' else cell}}"
+                                                for v in se_mean[t]))
+    return "\n".join(lines + [""] + se_lines)

@@ -36,6 +36,7 @@ from dni.noise.base import PerModelGaussian, PrefetchedGaussian, prefetch_pays_o
 from dni.store.checkpoints import BatchedTrainingState, TrainedModel
 from dni.store.recipe import TrainConfig
 from dni.training.train import (
+    selection_accuracy,
     BestEpoch,
     TrainingRun,
     learning_rate_schedule,
@@ -210,9 +211,10 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
             record = {"epoch": epoch + 1, "lr": rates.lr[s], "train_loss": float(total_loss[s]) / len(fit),
                       "train_accuracy": int(total_correct[s]) / len(fit), **validation_record(m.to(base.device), run.val, c)}
             histories[s].append(record)
-            if "val_accuracy" in record:
-                bests[s].update(epoch + 1, record["val_accuracy"], m.state_dict)
-                rates.step(s, record["val_accuracy"])  # model s's rate for the next epoch
+            chosen = selection_accuracy(record, c)  # at σtrain, or σ 0 with select_on "clean"
+            if chosen is not None:
+                bests[s].update(epoch + 1, chosen, m.state_dict)
+                rates.step(s, chosen)  # model s's rate for the next epoch
             if bests[s].converged:
                 newly.append(s)
                 finished[s] = finish(s)

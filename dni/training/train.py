@@ -95,6 +95,12 @@ def validation_record(model, val: SequenceData, config: "TrainConfig") -> dict:
 
 
 @torch.no_grad()
+def selection_accuracy(record: dict, config: "TrainConfig") -> float | None:
+    """The validation accuracy of an epoch's ``record`` that selects the model (best epoch, patience,
+    learning-rate schedule): at σtrain, or at σ 0 with ``config.select_on == "clean"``; None without a split."""
+    return record.get("val_accuracy_clean" if config.select_on == "clean" else "val_accuracy")
+
+
 def accuracy_and_loss(model, data: SequenceData, noise, generator=None, batch_size=1024, device="cpu"):
     """(accuracy, mean cross-entropy) of ``model`` on ``data`` under ``noise`` (one noisy pass)."""
     model.eval()
@@ -221,10 +227,11 @@ def _fit(model, config, run: TrainingRun, prefetch_noise: bool, optimiser, epoch
                   "train_accuracy": total_correct / len(fit), **validation_record(model, run.val, config)}
         history.append(record)
         epochs.set_postfix({k: f"{v:.2g}" if k == "lr" else f"{v:.3f}" for k, v in record.items() if k != "epoch"})
-        if "val_accuracy" in record:
-            best.update(epoch + 1, record["val_accuracy"], model.state_dict)
+        chosen = selection_accuracy(record, config)  # at σtrain, or σ 0 with select_on "clean"
+        if chosen is not None:
+            best.update(epoch + 1, chosen, model.state_dict)
             if schedule is not None:
-                schedule.step(record["val_accuracy"])  # the next epoch's learning rate
+                schedule.step(chosen)  # the next epoch's learning rate
         end_of_epoch()
         if best.converged:
             break

@@ -127,3 +127,47 @@ def sigma_label(sigma: float) -> str:
     """σ as it appears in file names: two decimals (``0.50``), or as many as it needs (``0.125``),
     so that two σ never share a file."""
     return f"{sigma:.2f}" if round(sigma, 2) == sigma else f"{sigma:.6f}".rstrip("0")
+
+
+MAX_TRAIN_SEEDS = 32
+"""Most training seeds one sweep takes (``--train-seeds``): each is a full set of trained models."""
+
+
+def parse_train_seeds(text, name: str = "train_seeds") -> list[int]:
+    """Training seeds from ``"0,1,2"``, ``"0:4:1"`` (start:stop:step, stop included) or a list of ints.
+
+    Each an int ≥ 0, none twice, at most :data:`MAX_TRAIN_SEEDS`; anything else is one line that says so.
+    """
+    if isinstance(text, (list, tuple)):
+        parts = [str(p).strip() for p in text]
+    else:
+        text = str(text).strip()
+        if ":" in text:
+            bits = text.split(":")
+            if len(bits) != 3 or not all(b.strip().lstrip("-").isdigit() for b in bits):
+                raise InvalidArgumentError(f"{name} range {text!r} must be start:stop:step of integers, e.g. 0:4:1")
+            start, stop, step = (int(b) for b in bits)
+            if step <= 0 or stop < start:
+                raise InvalidArgumentError(f"{name} range {text!r} needs step > 0 and stop >= start")
+            count = (stop - start) // step + 1
+            if count > MAX_TRAIN_SEEDS:
+                raise InvalidArgumentError(f"{name} range {text!r} has {count:,} seeds, more than dni's limit of {MAX_TRAIN_SEEDS} per sweep; "
+                                           "run several sweeps")
+            parts = [str(k) for k in range(start, stop + 1, step)]
+        else:
+            parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise InvalidArgumentError(f"{name} list is empty; give training seeds like 0,1,2 or a range 0:2:1")
+    seeds = []
+    for p in parts:
+        if not p.lstrip("-").isdigit():
+            raise InvalidArgumentError(f"{name}: {p!r} is not an integer; give training seeds like 0,1,2")
+        if int(p) < 0:
+            raise InvalidArgumentError(f"{name}: {p} is negative; training seeds are integers >= 0")
+        seeds.append(int(p))
+    if len(seeds) > MAX_TRAIN_SEEDS:
+        raise InvalidArgumentError(f"{name}: {len(seeds)} seeds, more than dni's limit of {MAX_TRAIN_SEEDS} per sweep; run several sweeps")
+    dup = sorted({k for k in seeds if seeds.count(k) > 1})
+    if dup:
+        raise InvalidArgumentError(f"{name}: seed {', '.join(map(str, dup))} given twice; give each training seed once")
+    return seeds
