@@ -18,6 +18,9 @@ part for all T steps, adds ``h·W_hhᵀ`` per step and only then applies the noi
 statistics (max|[h, x]|, ‖[h, x]‖) assembled from the parts (:class:`dni.noise.kinds.SplitProductStats`);
 the draws are those of the readable cell, in the same order (tested against it in float64).
 Training under those kinds steps the readable cell (autograd).
+
+Which of these runs is :func:`dni.nn.paths.choose_path`'s answer alone (fused BPTT of :mod:`dni.nn.fused` for
+training under additive noise included); :func:`unroll` dispatches on it.
 """
 
 from __future__ import annotations
