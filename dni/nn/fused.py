@@ -167,7 +167,9 @@ class NoisyRNN(torch.autograd.Function):
         return dP, _weight_gradient(dP, h, mm), dh if ctx.needs_input_grad[2] else None, None
 
 
-RECURRENCES = {"lstm": NoisyLSTM, "rnn": NoisyRNN}
+def _last_hidden(P, weight_hh, lstm: bool):
+    """h_T (..., B, H) from a zero state: :class:`NoisyLSTM` or :class:`NoisyRNN` on P (..., T, B, G)."""
+    return NoisyLSTM.apply(P, weight_hh, None, None, False)[0] if lstm else NoisyRNN.apply(P, weight_hh, None, False)
 
 
 def _noisy_projection(cell, x, noise: NoiseModel, generator, rows=None, noise_tensor=None):
@@ -188,8 +190,7 @@ def last_hidden(cell, x, noise: NoiseModel, generator=None, noise_tensor=None):
     rows = gate_order(cell.hidden_size, x.device) if lstm else None
     P = _noisy_projection(cell, x, noise, generator, rows, noise_tensor).unsqueeze(0)  # (1, T, B, G)
     W = (cell.weight_hh if rows is None else cell.weight_hh[rows]).unsqueeze(0)  # (1, G, H)
-    h = NoisyLSTM.apply(P, W, None, None, False)[0] if lstm else NoisyRNN.apply(P, W, None, False)
-    return h[0]
+    return _last_hidden(P, W, lstm)[0]
 
 
 def stacked_last_hidden(kind: str, x, weight_ih, bias, weight_hh, noise: NoiseModel):
@@ -200,7 +201,7 @@ def stacked_last_hidden(kind: str, x, weight_ih, bias, weight_hh, noise: NoiseMo
         rows = gate_order(weight_hh.shape[-1], weight_hh.device)
         weight_ih, bias, weight_hh = weight_ih[:, rows], bias[:, rows], weight_hh[:, rows]
     P = noise.add(torch.einsum("bti,sgi->stbg", x, weight_ih) + bias[:, None, None, :])  # (S, T, B, G)
-    return NoisyLSTM.apply(P, weight_hh, None, None, False)[0] if kind == "lstm" else NoisyRNN.apply(P, weight_hh, None, False)
+    return _last_hidden(P, weight_hh, kind == "lstm")
 
 
 def layer_outputs(cell, x, state, noise: NoiseModel, generator=None):
