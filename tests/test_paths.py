@@ -65,7 +65,7 @@ def test_choose_path_is_public_and_light():
 
     assert dni.nn.choose_path is choose_path and dni.nn.Path is Path
     code = "import sys, dni.nn\nprint('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 # --- every caller runs the chosen path -----------------------------------------------------------
@@ -122,7 +122,7 @@ def test_a_noisified_layer_runs_the_chosen_path(kind, how, ran):
         expected = choose_path(cell, ADDITIVE, grad=True)
     else:
         spec = "weight_read" if how.startswith("weight_read") else "additive"
-        grad = how.endswith("grad") or how.endswith("repeats")
+        grad = how.endswith(("grad", "repeats"))
         gens = GENERATORS if how.endswith("repeats") else torch.Generator().manual_seed(0)
         noise = noisify_module.inference_noise(spec, 0.1, gens, 2 if how.endswith("repeats") else 1)
         expected = choose_path(cell, noise, grad=grad, generator=gens)
@@ -169,8 +169,8 @@ def _function(cell, x, z, state, all_outputs, stack: bool):
     rows = fused.gate_order(cell.hidden_size, "cpu") if lstm else torch.arange(cell.hidden_size)
     P = nn.functional.linear(x.transpose(0, 1), cell.weight_ih[rows], cell.bias[rows]) + z[..., rows]  # (T, B, G)
     W = cell.weight_hh[rows]
-    lead = (lambda v: None if v is None else v.unsqueeze(0)) if stack else (lambda v: v)  # noqa: E731
-    unlead = (lambda v: v[0]) if stack else (lambda v: v)  # noqa: E731
+    lead = (lambda v: None if v is None else v.unsqueeze(0)) if stack else (lambda v: v)
+    unlead = (lambda v: v[0]) if stack else (lambda v: v)
     if lstm:
         h0, c0 = (None, None) if state is None else state
         out, c = fused.NoisyLSTM.apply(lead(P), lead(W), lead(h0), lead(c0), all_outputs)
@@ -201,7 +201,7 @@ def test_the_fused_function_equals_the_readable_cell(kind, initial, all_outputs,
     w = torch.randn_like(ref)
     wc = torch.randn(B, H, dtype=torch.float64)
     inputs = list(cell.parameters()) + ([] if state is None else list(state) if kind == "lstm" else [state])
-    loss = lambda o, c_: (o * w).sum() + (0 if c_ is None else (c_ * wc).sum())  # noqa: E731
+    loss = lambda o, c_: (o * w).sum() + (0 if c_ is None else (c_ * wc).sum())
     got = torch.autograd.grad(loss(out, c), inputs)
     want = torch.autograd.grad(loss(ref, ref_state[1] if kind == "lstm" else None), inputs)
     for a, b in zip(got, want):
