@@ -12,6 +12,7 @@ from dni.nn.models import build_model
 from dni.noise.base import NOISELESS, PrefetchedGaussian, ReplayNoise
 from dni.training.train import train
 
+
 def reference_last_hidden(cell, x, z):
     """Step the readable cell, adding z[t] (B, G) at step t."""
     noise, state = ReplayNoise(z), None
