@@ -310,17 +310,17 @@ def test_training_under_another_kind_draws_per_call_and_back_propagates():
 
 
 def test_fused_layer_functions_match_autograd_in_float64():
-    from dni.nn.fused import NoisyLSTMLayer, NoisyRNNLayer
+    from dni.nn.fused import NoisyLSTM, NoisyRNN
 
     torch.manual_seed(12)
     T, B, H = 4, 3, 2
     P = torch.randn(T, B, 4 * H, dtype=torch.float64, requires_grad=True)
     W = torch.randn(4 * H, H, dtype=torch.float64, requires_grad=True)
     h0, c0 = (torch.randn(B, H, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    assert torch.autograd.gradcheck(NoisyLSTMLayer.apply, (P, W, h0, c0))
+    assert torch.autograd.gradcheck(lambda *a: NoisyLSTM.apply(*a, True), (P, W, h0, c0))
     P = torch.randn(T, B, H, dtype=torch.float64, requires_grad=True)
     W = torch.randn(H, H, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(NoisyRNNLayer.apply, (P, W, h0))
+    assert torch.autograd.gradcheck(lambda *a: NoisyRNN.apply(*a, True), (P, W, h0))
 
 
 def test_training_a_noisified_lstm_takes_the_fused_path_with_one_draw_per_sequence():

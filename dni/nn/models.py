@@ -12,11 +12,11 @@ import math
 import torch
 from torch import nn
 
-from dni.nn import fused
-from dni.nn.cells import CELLS, NoisyGRUCell, NoisyLinear, NoisyLSTMCell, NoisyRNNCell
+from dni.nn.cells import CELLS, NoisyGRUCell, NoisyLinear
+from dni.nn.paths import Path, choose_path
 from dni.nn.presets import Preset, check_init, get_preset
 from dni.nn.recurrence import Trace, unroll
-from dni.noise.session import as_noise_model, commutes, noise_for
+from dni.noise.session import as_noise_model, noise_for
 from dni.noise.spec import NoiseSpec
 
 
@@ -69,21 +69,19 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, x, *, noise=None, generator=None, repeats: int = 1, dropout_generator=None):
         noise, x = self._noise(noise, generator, repeats), self._scaled(x)
-        if self.uses_fused_training(repeats, noise):
-            h_last = _FUSED[type(self.cell)](self.cell, x, noise, generator)  # (B, H)
-        else:
-            h_last = unroll(self.cell, x, noise, generator, repeats)  # (R·B, H)
+        h_last = unroll(self.cell, x, noise, generator, repeats)  # (R·B, H), on the path of dni.nn.paths.choose_path
         return self.fc(self._dropped(h_last, dropout_generator), noise=noise, generator=generator)  # (R·B, C)
 
     def uses_fused_training(self, repeats: int = 1, noise=None) -> bool:
-        """True when ``forward`` takes the fused BPTT path (:mod:`dni.nn.fused`): LSTM/RNN with grad on,
-        under the paper's additive noise (other kinds take the readable step with autograd).
+        """True when ``forward`` takes the fused BPTT path (:attr:`dni.nn.paths.Path.FUSED`, as
+        :func:`dni.nn.paths.choose_path` decides): LSTM/RNN with grad on, under the paper's additive noise
+        (other kinds take the readable step with autograd).
 
         That path draws each batch's cell noise as one (T, B, G) block, then the FC noise (B, C).
-        Inference (no grad) takes :func:`dni.nn.recurrence.unroll`, drawing per step.
+        Inference (no grad) takes :func:`dni.nn.recurrence.unroll`'s other paths, drawing per step.
         """
-        noise = self.noise if noise is None else noise
-        return torch.is_grad_enabled() and repeats == 1 and type(self.cell) in _FUSED and commutes(as_noise_model(noise))
+        noise = as_noise_model(self.noise if noise is None else noise)
+        return choose_path(self.cell, noise, grad=torch.is_grad_enabled(), repeats=repeats) is Path.FUSED
 
     def inference_noise_shapes(self, batch: int, steps: int, repeats: int = 1) -> list[tuple[int, ...]]:
         """Shapes of the noise draws of one :func:`dni.nn.recurrence.unroll` pass (R repeats of B sequences), in order."""
@@ -127,9 +125,6 @@ class SequenceClassifier(nn.Module):
     def weights(self) -> torch.Tensor:
         """All trainable values (weights and biases, paper §I) as one flat tensor, for Figs 5, 9."""
         return torch.cat([p.detach().reshape(-1) for p in self.parameters()])
-
-
-_FUSED = {NoisyLSTMCell: fused.lstm_last_hidden, NoisyRNNCell: fused.rnn_last_hidden}
 
 
 @torch.no_grad()

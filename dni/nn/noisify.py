@@ -54,7 +54,8 @@ from torch.nn.utils.rnn import PackedSequence
 from dni.errors import InvalidArgumentError, NoisifyError, NotNoisifiedError
 from dni.nn import fused
 from dni.nn.cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell, _NoisyModule
-from dni.nn.recurrence import _STEPS, split_steps, splits
+from dni.nn.paths import Path, choose_path
+from dni.nn.recurrence import _STEPS, split_steps
 from dni.noise.base import NOISELESS, NoiseModel
 from dni.noise.session import NoiseSession, commutes, noise_for
 from dni.noise.spec import NoiseSpec, parse_noise
@@ -221,22 +222,23 @@ _CELL_CLASS = {"lstm": NoisyLSTMCell, "gru": NoisyGRUCell, "rnn": NoisyRNNCell}
 def _run_direction(cell, x, state, noise: NoiseModel, generator, reverse: bool):
     """One layer direction over x (B, T, I) from ``state``: (outputs (B, T, H), final state).
 
-    Additive noise: in training (grad on) an LSTM or RNN takes the fused BPTT of :func:`dni.nn.fused.layer_outputs`
-    (one autograd node, the sequence's noise one (T, B, G) draw); otherwise the input part of all T products is
-    one matmul with the noise added per step (the fast path of :func:`dni.nn.recurrence.unroll`, its draws per
-    step). Other kinds: in inference an LSTM or RNN takes the split path of :func:`dni.nn.recurrence.split_steps`
-    (what ``dni evaluate`` computes), else the readable cell is stepped (autograd)."""
+    On the path of :func:`dni.nn.paths.choose_path`: additive noise in training (grad on), an LSTM or RNN takes the
+    fused BPTT of :func:`dni.nn.fused.layer_outputs` (one autograd node, the sequence's noise one (T, B, G) draw);
+    otherwise additive noise takes the unrolled path (the input part of all T products one matmul, the noise
+    added per step, as :func:`dni.nn.recurrence.unroll`, its draws per step). Other kinds: in inference an LSTM
+    or RNN takes the split path of :func:`dni.nn.recurrence.split_steps` (what ``dni evaluate`` computes), else
+    the readable cell is stepped (autograd)."""
     T = x.shape[1]
     outputs = [None] * T
     steps = range(T - 1, -1, -1) if reverse else range(T)
-    if commutes(noise) and torch.is_grad_enabled() and not isinstance(cell, NoisyGRUCell) and not isinstance(generator, (list, tuple)):
-        # training: fused BPTT (dni.nn.fused), the whole sequence's noise one draw
+    path = choose_path(cell, noise, grad=torch.is_grad_enabled(), generator=generator)
+    if path is Path.FUSED:  # training: fused BPTT (dni.nn.fused), the whole sequence's noise one draw
         out, state = fused.layer_outputs(cell, x.flip(1) if reverse else x, state, noise, generator)
         return (out.flip(1) if reverse else out), state
-    if splits(cell, noise):  # inference under other kinds: the input part precomputed (dni.nn.recurrence.split_steps)
+    if path is Path.SPLIT:  # inference under other kinds: the input part precomputed (dni.nn.recurrence.split_steps)
         for t, state, _ in split_steps(cell, x, noise, state, reverse=reverse):
             outputs[t] = state[0] if cell.has_cell_state else state  # (B, H)
-    elif commutes(noise):
+    elif path is Path.UNROLLED:
         proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G)
         step = _STEPS[type(cell)]
         for t in steps:

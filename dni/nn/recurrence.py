@@ -18,6 +18,9 @@ part for all T steps, adds ``h·W_hhᵀ`` per step and only then applies the noi
 statistics (max|[h, x]|, ‖[h, x]‖) assembled from the parts (:class:`dni.noise.kinds.SplitProductStats`);
 the draws are those of the readable cell, in the same order (tested against it in float64).
 Training under those kinds steps the readable cell (autograd).
+
+Which of these runs is :func:`dni.nn.paths.choose_path`'s answer alone (fused BPTT of :mod:`dni.nn.fused` for
+training under additive noise included); :func:`unroll` dispatches on it.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dni.nn import fused
 from dni.nn.cells import NoisyGRUCell, NoisyLSTMCell, NoisyRNNCell
+from dni.nn.paths import Path, choose_path
 from dni.noise.base import NoiseModel
 from dni.noise.kinds import SplitProductStats
-from dni.noise.session import commutes
 
 
 @dataclass
@@ -51,10 +55,16 @@ def unroll(cell, x: torch.Tensor, noise: NoiseModel, generator=None, repeats: in
 
     Rows ``r·B … (r+1)·B - 1`` of the result are repeat r. ``generator`` is one generator or a
     list of ``repeats`` generators (one per repeat, see :meth:`dni.noise.base.AdditiveGaussian.sample`).
+    The path is :func:`dni.nn.paths.choose_path`'s: fused BPTT (:func:`dni.nn.fused.last_hidden`) in training
+    under additive noise, the split path (:func:`split_steps`) or the readable cell under other kinds, else
+    the unrolled fast path below.
     """
-    if not commutes(noise):  # other kinds of noise do not commute with h·W_hhᵀ
-        if splits(cell, noise):
-            return _unroll_split(cell, x, noise, repeats, trace)
+    path = choose_path(cell, noise, grad=torch.is_grad_enabled(), generator=generator, repeats=repeats, trace=trace)
+    if path is Path.FUSED:
+        return fused.last_hidden(cell, x, noise, generator)
+    if path is Path.SPLIT:
+        return _unroll_split(cell, x, noise, repeats, trace)
+    if path is Path.READABLE:
         return _unroll_cell(cell, x, noise, generator, repeats, trace)
     B, T, _ = x.shape
     proj = F.linear(x, cell.weight_ih, cell.bias)  # (B, T, G): input part of all T products
@@ -106,11 +116,6 @@ def _unroll_cell(cell, x, noise, generator, repeats: int, trace: bool):
         state = cell(xt, state, noise=recorder, generator=generator)
         steps.add(state, torch.cat(recorder.take(), dim=1) if trace else None)
     return steps.result(state)
-
-
-def splits(cell, noise) -> bool:
-    """Whether inference of ``cell`` under ``noise`` may take the split path (:func:`split_steps`)."""
-    return not torch.is_grad_enabled() and type(cell) in _GATES and getattr(noise, "splits_products", False)
 
 
 def _rows(v: torch.Tensor, rows: int) -> torch.Tensor:
@@ -209,9 +214,8 @@ def _lstm_gates(cell, pre, c, trace):
         a[:, : 2 * H].sigmoid_()
         a[:, 2 * H : 3 * H].tanh_()
         a[:, 3 * H :].sigmoid_()
-        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-        c = torch.addcmul(f * c, i, g)
-        return (o * torch.tanh(c), c), pre
+        h, c, _ = fused.lstm_state(*a.split(H, dim=1), c)
+        return (h, c), pre
     i, f, g, o = pre.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
@@ -230,4 +234,4 @@ def _gru_step(cell, p, h, noise, generator, trace):
 
 _STEPS = {NoisyRNNCell: _rnn_step, NoisyLSTMCell: _lstm_step, NoisyGRUCell: _gru_step}
 _GATES = {NoisyRNNCell: _rnn_gates, NoisyLSTMCell: _lstm_gates}
-"""Cells whose step is one product on [h, x] followed by element-wise gates (the GRU's is two products)."""
+"""The split path's gates of :data:`dni.nn.paths.SPLITTABLE`: one product on [h, x], then element-wise gates."""

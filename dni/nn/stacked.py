@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import torch
 
-from dni.nn.fused import SEQUENCES, gate_order
+from dni.nn.cells import CELLS
+from dni.nn.fused import stacked_last_hidden
 from dni.nn.models import SequenceClassifier, build_model
+from dni.nn.paths import FUSABLE
 
-BATCHABLE_CELLS = tuple(SEQUENCES)  # "lstm", "rnn"
+BATCHABLE_CELLS = tuple(sorted(k for k, cell in CELLS.items() if cell in FUSABLE))  # "lstm", "rnn": the cells with a fused path
 
 
 class StackedClassifier(torch.nn.Module):
@@ -30,19 +32,15 @@ class StackedClassifier(torch.nn.Module):
         self.fc_weight = stack(lambda m: m.fc.weight)  # (S, C, H)
         self.fc_bias = stack(lambda m: m.fc.bias)  # (S, C)
         self.register_buffer("sigmas", torch.tensor(sigmas, dtype=self.weight_ih.dtype))  # (S,)
-        self.rows = gate_order(self.hidden_size, self.weight_ih.device) if self.kind == "lstm" else None
 
     def noise_shapes(self, batch: int, steps: int):
         S, G = self.weight_ih.shape[:2]
         return [(S, steps, batch, G), (S, batch, self.fc_weight.shape[1])]
 
     def forward(self, x, noise):
-        """``noise``: a :class:`PrefetchedGaussian` with per-model σ, or any model adding unit-free z."""
-        W_ih, b, W_hh = self.weight_ih, self.bias, self.weight_hh
-        if self.rows is not None:
-            W_ih, b, W_hh = W_ih[:, self.rows], b[:, self.rows], W_hh[:, self.rows]
-        P = torch.einsum("bti,sgi->stbg", x, W_ih) + b[:, None, None, :]  # (S, T, B, G)
-        h = SEQUENCES[self.kind].apply(noise.add(P), W_hh)  # (S, B, H)
+        """``noise``: a :class:`PrefetchedGaussian` with per-model σ, or any model adding unit-free z.
+        The fused path (:attr:`dni.nn.paths.Path.FUSED`, with the model-stack dim), as model-batched training checks."""
+        h = stacked_last_hidden(self.kind, x, self.weight_ih, self.bias, self.weight_hh, noise)  # (S, B, H)
         logits = torch.baddbmm(self.fc_bias.unsqueeze(1), h, self.fc_weight.transpose(1, 2))  # (S, B, C)
         return noise.add(logits)
 

@@ -29,10 +29,13 @@ import torch.nn.functional as F
 from dni._version import __version__
 from dni.data import SequenceData
 from dni.errors import InvalidArgumentError
+from dni.nn.cells import CELLS
 from dni.nn.models import build_model
+from dni.nn.paths import Path, choose_path
 from dni.nn.presets import get_preset
 from dni.nn.stacked import BATCHABLE_CELLS, StackedClassifier
 from dni.noise.base import PerModelGaussian, PrefetchedGaussian, prefetch_pays_off
+from dni.noise.session import noise_for
 from dni.store.checkpoints import BatchedTrainingState, TrainedModel
 from dni.store.recipe import TrainConfig
 from dni.training.train import (
@@ -105,7 +108,7 @@ def train_batched(configs: list[TrainConfig], *, progress: bool = True, train_da
         raise InvalidArgumentError(f"model-batched training supports only the default recipe, not "
                                    f"{', '.join(f'{k} {v!r}' for k, v in recipe.items())}; drop --batch-models")
     preset = get_preset(base.preset)
-    if preset.cell not in BATCHABLE_CELLS:
+    if choose_path(CELLS[preset.cell], noise_for(base.train_noise, base.sigma_train), grad=True) is not Path.FUSED:
         raise InvalidArgumentError(f"model-batched training supports {', '.join(BATCHABLE_CELLS)} cells, not {preset.cell}")
     wanted = list(configs)
     state = BatchedTrainingState.load(state_path, wanted) if state_path is not None else None
