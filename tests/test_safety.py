@@ -484,3 +484,33 @@ def test_the_data_is_on_disk_before_the_rename(tmp_path, monkeypatch):
     with io.atomic_path(tmp_path / "x.txt") as tmp:
         tmp.write_text("new")
     assert events == ["fsync", "replace"] and (tmp_path / "x.txt").read_text() == "new"
+
+
+# --- issue 36: extending a file with another repeat count keeps its other points ----------------
+
+def test_evaluate_with_more_repeats_keeps_the_points_outside_its_grid(work, capsys):
+    """Issue 36.1: σval 0.3 evaluated with 1 repeat must survive a 3-repeat run at σval 0 only."""
+    checkpoint, out = work / "r_checkpoints" / "rnn28_sigma0.00_seed0.pt", work / "x.nc"
+    assert run_cli(capsys, "evaluate", str(checkpoint), "--sigma-val", "0,0.3", "--repeats", "1", "--out", str(out))[0] == 0
+    first = load_results(out)
+    code, out_text, err = run_cli(capsys, "evaluate", str(checkpoint), "--sigma-val", "0", "--repeats", "3", "--out", str(out))
+    assert code == 0, err
+    after = load_results(out)
+    # the 1-repeat point outside this run's grid: kept as it was, its other repeats absent (NaN)
+    xr.testing.assert_equal(after.accuracy.sel(sigma_val=0.3, seed=0), first.accuracy.sel(sigma_val=0.3, seed=0))
+    assert after.accuracy.sel(sigma_val=0.3, seed=[1, 2]).isnull().all()
+    assert after.accuracy.sel(sigma_val=0.0).notnull().all()  # the run's own point: all 3 repeats
+    assert "1 to 3 repeat(s)" in out_text  # the table says how many repeats its means hold
+
+
+def test_a_sweep_with_more_repeats_keeps_the_points_outside_its_grid(work, capsys):
+    """Issue 36.2: the same through `dni sweep`."""
+    out = work / "s.nc"
+    base = [*SWEEP[:7], "--out", str(out), "--checkpoint-dir", str(work / "r_checkpoints")]  # sweep --preset rnn28 --epochs 1 --sigma-train 0
+    assert run_cli(capsys, *base, "--sigma-val", "0,0.3", "--repeats", "1")[0] == 0
+    first = load_results(out)
+    code, _, err = run_cli(capsys, *base, "--sigma-val", "0", "--repeats", "2")
+    assert code == 0, err
+    after = load_results(out)
+    xr.testing.assert_equal(after.accuracy.sel(sigma_val=0.3, seed=0), first.accuracy.sel(sigma_val=0.3, seed=0))
+    assert after.accuracy.sel(sigma_val=0.0).notnull().all()

@@ -185,11 +185,15 @@ def complete_points(ds: xr.Dataset, repeats: int) -> set[tuple[str, float, float
             if bool(finite.sel(arch=a, sigma_train=st, sigma_val=sv))}
 
 
-def without_incomplete_points(existing: xr.Dataset, models: set[tuple[str, float]], repeats: int) -> xr.Dataset:
-    """``existing`` with the points of ``models`` ((arch, σtrain) pairs) that lack some of ``repeats``
-    repeats set to NaN (they are evaluated again); every other point is kept as it is."""
+def without_incomplete_points(existing: xr.Dataset, models: set[tuple[str, float]], repeats: int,
+                              sigma_val: Iterable[float] | None = None) -> xr.Dataset:
+    """``existing`` with the points of ``models`` ((arch, σtrain) pairs) at ``sigma_val`` (None: every
+    σval) that lack some of ``repeats`` repeats set to NaN (they are evaluated again); every other
+    point is kept as it is — also one of another repeat count outside the run's σval grid (issue 36)."""
     points = complete_points(existing, repeats)
-    mask = xr.DataArray([[[(a, st) not in models or (a, st, sv) in points for sv in existing.sigma_val.values.tolist()]
+    grid = None if sigma_val is None else {float(v) for v in sigma_val}
+    redo = lambda a, st, sv: (a, st) in models and (grid is None or sv in grid)  # noqa: E731
+    mask = xr.DataArray([[[not redo(a, st, sv) or (a, st, sv) in points for sv in existing.sigma_val.values.tolist()]
                           for st in existing.sigma_train.values.tolist()] for a in existing.arch.values.tolist()],
                         dims=("arch", "sigma_train", "sigma_val"), coords={k: existing[k] for k in ("arch", "sigma_train", "sigma_val")})
     kept = existing.copy()
@@ -368,7 +372,7 @@ def accuracy_table(ds: xr.Dataset, arch: str | None = None) -> str:
     for a in ([arch] if arch else list(ds.arch.values)):
         mean = ds.accuracy.sel(arch=a).mean("seed") * scale
         header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
-        lines = [f"{a}: {what}, mean of {ds.sizes['seed']} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
+        lines = [f"{a}: {what}, mean of {repeats_held(ds.accuracy.sel(arch=a))} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
         for st in ds.sigma_train.values:
             row = mean.sel(sigma_train=st).values
             if np.all(np.isnan(row)):
@@ -376,3 +380,14 @@ def accuracy_table(ds: xr.Dataset, arch: str | None = None) -> str:
             lines.append(f"{st:>11.2g} " + " ".join(f"{'-':>{width}}" if np.isnan(v) else f"{v:{width}{cell}}" for v in row))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def repeats_held(accuracy: xr.DataArray) -> str:
+    """How many repeats the points of ``accuracy`` (over ``seed``) hold: "5", or "1 to 3" where a file
+    extended with another repeat count holds points of both (issue 36: a label claims no more than the data)."""
+    counts = accuracy.notnull().sum("seed").values
+    counts = counts[counts > 0]
+    if counts.size == 0:
+        return "0"
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low} to {high}"
