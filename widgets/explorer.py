@@ -368,9 +368,9 @@ class Explorer:
 
     def _status_text(self) -> str:
         """What the views show, in words (not timings)."""
-        mean = float(self.results.accuracy.sel(arch=self.arch.value, sigma_train=self.sigma_train.value,
-                                               sigma_val=self.sigma_val.value).mean()) * 100
-        return (f"<b>{self._selection_text()}</b>: {mean:.1f} % over {self.results.sizes['seed']} evaluation repeats · "
+        point = self.results.accuracy.sel(arch=self.arch.value, sigma_train=self.sigma_train.value, sigma_val=self.sigma_val.value)
+        mean = float(point.mean()) * 100
+        return (f"<b>{self._selection_text()}</b>: {mean:.1f} % over {int(point.notnull().sum())} evaluation repeats · "
                 f"states: noise draw {self.seed.value} on {self.digits} test digits ({self.data})")
 
     def update_accuracy(self):
