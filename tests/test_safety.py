@@ -514,3 +514,19 @@ def test_a_sweep_with_more_repeats_keeps_the_points_outside_its_grid(work, capsy
     after = load_results(out)
     xr.testing.assert_equal(after.accuracy.sel(sigma_val=0.3, seed=0), first.accuracy.sel(sigma_val=0.3, seed=0))
     assert after.accuracy.sel(sigma_val=0.0).notnull().all()
+
+
+def test_a_noise_kinds_grid_file_is_refused_by_a_one_pair_run_in_one_line(work, capsys):
+    """Issue 36.7: `dni evaluate/sweep --out GRID.nc` (dims train_noise, eval_noise) was a ValueError traceback."""
+    from dni.store.results import with_noise_dims
+
+    grid = work / "grid.nc"
+    save_results(with_noise_dims(load_results(work / "r.nc")), grid)
+    before = snapshot(work)
+    checkpoint = work / "r_checkpoints" / "rnn28_sigma0.00_seed0.pt"
+    for argv in (["evaluate", str(checkpoint), "--sigma-val", "1", "--repeats", "2"], SWEEP):
+        code, _, err = run_cli(capsys, *argv, "--out", str(grid))
+        assert code == 2
+        one_line_error(err, f"{grid} holds other results (a grid of noise pairs (dims train_noise, eval_noise), which a run of one "
+                            "pair cannot extend; `dni merge` the two files afterwards); it is not replaced: write to another --out")
+        assert snapshot(work) == before

@@ -269,13 +269,17 @@ def require_schema(ds: xr.Dataset, path, need: Iterable[str] = ("accuracy",)) ->
 
 
 def conflicts_with(existing: xr.Dataset, *, dataset: str, eval_seed: int, models, train_noise: str = "additive",
-                   eval_noise: str = "additive", draws: str | None = None) -> list[str]:
+                   eval_noise: str = "additive", draws: str | None = None, grid: bool = False) -> list[str]:
     """Why results of ``models`` evaluated on ``dataset`` with ``eval_seed`` cannot join ``existing`` ([] if they can).
 
     They can when the data and evaluation seed agree and every one of ``models`` that ``existing``
     already holds points of has the very weights those points were computed with (``model_crc``).
     ``draws`` (None: not checked): the draw scheme must be the file's (:func:`draws_of`; issue 22).
+    ``grid``: the run writes a grid of noise pairs; one pair cannot extend a file of such a grid (issue 36).
     """
+    if not grid and all(d in existing.dims for d in NOISE_ATTRS):
+        return ["a grid of noise pairs (dims train_noise, eval_noise), which a run of one pair cannot extend; "
+                "`dni merge` the two files afterwards"]
     problems = []
     if existing.attrs.get("dataset") != dataset:
         problems.append(f"data {existing.attrs.get('dataset')!r}, not {dataset!r}")
@@ -311,12 +315,12 @@ def evaluated_with_other_weights(existing: xr.Dataset, models) -> list:
 
 
 def check_joinable(existing: xr.Dataset | None, path, *, dataset: str, eval_seed: int, models, hint: str = "",
-                   train_noise: str = "additive", eval_noise: str = "additive", draws: str | None = None) -> None:
+                   train_noise: str = "additive", eval_noise: str = "additive", draws: str | None = None, grid: bool = False) -> None:
     """:class:`ResultConflictError` if :func:`conflicts_with` finds a reason; the message says what to do."""
     if existing is None:
         return
     problems = conflicts_with(existing, dataset=dataset, eval_seed=eval_seed, models=models, train_noise=train_noise,
-                              eval_noise=eval_noise, draws=draws)
+                              eval_noise=eval_noise, draws=draws, grid=grid)
     if problems:
         raise ResultConflictError(f"{path} holds other results ({'; '.join(problems)}); it is not replaced: "
                                   f"write to another --out{hint}")
