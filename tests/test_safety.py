@@ -530,3 +530,20 @@ def test_a_noise_kinds_grid_file_is_refused_by_a_one_pair_run_in_one_line(work, 
         one_line_error(err, f"{grid} holds other results (a grid of noise pairs (dims train_noise, eval_noise), which a run of one "
                             "pair cannot extend; `dni merge` the two files afterwards); it is not replaced: write to another --out")
         assert snapshot(work) == before
+
+
+def test_merge_of_two_identical_runs_that_took_different_times(work, capsys):
+    """Issue 36.9: train_seconds is metadata; bit-identical results merge, keeping the first file's time."""
+    a = load_results(work / "r.nc")
+    b = a.copy(deep=True)
+    b["train_seconds"] = b.train_seconds + 7.0
+    save_results(b, work / "b.nc")
+    code, _, err = run_cli(capsys, "merge", str(work / "r.nc"), str(work / "b.nc"), "--out", str(work / "m.nc"))
+    assert code == 0, err
+    merged = load_results(work / "m.nc")
+    xr.testing.assert_equal(merged.accuracy, a.accuracy)
+    xr.testing.assert_equal(merged.train_seconds, a.train_seconds)
+    b["accuracy"] = b.accuracy + 0.001  # a result that differs is still refused
+    save_results(b, work / "b.nc")
+    code, _, err = run_cli(capsys, "merge", str(work / "r.nc"), str(work / "b.nc"), "--out", str(work / "m2.nc"))
+    assert code == 2 and "results disagree where they overlap" in err

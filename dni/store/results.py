@@ -21,6 +21,7 @@ after merging runs over different σtrain) are NaN.
 from __future__ import annotations
 
 import datetime
+import functools
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -136,6 +137,8 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
 
 
 MODEL_VARIABLES = ("weight_power", "epochs", "best_epoch", "train_seconds", "train_seed", "model_crc")
+TIMING_VARIABLES = ("train_seconds",)
+"""Per-model variables that say how long, not what: they never make two results disagree (:func:`merge_results`)."""
 
 
 def with_model_variables(ds: xr.Dataset, models) -> xr.Dataset:
@@ -354,10 +357,18 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
     if len(seeds) > 1 and not allow_different_eval_seeds:
         raise InvalidArgumentError(f"cannot merge results of different evaluation seeds {sorted(map(str, seeds))}: their noise draws differ; "
                                    "re-evaluate with one --seed, or pass --allow-different-eval-seeds (the merged file then records eval_seed 'mixed')")
+    # timing is metadata, not a result: two runs of the same model that took different wall times merge,
+    # keeping the first file's time where both have one (issue 36)
+    timing = [ds[v] for ds in datasets for v in TIMING_VARIABLES if v in ds]
+    datasets = [ds.drop_vars([v for v in TIMING_VARIABLES if v in ds]) for ds in datasets]
     try:
         merged = xr.merge(datasets, compat="no_conflicts", join="outer", combine_attrs="drop_conflicts")
     except xr.MergeError as err:
         raise InvalidArgumentError(f"results disagree where they overlap; re-run one of them ({str(err).splitlines()[0]})") from None
+    for v in TIMING_VARIABLES:
+        parts = [t for t in timing if t.name == v]
+        if parts:
+            merged[v] = functools.reduce(lambda a, b: a.combine_first(b), parts)  # aligned to the merged grid
     if len(seeds) > 1:
         merged.attrs["eval_seed"] = "mixed: " + ", ".join(sorted(map(str, seeds)))
     merged.attrs["created"] = datetime.datetime.now().isoformat(timespec="seconds")
