@@ -259,6 +259,9 @@ def test_results_of_different_noise_merge_into_noise_dims():
     ('[{"bits": 8}]', 'each noise kind needs a "kind" entry'),
     ("programming+programming", "names a kind twice"),
     ("weight_read(bits=2)", "noise kind 'weight_read' takes sigma, not bits"),
+    ("[]", "noise spec '[]' lists no kind; give one"),  # issue 36.11: was "unknown noise kind 'none'" later
+    ("additive(sigma=0.1,sigma=0.2)", "gives sigma twice; give each setting once"),  # was: the last wins
+    ('{"kind": "additive", "sigma": 0.1, "sigma": 0.2}', "gives sigma twice; give each setting once"),
 ])
 def test_bad_specs_are_one_line_errors(text, message):
     from dni.errors import DniError
