@@ -240,6 +240,11 @@ def load_results(path, need: Iterable[str] = ("accuracy",)) -> xr.Dataset:
     except (OSError, ValueError) as err:
         raise DniError(f"{path} is not a readable NetCDF result file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     require_schema(ds, path, need)
+    if "accuracy" in ds and str(ds.attrs.get("metric", "accuracy")) == "accuracy":  # a fraction: never printed as found (issue 36)
+        outside = ds.accuracy.where((ds.accuracy < 0) | (ds.accuracy > 1))
+        if bool(outside.notnull().any()):
+            raise ResultSchemaError(f"{path} holds {int(outside.notnull().sum())} accuracies outside [0, 1] (e.g. {float(outside.max() if outside.max() > 1 else outside.min()):g}): "
+                                    "a damaged file or not dni's; re-run the evaluation that wrote it")
     return ds
 
 
