@@ -1,8 +1,8 @@
 """README's "What a default run prints" against a fresh default run (issue 36.5).
 
 The run is `dni sweep` with no arguments and one torch thread, in an empty folder: it trains three
-lstm28 models on the shipped subset and evaluates them, about 4 minutes on 2 idle cores (7 min on 2
-cores shared with two training jobs). It runs in CI like every other test.
+lstm28 models on the shipped subset and evaluates them: about 4 minutes on 2 idle cores, measured 13 min
+on 2 cores shared with three other jobs (2026-12-04). It runs in CI like every other test.
 """
 
 import os
