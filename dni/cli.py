@@ -51,6 +51,27 @@ def _sigmas(name):
     return parse
 
 
+def _seed(text):
+    """A seed: an integer ≥ 0 (torch and numpy seed from non-negative integers; -1 is not "random" here)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not an integer; give one ≥ 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed {value} is negative; give an integer ≥ 0")
+    return value
+
+
+class _Once(argparse.Action):
+    """A flag that takes one value and refuses a second (``--sigma-val 0 --sigma-val 0.3`` would keep the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, "_given_" + self.dest, False):
+            parser.error(f"{option_string} is given twice; give one list, e.g. {option_string} 0,0.3")
+        setattr(namespace, "_given_" + self.dest, True)
+        setattr(namespace, self.dest, values)
+
+
 def _add_global_args(p, top: bool = False):
     """Flags every command takes, before or after its name (``dni --quiet sweep`` = ``dni sweep --quiet``)."""
     p.add_argument("--quiet", action="store_true", default=False if top else argparse.SUPPRESS, help="no progress bars")
@@ -88,7 +109,7 @@ def _add_training_args(p, defaults=TrainConfig):
     p.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs (default {defaults.epochs})")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
     p.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate of --optimiser (default {defaults.lr:g})")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and noise (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation, shuffling and noise (default 0)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop a model once its validation accuracy at σtrain has not improved for this many epochs "
@@ -159,11 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "set, write the result as NetCDF and print mean accuracy (σtrain rows × σval columns). "
                                    "With no arguments: lstm28 on the embedded subset, σtrain 0,0.5,1, σval 0:1:0.1, 5 repeats.")
     _add_training_args(p)
-    p.add_argument("--sigma-train", type=_sigmas("sigma_train"), default=list(DEFAULT_SIGMA_TRAIN),
+    p.add_argument("--sigma-train", type=_sigmas("sigma_train"), default=list(DEFAULT_SIGMA_TRAIN), action=_Once,
                    help="training noise levels: list 0,0.5,1 or range start:stop:step (default 0,0.5,1; paper 0:1:0.1)")
     p.add_argument("--train-noise", type=_noise_spec, action="append", default=None,
                    help="kind of training noise at strength σtrain (give it several times for the mismatch grid): " + NOISE_HELP)
-    p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"),
+    p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"), action=_Once,
                    help="inference noise levels (default 0:1:0.1, as the paper)")
     p.add_argument("--eval-noise", type=_noise_spec, action="append", default=None,
                    help="kind of inference noise at strength σval (several times: every model is evaluated under each; "
@@ -193,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma-val", default="0:1:0.1", help="inference noise levels (default 0:1:0.1)")
     p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per (σtrain, σval) point (default 5; paper 40)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help=f"training epochs (default {TrainConfig.epochs})")
-    p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation noise (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of training and evaluation noise (default 0)")
     p.add_argument("--data", default="subset", choices=["subset", "mnist"], help="subset (default) or full MNIST")
     p.add_argument("--notebook", type=Path, default=None, help="default: the repository's notebooks/train_evaluate.ipynb")
     p.add_argument("--out", type=Path, required=True, help="merged result file (required); jobs go to <out>_jobs/")
@@ -214,13 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate checkpoints at σval × repeats on the test set, write NetCDF")
     p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint files written by `dni train` or `dni sweep`")
-    p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"), help="default 0:1:0.1")
+    p.add_argument("--sigma-val", type=_sigmas("sigma_val"), default=parse_sigmas("0:1:0.1"), action=_Once, help="default 0:1:0.1")
     p.add_argument("--eval-noise", type=_noise_spec, default=PAPER, help="kind of inference noise at strength σval: " + NOISE_HELP)
     p.add_argument("--repeats", type=int, default=5, help="noisy evaluations per point (default 5; paper 40)")
     p.add_argument("--draws", choices=DRAW_SCHEMES, default="shared", help=DRAWS_HELP)
     p.add_argument("--data", default=None, choices=["subset", "mnist"], help="test data (default: what the models were trained on)")
     p.add_argument("--preset", default=None, help="refuse checkpoints of any other preset")
-    p.add_argument("--seed", type=int, default=0, help="evaluation noise seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="evaluation noise seed (default 0)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True,
                    help="result file (.nc); an existing one is extended (points already there are kept, not recomputed), "
@@ -289,11 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    try:
+    try:  # Ctrl-C while the arguments are read (a noise spec loads torch): one line, no traceback (issue 36)
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a usage error already printed
         return exit_.code
+    except KeyboardInterrupt:
+        print("dni: interrupted before any work; nothing was written", file=sys.stderr)
+        return 130
     progress = not args.quiet
     try:
         return _run(args, parser, progress)
@@ -465,11 +489,19 @@ def _run(args, parser, progress) -> int:
         states = [s for p in args.paths if p.is_dir() for f in sorted(p.glob("*.pt.partial")) for s in training_states(f)]
         if not files and not states:
             raise DniError(f"no checkpoints (*.pt) in {', '.join(map(str, args.paths))}")
-        if files:
-            print(training_table([load_checkpoint(f) for f in files]))
+        loaded, unreadable = [], []  # one unreadable file is flagged, the others still listed (issue 36)
+        for f in files:
+            try:
+                loaded.append(load_checkpoint(f))
+            except DniError as err:
+                unreadable.append(f"dni: unreadable: {f} ({err})")
+        if loaded:
+            print(training_table(loaded))
         for line in training_states_lines(states):
             print(line)
-        return 0
+        for line in unreadable:
+            print(line, file=sys.stderr)
+        return 1 if unreadable else 0
     if args.command == "reproduction":
         return _reproduction(args, progress)
     if args.command == "notebook-sweep":

@@ -83,3 +83,67 @@ def test_train_only_trains_the_checkpoints_and_evaluates_nothing(tmp_path, capsy
     assert not out.exists()
     assert run_cli(capsys, "sweep", "--train-only", "--preset", "rnn28", "--epochs", "1", "--sigma-train", "0,1",
                    "--out", str(out))[2].count("reusing") == 2
+
+
+# --- issue 36.15: loose input ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "--sigma-val", "0", "--sigma-val", "0.3"], "--sigma-val is given twice; give one list, e.g. --sigma-val 0,0.3"),
+    (["sweep", "--sigma-train", "0", "--sigma-train", "1"], "--sigma-train is given twice"),
+    (["evaluate", "m.pt", "--out", "r.nc", "--sigma-val", "0", "--sigma-val", "1"], "--sigma-val is given twice"),
+    (["sweep", "--seed", "-1"], "--seed -1 is negative; give an integer ≥ 0"),
+    (["evaluate", "m.pt", "--out", "r.nc", "--seed", "-3"], "--seed -3 is negative"),
+    (["train", "--out", "m.pt", "--seed", "x"], "--seed 'x' is not an integer"),
+])
+def test_a_flag_given_twice_or_a_negative_seed_is_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    from dni.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dni: error:") and message in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_accuracy_outside_0_1_is_not_printed(tmp_path, capsys):
+    from conftest import REPO
+
+    from dni.cli import main
+    from dni.store.results import load_results, save_results
+
+    ds = load_results(REPO / "widgets" / "demo" / "demo.nc")
+    ds["accuracy"][0, 0, 0, 0] = 1.7
+    save_results(ds, tmp_path / "bad.nc")
+    for command in ("table", "report"):
+        assert main([command, str(tmp_path / "bad.nc")]) == 2
+        _, err = capsys.readouterr()
+        assert "holds 1 accuracies outside [0, 1] (e.g. 1.7)" in err and err.count("\n") == 1, err
+
+
+def test_checkpoints_lists_the_readable_ones_and_flags_the_unreadable(tmp_path, capsys):
+    import shutil
+
+    from conftest import REPO
+
+    from dni.cli import main
+
+    for name in ("rnn28_sigma0.50_seed0.pt", "lstm28_sigma0.00_seed0.pt"):
+        shutil.copy(REPO / "widgets" / "demo" / "checkpoints" / name, tmp_path / name)
+    (tmp_path / "lstm28_sigma0.00_seed0.pt").write_bytes(b"not a checkpoint")
+    assert main(["checkpoints", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "| rnn28 | 0.5 |" in out and "| all 1 |" in out
+    assert err.startswith(f"dni: unreadable: {tmp_path / 'lstm28_sigma0.00_seed0.pt'} (") and err.count("\n") == 1, err
+
+
+def test_ctrl_c_while_the_arguments_are_read_is_one_line(monkeypatch, capsys):
+    import dni.noise.spec
+    from dni.cli import main
+
+    def interrupted(text):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dni.noise.spec, "parse_noise", interrupted)  # the first heavy import of start-up: torch
+    assert main(["sweep", "--train-noise", "weight_read"]) == 130
+    err = capsys.readouterr().err
+    assert err == "dni: interrupted before any work; nothing was written\n"

@@ -231,3 +231,18 @@ def test_a_local_cluster_leaves_the_client_environment_as_it_was(monkeypatch):
     with open_cluster(workers=1, log=lambda m: None):
         assert dict(os.environ) == before
     assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("address", ["garbage", "tcp://host:port"])
+def test_a_malformed_scheduler_address_is_one_line_and_exits_at_once(tmp_path, address):
+    """Issue 36.8: `--scheduler garbage` printed the right line, then hung 2 × the connect timeout in the Dask
+    client's destructor and printed a TimeoutError traceback at exit. A subprocess, to see what happens at exit."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "20s"}  # a hang would be 40 s: the timeout below catches it
+    run = subprocess.run([sys.executable, "-m", "dni.cli", "--quiet", "sweep", *ARGS, "--out", str(tmp_path / "r.nc"), "--scheduler", address],
+                         capture_output=True, text=True, env=env, timeout=35)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith(f"dni: error: {address!r} is not a Dask scheduler address ("), run.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -259,6 +259,9 @@ def test_results_of_different_noise_merge_into_noise_dims():
     ('[{"bits": 8}]', 'each noise kind needs a "kind" entry'),
     ("programming+programming", "names a kind twice"),
     ("weight_read(bits=2)", "noise kind 'weight_read' takes sigma, not bits"),
+    ("[]", "noise spec '[]' lists no kind; give one"),  # issue 36.11: was "unknown noise kind 'none'" later
+    ("additive(sigma=0.1,sigma=0.2)", "gives sigma twice; give each setting once"),  # was: the last wins
+    ('{"kind": "additive", "sigma": 0.1, "sigma": 0.2}', "gives sigma twice; give each setting once"),
 ])
 def test_bad_specs_are_one_line_errors(text, message):
     from dni.errors import DniError
@@ -335,3 +338,19 @@ def test_mismatch_grid_round_trips_merges_and_resumes(tmp_path):
     assert sum("left as it was" in m for m in logs) == 4
     np.testing.assert_array_equal(again.accuracy.values, grid.accuracy.values)
     assert load_results(out).accuracy.equals(loaded.accuracy) and len(written) > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train-noise", "weight_read(sigma=0.05)"],  # over the default σtrain grid 0, 0.5, 1: three copies of one model
+     "noise weight_read(sigma=0.05) has no strength for --sigma-train to set"),
+    (["--sigma-train", "0", "--eval-noise", "adc(bits=8,bound=10)"],  # over the default σval grid: was refused after training
+     "noise adc(bits=8,bound=10) has no strength for --sigma-val to set"),
+])
+def test_a_sweep_refuses_a_fixed_strength_spec_over_a_grid_before_any_work(tmp_path, capsys, argv, message):
+    """Issue 36.14: refused in one line, nothing trained, nothing written."""
+    from dni.cli import main
+
+    code = main(["--quiet", "sweep", "--preset", "rnn28", "--epochs", "1", *argv, "--out", str(tmp_path / "r.nc")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"dni: error: {message}") and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []

@@ -440,3 +440,47 @@ def test_inference_under_other_kinds_splits_products_like_the_readable_cell(kind
     assert len(calls) == 4
     assert (readable - layer(x)[0]).abs().max() > 1e-3  # the noise is there
     torch.testing.assert_close(split, readable, rtol=0, atol=1e-12)
+
+
+# --- issue 36 --------------------------------------------------------------------------------------
+
+def test_the_original_of_a_copy_fails_with_a_line_that_names_the_returned_model():
+    """Issue 36.10: noisify returns a copy (README, docstring); the original inside eval_noise says what to do."""
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(3, 4))
+    noisy = dni.noisify(model, sigma=0.5)
+    assert noisy is not model and type(model[0]) is nn.Linear and noisy[0] is not model[0]  # a copy; the original untouched
+    with pytest.raises(NotNoisifiedError, match=r"run the model it returns \(the original stays an ordinary torch model unless inplace=True\)"):
+        with dni.eval_noise("additive", sigma=0.5):
+            model(torch.zeros(2, 3))
+    with dni.eval_noise("additive", sigma=0.5):
+        noisy(torch.zeros(2, 3))  # the returned model works
+
+
+def test_a_nested_eval_noise_context_knows_the_model_ran():
+    """Issue 36.12: the outer context of a nested pair reported "the model was not noisified"."""
+    torch.manual_seed(4)
+    noisy = dni.noisify(nn.Sequential(nn.Linear(3, 4)))
+    x = torch.randn(2, 3)
+    with dni.eval_noise("additive", sigma=0.5, generator=torch.Generator().manual_seed(0)):
+        with dni.eval_noise("additive", sigma=0.1, generator=torch.Generator().manual_seed(1)):
+            inner = noisy(x)
+    with dni.eval_noise("additive", sigma=0.1, generator=torch.Generator().manual_seed(1)):
+        assert torch.equal(noisy(x), inner)  # the inner context's noise applied, as without the outer one
+    with pytest.raises(NotNoisifiedError):  # a model that did not run in either: still reported
+        with dni.eval_noise("additive", sigma=0.5):
+            with dni.eval_noise("additive", sigma=0.1):
+                pass
+
+
+def test_a_strength_for_a_kind_without_one_is_refused():
+    """Issue 36.13: noisify(net, "adc(bits=8,bound=10)", sigma=0.5) was accepted and reported "at sigma 0.5"."""
+    from dni.errors import InvalidArgumentError
+
+    net = nn.Sequential(nn.Linear(3, 4))
+    with pytest.raises(InvalidArgumentError, match=r"noise adc\(bits=8,bound=10\) has no strength for sigma to set") as err:
+        dni.noisify(net, noise="adc(bits=8,bound=10)", sigma=0.5)
+    assert "\n" not in str(err.value)
+    report = str(dni.noisify(net, noise="adc(bits=8,bound=10)").dni_report)
+    assert report.startswith("noisified under adc(bits=8,bound=10): ") and "sigma" not in report
+    assert "additive at sigma 0.5" in str(dni.noisify(net, sigma=0.5).dni_report)

@@ -145,3 +145,28 @@ def test_checkpoints_name_the_training_noise_kind_and_its_exact_strength(tmp_pat
     rows = capsys.readouterr().out.splitlines()[2:5]
     assert [r.split(" | ")[1] for r in rows] == ["0.3", "programming 0.073", "weight_read 0.15"]
     assert training_noise_label(TrainConfig(preset="rnn28", sigma_train=1.0)) == "1.0"
+
+
+def test_a_grid_that_stops_before_sigma_val_1_shows_no_number_under_sigma_val_1(demo):
+    """Issue 36.3: the σval 0.2 values must not appear in the column headed "σtrain 0 at σval 1"."""
+    from dni.paper.report import difference_table
+
+    short = demo.sel(sigma_val=demo.sigma_val.values[demo.sigma_val.values <= 0.2 + 1e-9])
+    h = headline(short, "lstm28")
+    assert h.conventional_at_1 is None and "σval 1" in " ".join(h.missing())
+    at_02 = float(short.accuracy.sel(arch="lstm28", sigma_train=0.0, sigma_val=0.2).mean())
+    row = headline_table(short).split("| lstm28 (ours) |")[1].splitlines()[0]
+    assert row.split("|")[1].strip() == "–" and f"{at_02 * 100:.1f} %" not in row.split("|")[1]
+    assert "| lstm28 |" in difference_table(short) and "| – |" in difference_table(short)  # no "ours − paper" at σval 1
+    assert "our worst cases are over σval 0…0.2, the paper's over 0…1" in headline_table(short)
+
+
+def test_labels_count_the_repeats_a_file_holds(demo):
+    """Issue 36.3 in general: a file extended with fewer repeats at some points says "1 to 5", not "5"."""
+    from dni.store.results import accuracy_table, repeats_held
+
+    ragged = demo.copy(deep=True)
+    ragged["accuracy"].loc[{"sigma_val": 0.5, "seed": ragged.seed.values[1:]}] = float("nan")
+    n = demo.sizes["seed"]
+    assert repeats_held(demo.accuracy) == f"{n}" and repeats_held(ragged.accuracy) == f"1 to {n}"
+    assert f"mean of 1 to {n} repeat(s)" in accuracy_table(ragged, "lstm28")

@@ -176,3 +176,14 @@ def test_bad_input_is_one_line():
         dni.robustness(model, [torch.zeros(2, 3, 2)], progress=False)
     with pytest.raises(InvalidArgumentError, match="unknown metric 'f1'"):
         dni.robustness(model, [(torch.zeros(2, 3, 2), torch.zeros(2))], metric="f1", progress=False)
+
+
+@pytest.mark.parametrize("metric, shape", [(lambda out, t: out.sum(), r"\(\)"),  # a scalar (a batch mean or sum?)
+                                           (lambda out, t: torch.ones(len(t), 10), r"\(4, 10\)"),  # logits, not per-example values
+                                           (lambda out, t: out[:-1], r"\(3,\)")])  # a wrong length
+def test_a_metric_that_does_not_return_one_value_per_example_is_refused(metric, shape):
+    """Issue 36.4: only (B,) per-example values are stored; anything else is one line, not a wrong number."""
+    model = dni.noisify(Adder())
+    with pytest.raises(InvalidArgumentError, match=rf"the metric returned shape {shape} for a batch of 4 examples; it must return one value per example") as err:
+        dni.robustness(model, [(torch.zeros(4, 3, 2), torch.zeros(4))], sigma_val=[0.0], metric=metric, progress=False)
+    assert "\n" not in str(err.value)

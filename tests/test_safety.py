@@ -484,3 +484,66 @@ def test_the_data_is_on_disk_before_the_rename(tmp_path, monkeypatch):
     with io.atomic_path(tmp_path / "x.txt") as tmp:
         tmp.write_text("new")
     assert events == ["fsync", "replace"] and (tmp_path / "x.txt").read_text() == "new"
+
+
+# --- issue 36: extending a file with another repeat count keeps its other points ----------------
+
+def test_evaluate_with_more_repeats_keeps_the_points_outside_its_grid(work, capsys):
+    """Issue 36.1: σval 0.3 evaluated with 1 repeat must survive a 3-repeat run at σval 0 only."""
+    checkpoint, out = work / "r_checkpoints" / "rnn28_sigma0.00_seed0.pt", work / "x.nc"
+    assert run_cli(capsys, "evaluate", str(checkpoint), "--sigma-val", "0,0.3", "--repeats", "1", "--out", str(out))[0] == 0
+    first = load_results(out)
+    code, out_text, err = run_cli(capsys, "evaluate", str(checkpoint), "--sigma-val", "0", "--repeats", "3", "--out", str(out))
+    assert code == 0, err
+    after = load_results(out)
+    # the 1-repeat point outside this run's grid: kept as it was, its other repeats absent (NaN)
+    xr.testing.assert_equal(after.accuracy.sel(sigma_val=0.3, seed=0), first.accuracy.sel(sigma_val=0.3, seed=0))
+    assert after.accuracy.sel(sigma_val=0.3, seed=[1, 2]).isnull().all()
+    assert after.accuracy.sel(sigma_val=0.0).notnull().all()  # the run's own point: all 3 repeats
+    assert "1 to 3 repeat(s)" in out_text  # the table says how many repeats its means hold
+
+
+def test_a_sweep_with_more_repeats_keeps_the_points_outside_its_grid(work, capsys):
+    """Issue 36.2: the same through `dni sweep`."""
+    out = work / "s.nc"
+    base = [*SWEEP[:7], "--out", str(out), "--checkpoint-dir", str(work / "r_checkpoints")]  # sweep --preset rnn28 --epochs 1 --sigma-train 0
+    assert run_cli(capsys, *base, "--sigma-val", "0,0.3", "--repeats", "1")[0] == 0
+    first = load_results(out)
+    code, _, err = run_cli(capsys, *base, "--sigma-val", "0", "--repeats", "2")
+    assert code == 0, err
+    after = load_results(out)
+    xr.testing.assert_equal(after.accuracy.sel(sigma_val=0.3, seed=0), first.accuracy.sel(sigma_val=0.3, seed=0))
+    assert after.accuracy.sel(sigma_val=0.0).notnull().all()
+
+
+def test_a_noise_kinds_grid_file_is_refused_by_a_one_pair_run_in_one_line(work, capsys):
+    """Issue 36.7: `dni evaluate/sweep --out GRID.nc` (dims train_noise, eval_noise) was a ValueError traceback."""
+    from dni.store.results import with_noise_dims
+
+    grid = work / "grid.nc"
+    save_results(with_noise_dims(load_results(work / "r.nc")), grid)
+    before = snapshot(work)
+    checkpoint = work / "r_checkpoints" / "rnn28_sigma0.00_seed0.pt"
+    for argv in (["evaluate", str(checkpoint), "--sigma-val", "1", "--repeats", "2"], SWEEP):
+        code, _, err = run_cli(capsys, *argv, "--out", str(grid))
+        assert code == 2
+        one_line_error(err, f"{grid} holds other results (a grid of noise pairs (dims train_noise, eval_noise), which a run of one "
+                            "pair cannot extend; `dni merge` the two files afterwards); it is not replaced: write to another --out")
+        assert snapshot(work) == before
+
+
+def test_merge_of_two_identical_runs_that_took_different_times(work, capsys):
+    """Issue 36.9: train_seconds is metadata; bit-identical results merge, keeping the first file's time."""
+    a = load_results(work / "r.nc")
+    b = a.copy(deep=True)
+    b["train_seconds"] = b.train_seconds + 7.0
+    save_results(b, work / "b.nc")
+    code, _, err = run_cli(capsys, "merge", str(work / "r.nc"), str(work / "b.nc"), "--out", str(work / "m.nc"))
+    assert code == 0, err
+    merged = load_results(work / "m.nc")
+    xr.testing.assert_equal(merged.accuracy, a.accuracy)
+    xr.testing.assert_equal(merged.train_seconds, a.train_seconds)
+    b["accuracy"] = b.accuracy + 0.001  # a result that differs is still refused
+    save_results(b, work / "b.nc")
+    code, _, err = run_cli(capsys, "merge", str(work / "r.nc"), str(work / "b.nc"), "--out", str(work / "m2.nc"))
+    assert code == 2 and "results disagree where they overlap" in err

@@ -147,7 +147,9 @@ def accuracy_figure(ds, arch: str, error_rate: bool = False, highlight: float | 
     sources = accuracy_sources(ds, arch, error_rate, seeds)
     metric = ds.attrs.get("metric", "accuracy")
     label = f"test {metric}" if metric != "accuracy" else "test error rate (%)" if error_rate else "test accuracy (%)"
-    fig = figure(title=f"{arch}: {label} under noisy inference ({ds.sizes['seed']} repeats; {seeds_note(sources)})", height=380, width=780,
+    from dni.store.results import repeats_held
+
+    fig = figure(title=f"{arch}: {label} under noisy inference ({repeats_held(ds.accuracy.sel(arch=arch))} repeats; {seeds_note(sources)})", height=380, width=780,
                  x_axis_label="σval (inference noise)", y_axis_label=label, y_axis_type="log" if error_rate else "linear",
                  tools="pan,box_zoom,reset,save,hover", tooltips=[("σval", "@sigma_val{0.[0000]}"), ("value", "@value{0.00}")])
     for colour, (st, data) in zip(_palette(len(sources)), sources.items()):

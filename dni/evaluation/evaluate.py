@@ -262,9 +262,9 @@ def evaluate_into(path, models: Sequence[TrainedModel], sigma_val, repeats: int,
     check_joinable(existing, path, dataset=data if isinstance(data, str) else "custom", eval_seed=seed, models=models,
                    eval_noise=eval_noise, train_noise=models[0].config.train_noise if models else PAPER, draws=draws)
     ours = {(m.arch, m.sigma_train) for m in models}
-    if existing is not None:
-        existing = without_incomplete_points(existing, ours, repeats)
     sigmas = validate_sigmas(sigma_val)
+    if existing is not None:  # points outside this run's σval grid are kept as they are, whatever their repeats
+        existing = without_incomplete_points(existing, ours, repeats, sigmas)
     skip = {p for p in complete_points(existing, repeats) if p[:2] in ours and p[2] in sigmas} if existing is not None else set()
     if skip:
         log(f"resuming {path}: {len(skip)} of {len(models) * len(sigmas)} points already evaluated")

@@ -19,7 +19,8 @@ generator either way.
 
 ``metric``: "accuracy" (argmax of the output vs integer y; ``loss`` is then the mean cross-entropy, as in
 ``dni evaluate``), "mse" (mean squared error per example; lower is better), or a function
-``metric(output, y) -> (B,) per-example values`` (or a scalar batch mean). The metric's mean is stored in the
+``metric(output, y) -> (B,) per-example values`` (one per example: a scalar, a (B, C) array or a vector of
+another length is refused with one line, issue 36 — its mean would not be the metric's). The metric's mean is stored in the
 ``accuracy`` variable (its ``long_name`` and ``attrs["metric"]`` name it), so every accuracy view works on it.
 """
 
@@ -84,8 +85,11 @@ class _Sums:
         self.value, self.loss = np.zeros(self.repeats), np.zeros(self.repeats)
 
     def add(self, r, out, y, fn, classify: bool):
-        v = fn(out, y)
-        self.value[r] += float(v.double().sum()) if v.dim() else float(v) * len(y)
+        v = torch.as_tensor(fn(out, y))
+        if v.dim() == 0 or v.shape[0] != len(y) or v.numel() != len(y):  # (B,) or (B, 1): one value per example
+            raise InvalidArgumentError(f"the metric returned shape {tuple(v.shape)} for a batch of {len(y)} examples; it must return "
+                                       f"one value per example, shape ({len(y)},) (e.g. reduce logits with argmax, not a mean)")
+        self.value[r] += float(v.double().sum())
         if classify:
             self.loss[r] += float(F.cross_entropy(out, y, reduction="none").sum().double())
 

@@ -83,6 +83,7 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None, log=p
 
     local = None
     if scheduler is not None:
+        _check_scheduler_address(scheduler)  # a bad address never reaches Client(), whose half-built object hangs at exit
         try:
             client = Client(scheduler, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as err:
@@ -112,6 +113,24 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None, log=p
             with contextlib.suppress(Exception):
                 local.close()
             _restore_environ(environ)
+
+
+def _check_scheduler_address(scheduler: str) -> None:
+    """:class:`ClusterError` in one line for an address Dask cannot parse (``garbage``: no port).
+
+    ``Client(address)`` raises on such an address only after creating itself, and that half-built
+    client's destructor then waits 2 × the connect timeout and prints a ``TimeoutError`` traceback
+    at exit (issue 36); so the address is parsed here first, with Dask's own parser.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port, resolve_address
+
+    try:
+        scheme, location = parse_address(resolve_address(scheduler))
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as err:
+        raise ClusterError(f"{scheduler!r} is not a Dask scheduler address ({str(err).splitlines()[0]}); "
+                           "give one like tcp://host:8786") from None
 
 
 def _restore_environ(environ: dict) -> None:

@@ -45,7 +45,7 @@ def reusable_points(existing: xr.Dataset | None, config: SweepConfig, models) ->
         return None
     check_joinable(existing, config.out, dataset=config.data, eval_seed=config.seed, models=models, **config.noises, draws=config.draws)
     ours = {(config.preset, st) for st in config.sigma_train}
-    return forget_models(without_incomplete_points(existing, ours, config.repeats), ours)  # their variables: set afresh
+    return forget_models(without_incomplete_points(existing, ours, config.repeats, config.sigma_val), ours)  # their variables: set afresh
 
 
 class SweepResultFile:

@@ -55,7 +55,7 @@ def _run_noise_grid(config: "SweepConfig", progress: bool, log, client=None) -> 
     existing = _read_existing(config.out)
     if existing is not None:  # a file this grid extends: same data and eval seed
         check_joinable(existing, config.out, dataset=config.data, eval_seed=config.seed, models=[],
-                       **{k: v for k, v in noise_of(existing).items()}, draws=config.draws)
+                       **{k: v for k, v in noise_of(existing).items()}, draws=config.draws, grid=True)
     parts.mkdir(parents=True, exist_ok=True)
     results = []
     for train_noise, eval_noise in config.noise_pairs:

@@ -5,9 +5,11 @@ with ``inplace=True``) in which every ``nn.LSTM``, ``nn.GRU``, ``nn.RNN``, ``nn.
 ``nn.GRUCell``, ``nn.RNNCell``, ``nn.Linear`` and ``nn.Conv1d``/``Conv2d`` computes as dni's noisy cells do (paper eq. 2:
 ``g(W·x + b + z)`` after every product, or any noise kind of :mod:`dni.noise.kinds`).
 
-**The layers stay themselves.** Each supported layer keeps its object, its parameters (the same
+**The layers stay themselves.** With ``inplace=True`` each supported layer keeps its object, its parameters (the same
 ``Parameter`` tensors, the same names) and its hooks; only its class becomes a noisy subclass of the
-original one (``isinstance(layer, nn.LSTM)`` still holds). So the state dict is exactly torch's and
+original one (``isinstance(layer, nn.LSTM)`` still holds). By default (``inplace=False``) that happens to
+the layers of a deep copy, which is returned: ``model`` itself stays an ordinary torch model, and running
+it inside :func:`eval_noise` raises :class:`NotNoisifiedError` saying to use the returned model (issue 36). So the state dict is exactly torch's and
 loads into the original class and back. **Biases**: torch keeps two per gate (``b_ih``, ``b_hh``),
 dni one per product unit (:mod:`dni.nn.cells`); the noisy layer keeps both torch parameters and sums them
 when it computes, ``b = b_ih + b_hh`` (the GRU candidate's ``b_hn`` stays apart: it is the bias of the
@@ -119,6 +121,7 @@ def eval_noise(noise="additive", sigma=None, generator=None, *, repeats: int | N
 def noise_scope(noise: NoiseModel, generator=None, rows: int | None = None):
     """:func:`eval_noise` with a noise model; yields its :class:`_EvalNoise` state (``rows`` may be set per batch)."""
     state = _EvalNoise(noise, generator, rows)
+    outer = _ACTIVE.get()
     token = _ACTIVE.set(state)
     failed = False
     try:
@@ -128,9 +131,12 @@ def noise_scope(noise: NoiseModel, generator=None, rows: int | None = None):
         raise
     finally:
         _ACTIVE.reset(token)
+        if outer is not None:  # a nested context: the layers that ran in it ran inside the outer one too (issue 36)
+            outer.calls += state.calls
         if not failed and state.calls == 0 and not state.noise.is_noiseless:
             raise NotNoisifiedError("no noisified layer ran inside dni.eval_noise(...): the model was not noisified; "
-                                    "call model = dni.noisify(model) first")
+                                    "call model = dni.noisify(model) first and run the model it returns "
+                                    "(the original stays an ordinary torch model unless inplace=True)")
 
 
 class _Named(NoiseModel):
@@ -439,7 +445,8 @@ class NoisifyReport:
     left_alone: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"noisified under {self.noise} at sigma {self.sigma:g}: " + ", ".join(f"{p} ({c})" for p, c in self.noisified)]
+        at = f" at sigma {self.sigma:g}" if parse_noise(self.noise).scaled else ""  # a fixed kind has no strength to report
+        lines = [f"noisified under {self.noise}{at}: " + ", ".join(f"{p} ({c})" for p, c in self.noisified)]
         if self.left_alone:
             lines.append("left alone: " + ", ".join(f"{p} ({c}{': ' + n if n else ''})" for p, c, n in self.left_alone))
         return "\n".join(lines)
@@ -478,6 +485,9 @@ def noisify(model: nn.Module, noise=None, sigma=None, *, inplace: bool = False) 
     if not isinstance(model, nn.Module):
         raise NoisifyError(f"dni.noisify needs a torch.nn.Module, got {type(model).__name__}")
     spec = parse_noise(getattr(model, "dni_train_noise", "additive") if noise is None else noise)
+    if sigma is not None and not spec.scaled and float(sigma) != 0:  # issue 36: a strength the spec has no use for
+        raise InvalidArgumentError(f"noise {spec.label} has no strength for sigma to set (its kinds fix their own); "
+                                   "leave sigma out, or use a σ-kind without its own sigma (e.g. weight_read)")
     sigma = validate_sigma(getattr(model, "dni_sigma_train", 0.0) if sigma is None else sigma, "sigma")
     train_noise = noise_for(spec, sigma)
     found = [(path, m) for path, m in model.named_modules()]

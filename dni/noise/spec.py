@@ -65,14 +65,25 @@ def parse_noise(text) -> NoiseSpec:
             raise InvalidNoiseSpecError(f"noise spec is empty; give a kind: {', '.join(KINDS)}")
         if text[0] in "[{":
             try:
-                loaded = json.loads(text)
+                loaded = json.loads(text, object_pairs_hook=lambda pairs: _no_repeats(pairs, text))
             except json.JSONDecodeError as err:
                 raise InvalidNoiseSpecError(f"noise spec {text!r} is not valid JSON ({err.msg} at column {err.colno}); "
                                             'e.g. {"kind": "adc", "bits": 8, "bound": 10}') from None
             items = loaded if isinstance(loaded, list) else [loaded]
         else:
             items = [_parse_label_part(part, text) for part in re.split(r"\+(?![^()]*\))", text)]  # "+" outside (…)
+    if not items:  # '[]': a spec of no kind (issue 36)
+        raise InvalidNoiseSpecError(f"noise spec {text!r} lists no kind; give one: {', '.join(KINDS)}")
     return NoiseSpec(tuple(_kind_from_dict(item) for item in items))
+
+
+def _no_repeats(pairs, whole: str) -> dict:
+    """A JSON object of ``pairs``, refusing a key given twice (json would keep the last silently)."""
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise InvalidNoiseSpecError(f"noise spec {whole!r} gives {', '.join(twice)} twice; give each setting once")
+    return dict(pairs)
 
 
 _PART = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
@@ -88,6 +99,8 @@ def _parse_label_part(part: str, whole: str) -> dict:
         name, _, value = assignment.partition("=")
         if not _:
             raise InvalidNoiseSpecError(f"cannot read {assignment!r} in noise spec {whole!r}; write name=value")
+        if name.strip() in item:  # additive(sigma=0.1,sigma=0.2): not "the last wins" (issue 36)
+            raise InvalidNoiseSpecError(f"noise spec {whole!r} gives {name.strip()} twice; give each setting once")
         try:
             item[name.strip()] = json.loads(value.strip())
         except json.JSONDecodeError:

@@ -24,7 +24,7 @@ from dni.paper.report import (
     percent,
     worst_case_bound,
 )
-from dni.store.results import accuracy_table, load_results
+from dni.store.results import accuracy_table, load_results, repeats_held
 
 BLOCK = re.compile(r"(<!-- dni:begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- dni:end (?P=name) -->)", re.S)
 
@@ -50,7 +50,7 @@ def provenance_block(ds: xr.Dataset) -> str:
     """What the numbers were computed on: data, grid, repeats, seeds, and each model's epochs."""
     sv, st = ds.sigma_val.values, ds.sigma_train.values
     lines = [f"- test set: {ds.attrs.get('dataset', '?')}, {int(ds.attrs.get('test_size', 0)):,} digits; "
-             f"{ds.sizes['seed']} noisy repeats per (σtrain, σval > 0) point, evaluation noise seed {ds.attrs.get('eval_seed', '?')}",
+             f"{repeats_held(ds.accuracy)} noisy repeats per (σtrain, σval > 0) point, evaluation noise seed {ds.attrs.get('eval_seed', '?')}",
              f"- grid: σtrain {st.min():g}…{st.max():g} ({len(st)} models per preset) × σval {sv.min():g}…{sv.max():g} ({len(sv)} values)",
              f"- noise model: {ds.attrs.get('noise_model', '?')}",
              f"- missing values in the accuracy grid: {int(ds.accuracy.isnull().sum())}",

@@ -45,6 +45,7 @@ setting); one without it holds training seed 0 only.
 from __future__ import annotations
 
 import datetime
+import functools
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -372,6 +373,8 @@ def make_results(results, sigma_val, repeats, *, dataset: str, eval_seed: int, t
 
 
 MODEL_VARIABLES = ("weight_power", "epochs", "best_epoch", "train_seconds", "train_seed", "model_crc")
+TIMING_VARIABLES = ("train_seconds",)
+"""Per-model variables that say how long, not what: they never make two results disagree (:func:`merge_results`)."""
 
 
 def with_model_variables(ds: xr.Dataset, models) -> xr.Dataset:
@@ -421,11 +424,15 @@ def complete_points(ds: xr.Dataset, repeats: int) -> set[tuple[str, float, float
             if bool(finite.sel(arch=a, sigma_train=st, sigma_val=sv))}
 
 
-def without_incomplete_points(existing: xr.Dataset, models: set[tuple[str, float]], repeats: int) -> xr.Dataset:
-    """``existing`` with the points of ``models`` ((arch, σtrain) pairs) that lack some of ``repeats``
-    repeats set to NaN (they are evaluated again); every other point is kept as it is."""
+def without_incomplete_points(existing: xr.Dataset, models: set[tuple[str, float]], repeats: int,
+                              sigma_val: Iterable[float] | None = None) -> xr.Dataset:
+    """``existing`` with the points of ``models`` ((arch, σtrain) pairs) at ``sigma_val`` (None: every
+    σval) that lack some of ``repeats`` repeats set to NaN (they are evaluated again); every other
+    point is kept as it is — also one of another repeat count outside the run's σval grid (issue 36)."""
     points = complete_points(existing, repeats)
-    mask = xr.DataArray([[[(a, st) not in models or (a, st, sv) in points for sv in existing.sigma_val.values.tolist()]
+    grid = None if sigma_val is None else {float(v) for v in sigma_val}
+    redo = lambda a, st, sv: (a, st) in models and (grid is None or sv in grid)  # noqa: E731
+    mask = xr.DataArray([[[not redo(a, st, sv) or (a, st, sv) in points for sv in existing.sigma_val.values.tolist()]
                           for st in existing.sigma_train.values.tolist()] for a in existing.arch.values.tolist()],
                         dims=("arch", "sigma_train", "sigma_val"), coords={k: existing[k] for k in ("arch", "sigma_train", "sigma_val")})
     kept = existing.copy()
@@ -473,6 +480,11 @@ def load_results(path, need: Iterable[str] = ("accuracy",), train_seed_dim: bool
     except (OSError, ValueError) as err:
         raise DniError(f"{path} is not a readable NetCDF result file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     require_schema(ds, path, need)
+    if "accuracy" in ds and str(ds.attrs.get("metric", "accuracy")) == "accuracy":  # a fraction: never printed as found (issue 36)
+        outside = ds.accuracy.where((ds.accuracy < 0) | (ds.accuracy > 1))
+        if bool(outside.notnull().any()):
+            raise ResultSchemaError(f"{path} holds {int(outside.notnull().sum())} accuracies outside [0, 1] (e.g. {float(outside.max() if outside.max() > 1 else outside.min()):g}): "
+                                    "a damaged file or not dni's; re-run the evaluation that wrote it")
     return with_train_seed_dim(ds, path) if train_seed_dim else compact_train_seed(ds)
 
 
@@ -505,13 +517,17 @@ def require_schema(ds: xr.Dataset, path, need: Iterable[str] = ("accuracy",)) ->
 
 
 def conflicts_with(existing: xr.Dataset, *, dataset: str, eval_seed: int, models, train_noise: str = "additive",
-                   eval_noise: str = "additive", draws: str | None = None) -> list[str]:
+                   eval_noise: str = "additive", draws: str | None = None, grid: bool = False) -> list[str]:
     """Why results of ``models`` evaluated on ``dataset`` with ``eval_seed`` cannot join ``existing`` ([] if they can).
 
     They can when the data and evaluation seed agree and every one of ``models`` that ``existing``
     already holds points of has the very weights those points were computed with (``model_crc``).
     ``draws`` (None: not checked): the draw scheme must be the file's (:func:`draws_of`; issue 22).
+    ``grid``: the run writes a grid of noise pairs; one pair cannot extend a file of such a grid (issue 36).
     """
+    if not grid and all(d in existing.dims for d in NOISE_ATTRS):
+        return ["a grid of noise pairs (dims train_noise, eval_noise), which a run of one pair cannot extend; "
+                "`dni merge` the two files afterwards"]
     problems = []
     if existing.attrs.get("dataset") != dataset:
         problems.append(f"data {existing.attrs.get('dataset')!r}, not {dataset!r}")
@@ -558,12 +574,12 @@ def evaluated_with_other_weights(existing: xr.Dataset, models) -> list:
 
 
 def check_joinable(existing: xr.Dataset | None, path, *, dataset: str, eval_seed: int, models, hint: str = "",
-                   train_noise: str = "additive", eval_noise: str = "additive", draws: str | None = None) -> None:
+                   train_noise: str = "additive", eval_noise: str = "additive", draws: str | None = None, grid: bool = False) -> None:
     """:class:`ResultConflictError` if :func:`conflicts_with` finds a reason; the message says what to do."""
     if existing is None:
         return
     problems = conflicts_with(existing, dataset=dataset, eval_seed=eval_seed, models=models, train_noise=train_noise,
-                              eval_noise=eval_noise, draws=draws)
+                              eval_noise=eval_noise, draws=draws, grid=grid)
     if problems:
         raise ResultConflictError(f"{path} holds other results ({'; '.join(problems)}); it is not replaced: "
                                   f"write to another --out{hint}")
@@ -602,10 +618,18 @@ def merge_results(datasets: Iterable[xr.Dataset], allow_different_eval_seeds: bo
     if len(seeds) > 1 and not allow_different_eval_seeds:
         raise InvalidArgumentError(f"cannot merge results of different evaluation seeds {sorted(map(str, seeds))}: their noise draws differ; "
                                    "re-evaluate with one --seed, or pass --allow-different-eval-seeds (the merged file then records eval_seed 'mixed')")
+    # timing is metadata, not a result: two runs of the same model that took different wall times merge,
+    # keeping the first file's time where both have one (issue 36)
+    timing = [ds[v] for ds in datasets for v in TIMING_VARIABLES if v in ds]
+    datasets = [ds.drop_vars([v for v in TIMING_VARIABLES if v in ds]) for ds in datasets]
     try:
         merged = xr.merge(datasets, compat="no_conflicts", join="outer", combine_attrs="drop_conflicts")
     except xr.MergeError as err:
         raise InvalidArgumentError(f"results disagree where they overlap; re-run one of them ({str(err).splitlines()[0]})") from None
+    for v in TIMING_VARIABLES:
+        parts = [t for t in timing if t.name == v]
+        if parts:
+            merged[v] = functools.reduce(lambda a, b: a.combine_first(b), parts)  # aligned to the merged grid
     if len(seeds) > 1:
         merged.attrs["eval_seed"] = "mixed: " + ", ".join(sorted(map(str, seeds)))
     merged.attrs["created"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -643,7 +667,7 @@ def accuracy_table(ds: xr.Dataset, arch: str | None = None, interval: bool | Non
 def _one_seed_block(acc, a, ds, scale, width, cell, what, seed, interval) -> str:
     mean = acc.mean("seed") * scale
     header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
-    lines = [f"{a}: {what}, mean of {ds.sizes['seed']} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
+    lines = [f"{a}: {what}, mean of {repeats_held(acc)} repeat(s) on {ds.attrs.get('dataset', '?')}", header]
     for st in ds.sigma_train.values:
         row = mean.sel(sigma_train=st).values
         if np.all(np.isnan(row)):
@@ -665,7 +689,7 @@ def _interval_block(acc, a, ds, scale, cell, what, seeds) -> str:
     width = 13
     header = "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)
     lines = [f"{a}: {what}, mean over {len(seeds)} training seeds ({', '.join(map(str, seeds))}) ± 95 % Student-t interval "
-             f"across models (n−1 dof; n per cell in brackets where fewer), each model the mean of {ds.sizes['seed']} "
+             f"across models (n−1 dof; n per cell in brackets where fewer), each model the mean of {repeats_held(acc)} "
              f"repeat(s) on {ds.attrs.get('dataset', '?')}", header]
     se_lines = [f"evaluation-repeat standard error (inference noise, mean over the models; not in the interval):",
                 "σtrain\\σval " + " ".join(f"{v:>{width}.2g}" for v in ds.sigma_val.values)]
@@ -683,3 +707,14 @@ def _interval_block(acc, a, ds, scale, cell, what, seeds) -> str:
         se_lines.append(f"{st:>11.2g} " + " ".join(f"{'-':>{width}}" if np.isnan(v) else f"{v:>{width}{'.2f' if cell == '.1f' else cell}}"
                                                 for v in se_mean[t]))
     return "\n".join(lines + [""] + se_lines)
+
+
+def repeats_held(accuracy: xr.DataArray) -> str:
+    """How many repeats the points of ``accuracy`` (over ``seed``) hold: "5", or "1 to 3" where a file
+    extended with another repeat count holds points of both (issue 36: a label claims no more than the data)."""
+    counts = accuracy.notnull().sum("seed").values
+    counts = counts[counts > 0]
+    if counts.size == 0:
+        return "0"
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low} to {high}"
