@@ -323,7 +323,6 @@ def test_noise_kinds_blocks_equal_a_direct_computation():
 
 def test_the_noise_kinds_prose_quotes_the_grid():
     """The numbers REPRODUCTION.md's issue-19 section quotes by hand, from results/noise_kinds.nc."""
-    import xarray as xr
 
     grid = load_results(RESULTS / "noise_kinds.nc")  # the kinds layout, read as the shared-axes schema
     text = DOC.read_text(encoding="utf-8")
@@ -359,7 +358,6 @@ def _section(start: str, end: str) -> str:
 
 def test_the_which_training_noise_prose_quotes_the_grid():
     """"Which training noise protects best?": each quoted number in its context, and each claim, from results/noise_kinds.nc."""
-    import xarray as xr
 
     grid = load_results(RESULTS / "noise_kinds.nc").accuracy.sel(arch="lstm28") * 100  # the kinds layout, read as the shared axes
     section = _section("**Which training noise protects best?**", "What the models learned")

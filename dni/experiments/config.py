@@ -104,9 +104,11 @@ class SweepConfig:
         self.workers = validate_cluster(self.workers, self.scheduler, self.batch_models)
         from dni.noise.spec import check_strength_grid  # (torch: loaded with the noise specs above)
 
+        grid_of_kinds = len(self.noise_pairs) > 1  # its fixed eval kinds are one point each, at σval 0 (issue 36, item 14)
         for train_noise, eval_noise in self.noise_pairs:  # issue 36: a fixed-strength spec over a σ grid, before any training
             check_strength_grid(train_noise, self.sigma_train, "--sigma-train")
-            check_strength_grid(eval_noise, self.sigma_val, "--sigma-val")
+            if not grid_of_kinds:
+                check_strength_grid(eval_noise, self.sigma_val, "--sigma-val")
         for s in self.sigma_train:
             for train_noise in {t for t, _ in self.noise_pairs}:
                 self.train_config(s, train_noise, self.seeds[0])  # bad training settings fail here, before anything is written

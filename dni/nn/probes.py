@@ -92,7 +92,7 @@ class _PreactivationRecorder(NoiseModel):
 
 @torch.no_grad()
 def preactivation_bound(model, x: torch.Tensor, quantile: float = 0.999) -> float:
-    """A model's own ADC range (issue 34): the ``quantile`` of |pre-activation| W·x + b over every
+    """A model's own ADC range (issue 34): the ``quantile`` of the absolute pre-activation ``|W·x + b|`` over every
     matrix–vector product of a clean (noiseless) pass over x (B, T, I) — every step's gate products
     and the FC layer's, the values an ADC quantises (``adc(bits=B,bound=…)``, :mod:`dni.noise.kinds`:
     ``Q(W·x + b)`` clipped to [−bound, bound]). With the 99.9th percentile over N clean test digits,
