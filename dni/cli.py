@@ -402,6 +402,12 @@ def _reproduction(args, progress) -> int:
         with PngRenderer() as renderer:
             for arch, kind in tqdm(jobs, desc="figures", disable=not progress):
                 renderer.save(reproduction_figure(kind, ds, models, arch), figure_path(figures_dir, arch, kind))
+            if grid is not None:  # the mismatch grid's figure (issue 37)
+                from dni_widgets.kinds import kinds_figures
+
+                from dni.paper.reproduction import KINDS_FIGURE
+
+                renderer.save(kinds_figures(grid, "lstm28"), figure_path(figures_dir, "lstm28", KINDS_FIGURE))
     updated = update_document(text, blocks)
     with atomic_path(args.doc) as tmp:
         tmp.write_text(updated, encoding="utf-8")

@@ -372,3 +372,17 @@ def test_dni_merge_writes_the_kinds_layout_and_table_reads_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["table", str(out)]) == 0
     assert capsys.readouterr().out.strip() == accuracy_table(merge_results(load_results(p) for p in parts)).strip()
+
+
+def test_reproduction_shows_the_kinds_grid_as_a_figure():
+    """Issue 37, item 3: the kinds views as a static figure in REPRODUCTION.md (block ``noise-kinds-figure``, rendered by
+    ``dni reproduction`` with the other figures), linking the committed PNG."""
+    from pathlib import Path
+
+    from dni.paper.reproduction import KINDS_FIGURE, document_blocks, figure_path, noise_kinds_figure_block
+
+    repo = Path(__file__).resolve().parents[1]
+    block = document_blocks((repo / "REPRODUCTION.md").read_text(encoding="utf-8"))["noise-kinds-figure"]
+    assert block == noise_kinds_figure_block("lstm28", repo / "results" / "figures", repo)
+    png = figure_path(repo / "results" / "figures", "lstm28", KINDS_FIGURE)
+    assert "(results/figures/lstm28_noise_kinds.png)" in block and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -42,6 +42,13 @@ FIGURE_KINDS = {
 }
 
 
+KINDS_FIGURE = "noise_kinds"
+"""The figure of the mismatch grid (``<arch>_noise_kinds.png``, issue 37), drawn by :func:`dni_widgets.kinds.kinds_figures`."""
+KINDS_FIGURE_CAPTION = ("train kind × eval kind at matched strength (low / middle / high: the calibrated levels of "
+                        "results/noise_kinds/strengths.json), then accuracy over each eval kind's strength, one line per "
+                        "training kind and σtrain, a marker on every measured point")
+
+
 def figure_path(directory: Path, arch: str, kind: str) -> Path:
     return Path(directory) / f"{arch}_{kind}.png"
 
@@ -254,6 +261,12 @@ def figures_block(ds: xr.Dataset, directory: Path, relative_to: Path) -> str:
     return "\n".join(lines).rstrip()
 
 
+def noise_kinds_figure_block(arch: str, directory: Path, relative_to: Path) -> str:
+    """The link to the mismatch grid's figure (written by ``dni reproduction`` with the other figures)."""
+    link = Path(_relpath(figure_path(directory, arch, KINDS_FIGURE), relative_to)).as_posix()
+    return f"![{arch}: {KINDS_FIGURE_CAPTION}]({link})"
+
+
 def _relpath(path: Path, start: Path) -> str:
     import os
 
@@ -284,6 +297,7 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
         blocks["paper-recipe-dni"] = paper_recipe_dni_block(list(paper_recipe_dni), list(paper_recipe), ds)
     if noise_kinds is not None:
         blocks.update(noise_kinds_blocks(noise_kinds))
+        blocks["noise-kinds-figure"] = noise_kinds_figure_block("lstm28", figures_dir, document_dir)
     return blocks
 
 
