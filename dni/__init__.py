@@ -19,23 +19,14 @@ use so that ``import dni.errors`` or ``dni --help`` do not import torch.
 
 from dni._version import __version__
 
+from dni.util.lazy import lazy_exports
+
 _PUBLIC = {"noisify": "dni.nn.noisify", "eval_noise": "dni.nn.noisify", "robustness": "dni.evaluation.robustness"}
 
 __all__ = ["__version__", *_PUBLIC]
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
-
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dni' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 
 from dni import _moved  # noqa: E402  (old flat module names keep working, with a DeprecationWarning)

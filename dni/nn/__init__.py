@@ -5,18 +5,9 @@ and the probes behind the state and weight figures.
 
 ``dni.nn.choose_path`` and ``dni.nn.Path`` load :mod:`dni.nn.paths` (and torch) on first use."""
 
+from dni.util.lazy import lazy_exports
+
 _PUBLIC = {"choose_path": "dni.nn.paths", "Path": "dni.nn.paths"}
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
-
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dni.nn' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
