@@ -8,6 +8,11 @@
 #   wd        the collapse explanation: lstm28 under weight decay 1e-3, σtrain 0 and 1.0
 #   kinds     the noise-kinds answers' middle strengths: output_relative 0.78, programming 0.1
 #             (additive 0.7 is in `paper`'s folder and trained there)
+#   weight_read  the weight_read-trained middle model (σtrain 0.15) retrained with early stopping and
+#             model selection on *clean* validation accuracy (--select-on clean), seeds 0 1 2 (SEEDS
+#             ignored) → results/noise_kinds/weight_read_clean_checkpoints: selected under its own
+#             training noise, seed 0 kept epoch 5 (0.15) and 3 (0.2), i.e. it was stopped before it
+#             had learnt; clean selection lets it train until clean accuracy stops improving
 #   control   the weight-power control: lstm_stroke50 σtrain {0, 0.5, 1} at one fixed length, 30 epochs, no
 #             early stopping (last weights kept), seeds 0 1 2 (SEEDS ignored: seed 0 is not committed for
 #             this recipe) → results/seeds_control/checkpoints; noisier models also trained longer in the
@@ -43,13 +48,16 @@ stage() {
     kinds)
       train results/noise_kinds/seeds_train.nc results/noise_kinds/checkpoints --preset lstm28 $LSTM --train-noise output_relative --sigma-train 0.78
       train results/noise_kinds/seeds_train.nc results/noise_kinds/checkpoints --preset lstm28 $LSTM --train-noise programming --sigma-train 0.1 ;;
+    weight_read)
+      SEEDS="0 1 2" train results/noise_kinds/seeds_weight_read_clean.nc results/noise_kinds/weight_read_clean_checkpoints \
+        --preset lstm28 $LSTM --train-noise weight_read --sigma-train 0.15 --select-on clean ;;
     control)
       mkdir -p results/seeds_control
       SEEDS="0 1 2" train results/seeds_control/control.nc results/seeds_control/checkpoints --preset lstm_stroke50 \
         --lr 2e-3 --epochs 30 --lr-patience 5 --sigma-train 0,0.5,1 ;;
-    *) echo "unknown stage '$1'; the stages are: paper wd kinds control" >&2; exit 2 ;;
+    *) echo "unknown stage '$1'; the stages are: paper wd kinds weight_read control" >&2; exit 2 ;;
   esac
 }
-for s in "$@"; do case "$s" in paper|wd|kinds|control) ;; *) echo "unknown stage '$s'; the stages are: paper wd kinds control" >&2; exit 2 ;; esac; done
-[ $# -gt 0 ] || set -- paper wd kinds control
+for s in "$@"; do case "$s" in paper|wd|kinds|weight_read|control) ;; *) echo "unknown stage '$s'; the stages are: paper wd kinds weight_read control" >&2; exit 2 ;; esac; done
+[ $# -gt 0 ] || set -- paper wd kinds weight_read control
 for s in "$@"; do stage "$s"; done
