@@ -96,7 +96,8 @@ def test_reproduction_md_blocks_equal_a_direct_computation(paper):
 
     blocks = _blocks(DOC.read_text(encoding="utf-8"))
     assert set(blocks) == {"provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures", "training-length",
-                           "paper-recipe", "paper-recipe-dni", "noise-kinds-middle", "noise-kinds-grid", "noise-kinds-best", "adc-bits"}
+                           "paper-recipe", "paper-recipe-dni", "noise-kinds-middle", "noise-kinds-grid", "noise-kinds-best", "adc-bits",
+                           "noise-kinds-figure"}
     st, sv = paper.sigma_train.values, paper.sigma_val.values
     mean = {arch: paper.accuracy.sel(arch=arch).values.mean(axis=-1) for arch in PRESETS}  # (σtrain, σval)
 

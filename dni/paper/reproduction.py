@@ -301,7 +301,10 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
     return blocks
 
 
-NOISE_KINDS_BLOCKS = ("noise-kinds-middle", "noise-kinds-grid", "noise-kinds-best", "adc-bits")
+NOISE_KINDS_TABLES = ("noise-kinds-middle", "noise-kinds-grid", "noise-kinds-best", "adc-bits")
+"""The blocks of :func:`noise_kinds_blocks`: the mismatch grid's tables."""
+NOISE_KINDS_BLOCKS = (*NOISE_KINDS_TABLES, "noise-kinds-figure")
+"""Every block ``dni reproduction`` writes from the mismatch grid: its tables and its figure's link."""
 
 
 def noise_kinds_blocks(grid: xr.Dataset, arch: str = "lstm28") -> dict[str, str]:
@@ -314,7 +317,7 @@ def noise_kinds_blocks(grid: xr.Dataset, arch: str = "lstm28") -> dict[str, str]
     )
 
     tables = (middle_table, grid_table, best_table, quantisation_table)
-    return {name: table(grid, arch) for name, table in zip(NOISE_KINDS_BLOCKS, tables)}
+    return {name: table(grid, arch) for name, table in zip(NOISE_KINDS_TABLES, tables, strict=True)}
 
 
 def document_blocks(text: str) -> dict[str, str]:
