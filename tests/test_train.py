@@ -160,3 +160,42 @@ def test_training_cut_off_after_an_epoch_resumes_bit_for_bit(tmp_path, monkeypat
     assert resumed.history == straight.history
     assert all(torch.equal(p, q) for p, q in zip(resumed.model.parameters(), straight.model.parameters()))
     assert resumed.meta["best_epoch"] == straight.meta["best_epoch"] and resumed.meta["epochs_run"] == straight.meta["epochs_run"]
+
+
+class _GradSpy(torch.nn.Module):
+    """A model that records whether gradients were on at each forward call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.grad = model, []
+
+    def forward(self, x, **kwargs):
+        self.grad.append(torch.is_grad_enabled())
+        return self.model(x, **kwargs)
+
+
+@pytest.mark.parametrize("checkpoint, train_noise, sigma", [
+    ("dni_paper_checkpoints/lstm28_sigma1.00_seed0.pt", "additive", 1.0),
+    ("noise_kinds/checkpoints/lstm28_output_relative_sigma0.78_seed0.pt", "output_relative", 0.78)])
+def test_validation_is_inference_grad_off_with_the_inference_paths_draws(checkpoint, train_noise, sigma):
+    """Validation picks the kept epoch and stops training, so its noisy accuracy must be the one every earlier model
+    was selected on: a forward pass with grad off. With grad on, dni.nn.choose_path takes the training path, whose
+    noise draws differ (a misplaced ``@torch.no_grad()`` once did that, changing which epoch a noisy model kept)."""
+    import torch.nn.functional as F
+    from conftest import REPO
+
+    from dni.noise.session import noise_for
+    from dni.training.train import validation_record
+
+    trained = load_checkpoint(REPO / "results" / checkpoint)
+    model = _GradSpy(trained.model)
+    val = load_sequences("subset", "test").take(slice(0, 500))
+    config = trained.config
+    assert (config.train_noise, config.sigma_train) == (train_noise, sigma)
+    record = validation_record(model, val, config)
+    assert model.grad and not any(model.grad)
+    gen = torch.Generator().manual_seed(config.seed + 2)  # validation's fixed noise seed
+    with torch.no_grad():
+        logits = model.model(val.x, noise=noise_for(train_noise, sigma), generator=gen)  # (500, 10): one chunk
+    assert record["val_accuracy"] == int((logits.argmax(1) == val.y).sum()) / len(val)
+    assert record["val_loss"] == pytest.approx(float(F.cross_entropy(logits, val.y)), rel=1e-6)

@@ -94,13 +94,13 @@ def validation_record(model, val: SequenceData, config: "TrainConfig") -> dict:
     return record
 
 
-@torch.no_grad()
 def selection_accuracy(record: dict, config: "TrainConfig") -> float | None:
     """The validation accuracy of an epoch's ``record`` that selects the model (best epoch, patience,
     learning-rate schedule): at σtrain, or at σ 0 with ``config.select_on == "clean"``; None without a split."""
     return record.get("val_accuracy_clean" if config.select_on == "clean" else "val_accuracy")
 
 
+@torch.no_grad()  # inference: dni.nn.choose_path then picks the grad-off path, whose noise draws validation has always used
 def accuracy_and_loss(model, data: SequenceData, noise, generator=None, batch_size=1024, device="cpu"):
     """(accuracy, mean cross-entropy) of ``model`` on ``data`` under ``noise`` (one noisy pass)."""
     model.eval()
