@@ -293,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of the recipe study of results/run_paper_recipe.sh (default: paper_recipe/ next to the result)")
     p.add_argument("--noise-kinds", type=Path, default=None,
                    help="the mismatch grid of results/run_noise_kinds.sh (default: noise_kinds.nc next to the result)")
+    p.add_argument("--seeds", type=Path, default=None,
+                   help="folder of the results across training seeds of results/run_seeds_eval.sh (default: seeds/ next to the result)")
     p.add_argument("--no-figures", action="store_true", help="rewrite the numbers only")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document's numbers differ from the result file's")
 
@@ -383,7 +385,21 @@ def _reproduction(args, progress) -> int:
     if grid is None and any(name.startswith("noise-kinds") for name in document_blocks(text)):
         raise DniError(f"{args.doc} has noise-kinds blocks but there is no {grid_path}: "
                        "run results/run_noise_kinds.sh, or give the file with --noise-kinds")
-    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline, grid, recipe_dni)
+    import xarray as xr
+
+    from dni.paper.seeds import load_seed_results
+
+    seeds_dir = args.seeds or args.result.parent / "seeds"
+    seeds = load_seed_results(seeds_dir)
+    if not seeds and any(name.startswith("seeds-") for name in document_blocks(text)):
+        raise DniError(f"{args.doc} has seeds blocks but {seeds_dir} holds no result files: "
+                       "run results/run_seeds_eval.sh, or give their folder with --seeds")
+    adc_path = grid_path.parent / "noise_kinds" / "adc_own_range.nc"  # results/noise_kinds/adc_own_range.py
+    adc_range = xr.load_dataset(adc_path) if adc_path.is_file() else None
+    if adc_range is None and "adc-own-range" in document_blocks(text):
+        raise DniError(f"{args.doc} has an adc-own-range block but there is no {adc_path}: "
+                       "run results/noise_kinds/adc_own_range.py")
+    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline, grid, recipe_dni, seeds, adc_range)
     if args.check:
         current = document_blocks(text)
         stale = [name for name, body in blocks.items() if current.get(name) != body]

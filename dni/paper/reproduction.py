@@ -73,13 +73,19 @@ def provenance_block(ds: xr.Dataset) -> str:
 
 
 def spread_block(ds: xr.Dataset) -> str:
-    """Spread over the noisy repeats: the largest standard deviation of any point, per preset."""
-    rows = ["| preset | largest std over repeats (points) | at (σtrain, σval) | median std (points) |", "|---|---|---|---|"]
+    """Spread of the noisy repeats (σval > 0; at σval 0 no noise is drawn and the repeats are equal), per preset:
+    the largest standard deviation over the repeats of any point, the median std, and the median standard error
+    of a point's mean (std/√repeats) — the yardstick for a difference between two points of one model."""
+    rows = ["| preset | largest std over repeats (points) | at (σtrain, σval) | median std (points) | median standard error of a "
+            "point's mean (points) |", "|---|---|---|---|---|"]
+    noisy = ds.sel(sigma_val=ds.sigma_val.values[ds.sigma_val.values > 0])
     for arch in ds.arch.values.tolist():
-        std = ds.accuracy.sel(arch=arch).std("seed", ddof=1) * 100  # (sigma_train, sigma_val)
+        acc = noisy.accuracy.sel(arch=arch)
+        std = acc.std("seed", ddof=1) * 100  # (sigma_train, sigma_val > 0)
+        se = std / np.sqrt(acc.notnull().sum("seed"))
         top = std.where(std == std.max(), drop=True)
         rows.append(f"| {arch} | {float(std.max()):.2f} | ({float(top.sigma_train[0]):g}, {float(top.sigma_val[0]):g}) | "
-                    f"{float(std.median()):.2f} |")
+                    f"{float(std.median()):.2f} | {float(se.median()):.3f} |")
     return "\n".join(rows)
 
 
@@ -275,11 +281,14 @@ def _relpath(path: Path, start: Path) -> str:
 
 def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, training_length: list[xr.Dataset] = (),
                   paper_recipe: list[RecipeRun] = (), baseline_config=None, noise_kinds: xr.Dataset | None = None,
-                  paper_recipe_dni: list[RecipeRun] = ()) -> dict[str, str]:
+                  paper_recipe_dni: list[RecipeRun] = (), seeds: dict[str, xr.Dataset] | None = None,
+                  adc_range: xr.Dataset | None = None) -> dict[str, str]:
     """{block name: markdown} of every generated block of REPRODUCTION.md (``training-length`` when runs are
     given, ``paper-recipe`` when the study's factors are, with ``baseline_config`` the committed model's config (or a
     dict of them by preset), ``paper-recipe-dni`` when σtrain 1.0 models under a factor's recipe are, the
-    ``noise-kinds-*`` and ``adc-bits`` blocks of :mod:`dni.paper.cross_grid` when the mismatch grid is)."""
+    ``noise-kinds-*`` and ``adc-bits`` blocks of :mod:`dni.paper.cross_grid` when the mismatch grid is, the
+    ``seeds-*`` blocks of :mod:`dni.paper.seeds` when results across training seeds are, and its ``adc-own-range``
+    block when the ADC sweep with each model's own range is)."""
     blocks = {
         "provenance": provenance_block(ds),
         "headline": headline_table(ds),
@@ -298,6 +307,14 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
     if noise_kinds is not None:
         blocks.update(noise_kinds_blocks(noise_kinds))
         blocks["noise-kinds-figure"] = noise_kinds_figure_block("lstm28", figures_dir, document_dir)
+    if seeds:
+        from dni.paper.seeds import seeds_blocks
+
+        blocks.update(seeds_blocks(seeds))
+    if adc_range is not None:
+        from dni.paper.seeds import ADC_RANGE_BLOCK, adc_range_table
+
+        blocks[ADC_RANGE_BLOCK] = adc_range_table(adc_range)
     return blocks
 
 

@@ -14,6 +14,7 @@ of the per-seed differences, so whatever the two settings share per seed cancels
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,5 +73,6 @@ def standard_error(samples, axis: int = -1):
     """s/√n along ``axis`` (NaN left out): the evaluation repeats' standard error of one model's mean."""
     x = np.asarray(samples, dtype=float)
     n = np.sum(~np.isnan(x), axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanstd of a slice with < 2 values: NaN, as returned
         return np.where(n >= 2, np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n), np.nan)

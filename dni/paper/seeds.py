@@ -1,0 +1,316 @@
+"""The committed claims across independently trained models (issue 34): REPRODUCTION.md's ``seeds-*`` blocks.
+
+Every claim is one number per **model** — one model per training seed (initialisation and shuffling), its
+accuracy the mean over its evaluation repeats — stated as the mean over the n models with the two-sided
+95 % Student-t interval across them (:func:`dni.util.intervals.t_interval`, n − 1 dof):
+
+    x̄ ± t_{0.975, n−1} · s / √n
+
+and, where the paper gives a bound, in how many of the n models it holds. A bound is **established** when the
+whole interval clears it, **refuted** when the whole interval misses it, and otherwise **not established** (the
+interval straddles it): a bound met by every model but with an interval reaching past it is not claimed. A
+comparison of two settings is **paired** by training seed (:func:`dni.util.intervals.paired_interval`: the
+interval of the per-seed differences) and called a difference only where that interval excludes 0.
+
+The evaluation repeats' standard error is inference noise, not model-to-model spread; the provenance block
+quotes its largest value apart, for scale. The result files are those of ``results/run_seeds_eval.sh``
+(``results/seeds/<name>.nc``, dims (arch, train_seed, sigma_train, sigma_val, seed)); a claim whose file or
+model is not there yet is left out, and each row says on how many models it rests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from dni.store.results import TRAIN_SEED, draws_of, load_results, repeats_held
+from dni.util.intervals import CONFIDENCE, Interval, paired_interval, standard_error, t_interval
+
+CLEAN, AT_ONE, WORST, POWER = "clean", "at σval 1", "worst over σval", "mean(w²)"
+STATISTICS = (CLEAN, AT_ONE, WORST, POWER)
+"""What a claim measures per model: accuracy at σval 0, accuracy at σval 1, the lowest accuracy over the file's
+σval grid (each point the mean over its repeats), or the weight power mean(w²) (paper Figs 5, 9)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One number per model of one setting, and what the paper says of it.
+
+    ``bound`` (a fraction) with ``above``: the claim is "statistic > bound" (``above`` True, the paper's
+    "> 98 %") or "statistic ≤ bound" (``above`` False, e.g. the collapse: σval 1 at most 25 %)."""
+
+    file: str  # result file stem in the seeds folder
+    arch: str
+    sigma_train: float
+    statistic: str  # one of STATISTICS
+    paper: str = ""  # the paper's number as printed ("98.7 %", "> 98 %", "0.013"), "" where it gives none
+    bound: float | None = None
+    above: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.arch} σtrain {self.sigma_train:g}, {self.statistic}"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Setting A − setting B of one file and statistic, paired by training seed (both models of seed k)."""
+
+    file: str
+    arch: str
+    sigma_train_a: float
+    sigma_train_b: float
+    statistic: str  # CLEAN, AT_ONE or WORST
+
+    @property
+    def label(self) -> str:
+        return f"{self.arch}: σtrain {self.sigma_train_a:g} − σtrain {self.sigma_train_b:g}, {self.statistic}"
+
+
+#: The paper grid's claims (Tables I–III, Figs 2, 5, 9, 10): clean accuracy, the conventional model at σval 1,
+#: the worst case over σval of the paper's noise-trained σtrain (with its bound) and of our other σtrain, and
+#: the weight power at σtrain 0 and at the largest σtrain.
+#:
+#: :meta hide-value:
+PAPER_CLAIMS = (
+    Claim("lstm28", "lstm28", 0.0, CLEAN, "98.7 %"),
+    Claim("lstm28", "lstm28", 0.0, AT_ONE, "12.5 %"),
+    Claim("lstm28", "lstm28", 0.5, WORST),
+    Claim("lstm28", "lstm28", 1.0, WORST, "> 98 %", 0.98),
+    Claim("lstm28", "lstm28", 0.0, POWER, "0.013"),
+    Claim("lstm28", "lstm28", 1.0, POWER, "0.037"),
+    Claim("rnn28", "rnn28", 0.0, CLEAN, "98.0 %"),
+    Claim("rnn28", "rnn28", 0.0, AT_ONE, "15.0 %"),
+    Claim("rnn28", "rnn28", 0.5, WORST),
+    Claim("rnn28", "rnn28", 0.9, WORST, "> 94 %", 0.94),
+    Claim("rnn28", "rnn28", 1.0, WORST),
+    Claim("lstm_stroke50", "lstm_stroke50", 0.0, CLEAN, "96.0 %"),
+    Claim("lstm_stroke50", "lstm_stroke50", 0.0, AT_ONE, "10.5 %"),
+    Claim("lstm_stroke50", "lstm_stroke50", 0.9, WORST, "> 92 %", 0.92),
+    Claim("lstm_stroke50", "lstm_stroke50", 0.0, POWER, "0.018"),
+    Claim("lstm_stroke50", "lstm_stroke50", 0.9, POWER, "0.042 (σtrain 1)"),
+)
+
+#: Paired comparisons behind the paper grid's prose: what noise training buys at σval 1 and costs (or not)
+#: at σval 0, and whether the RNN's worst case grows from σtrain 0.5 to the paper's 0.9.
+#:
+#: :meta hide-value:
+PAPER_DIFFERENCES = (
+    Difference("lstm28", "lstm28", 1.0, 0.0, AT_ONE),
+    Difference("lstm28", "lstm28", 1.0, 0.0, CLEAN),
+    Difference("lstm28", "lstm28", 1.0, 0.5, WORST),
+    Difference("rnn28", "rnn28", 0.9, 0.0, AT_ONE),
+    Difference("rnn28", "rnn28", 0.9, 0.5, WORST),
+    Difference("rnn28", "rnn28", 1.0, 0.9, WORST),
+    Difference("lstm_stroke50", "lstm_stroke50", 0.9, 0.0, CLEAN),
+    Difference("lstm_stroke50", "lstm_stroke50", 0.9, 0.0, AT_ONE),
+)
+
+#: The collapse explanation (issue 26): weight decay 1e-3 on lstm28, its conventional model against the paper's
+#: pair (98.7 % clean, 12.5 % at σval 1; the study's test: σval 1 at most 25 %), its σtrain 1.0 model against the
+#: paper's bound, and the weight power of both against the paper's 0.013 and 0.037.
+#:
+#: :meta hide-value:
+COLLAPSE_CLAIMS = (
+    Claim("weight_decay_1e-3", "lstm28", 0.0, CLEAN, "98.7 %"),
+    Claim("weight_decay_1e-3", "lstm28", 0.0, AT_ONE, "12.5 %", 0.25, above=False),
+    Claim("weight_decay_1e-3", "lstm28", 0.0, POWER, "0.013"),
+    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, WORST, "> 98 %", 0.98),
+    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, AT_ONE, "> 98 %"),
+    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, POWER, "0.037"),
+)
+
+
+def load_seed_results(directory: Path) -> dict[str, xr.Dataset]:
+    """{file stem: result with a train_seed dim} of every ``*.nc`` in ``directory`` (empty if there is none)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return {}
+    return {p.stem: load_results(p, need=("accuracy", "weight_power"), train_seed_dim=True)
+            for p in sorted(directory.glob("*.nc"))}
+
+
+def per_model(ds: xr.Dataset, arch: str, sigma_train: float, statistic: str) -> xr.DataArray:
+    """The statistic of each model of (arch, σtrain): a 1-D array over train_seed, NaN where a model or a
+    point of it is missing (a model missing any σval of the file has no worst case)."""
+    if statistic == POWER:
+        return ds.weight_power.sel(arch=arch, sigma_train=sigma_train)
+    acc = ds.accuracy.sel(arch=arch, sigma_train=sigma_train).mean("seed", skipna=False)  # (train_seed, sigma_val)
+    if statistic == CLEAN:
+        return acc.sel(sigma_val=0.0)
+    if statistic == AT_ONE:
+        return acc.sel(sigma_val=1.0)
+    if statistic == WORST:
+        return acc.min("sigma_val", skipna=False)
+    raise ValueError(f"unknown statistic {statistic!r}; the statistics are: {', '.join(STATISTICS)}")
+
+
+def _held(values: xr.DataArray) -> tuple[list[int], np.ndarray]:
+    """The training seeds with a value, and their values (fractions or weight power)."""
+    keep = values.notnull().values
+    return [int(k) for k in values[TRAIN_SEED].values[keep]], values.values[keep].astype(float)
+
+
+def verdict(ci: Interval, bound: float, above: bool = True) -> str:
+    """established / refuted / not established: where the interval lies against ``bound``."""
+    if ci.n < 2:
+        return "1 model: no interval"
+    clears = ci.low > bound if above else ci.high <= bound
+    misses = ci.high <= bound if above else ci.low > bound
+    return "established" if clears else "refuted" if misses else "not established (the interval straddles it)"
+
+
+def _fmt(x: float, statistic: str, signed: bool = False) -> str:
+    if statistic == POWER:
+        return f"{x:+.4f}" if signed else f"{x:.4f}"
+    return f"{x * 100:+.2f}" if signed else f"{x * 100:.2f}"
+
+
+def _interval_text(ci: Interval, statistic: str, signed: bool = False) -> str:
+    unit = "" if statistic == POWER else (" pp" if signed else " %")
+    if ci.n < 2:
+        return f"{_fmt(float(ci.mean), statistic, signed)}{unit} (1 model: no interval)"
+    return (f"{_fmt(float(ci.mean), statistic, signed)}{unit} [{_fmt(float(ci.low), statistic, signed)}, "
+            f"{_fmt(float(ci.high), statistic, signed)}]")
+
+
+def _per_seed_text(seeds: list[int], values: np.ndarray, statistic: str, signed: bool = False) -> str:
+    return ", ".join(f"{_fmt(v, statistic, signed)} ({k})" for k, v in zip(seeds, values))
+
+
+def claim_row(ds: xr.Dataset, claim: Claim) -> str | None:
+    """The markdown row of one claim, or None where the file holds no model of its setting."""
+    if claim.arch not in ds.arch.values or claim.sigma_train not in ds.sigma_train.values:
+        return None
+    seeds, values = _held(per_model(ds, claim.arch, claim.sigma_train, claim.statistic))
+    if not seeds:
+        return None
+    ci = t_interval(values)
+    if claim.bound is not None:
+        sign = ">" if claim.above else "≤"
+        holds = values > claim.bound if claim.above else values <= claim.bound
+        bound_text = f"{sign} {_fmt(claim.bound, claim.statistic)}{'' if claim.statistic == POWER else ' %'}"
+        judged = f"{int(holds.sum())} of {len(values)} | {verdict(ci, claim.bound, claim.above)} ({bound_text})"
+    else:
+        judged = "– | –"
+    return (f"| {claim.label} | {_per_seed_text(seeds, values, claim.statistic)} | {_interval_text(ci, claim.statistic)} "
+            f"| {len(values)} | {claim.paper or '–'} | {judged} |")
+
+
+CLAIMS_HEADER = ("| claim | per model (training seed) | mean [95 % t-interval across models] | models | the paper "
+                 "| holds in | the bound |\n|---|---|---|---|---|---|---|")
+
+
+def claims_table(results: dict[str, xr.Dataset], claims=PAPER_CLAIMS) -> str:
+    """One row per claim whose models exist in ``results`` (file stem → dataset), in ``claims``' order."""
+    rows = [row for c in claims if c.file in results and (row := claim_row(results[c.file], c)) is not None]
+    return "\n".join([CLAIMS_HEADER, *rows]) if rows else "(no model of these claims evaluated yet)"
+
+
+def difference_row(ds: xr.Dataset, diff: Difference) -> str | None:
+    """The markdown row of one paired difference, or None where no training seed holds both models."""
+    if diff.arch not in ds.arch.values or not {diff.sigma_train_a, diff.sigma_train_b} <= set(ds.sigma_train.values.tolist()):
+        return None
+    a = per_model(ds, diff.arch, diff.sigma_train_a, diff.statistic)
+    b = per_model(ds, diff.arch, diff.sigma_train_b, diff.statistic)
+    both = (a.notnull() & b.notnull()).values
+    if not both.any():
+        return None
+    seeds = [int(k) for k in a[TRAIN_SEED].values[both]]
+    ci = paired_interval(a.values[both], b.values[both])
+    d = a.values[both] - b.values[both]
+    called = ("1 model pair: no interval" if ci.n < 2 else
+              "A > B" if ci.low > 0 else "A < B" if ci.high < 0 else "not separated (the interval includes 0)")
+    return (f"| {diff.label} | {_per_seed_text(seeds, d, diff.statistic, True)} | {_interval_text(ci, diff.statistic, True)} "
+            f"| {len(seeds)} | {called} |")
+
+
+DIFFERENCES_HEADER = ("| A − B (paired by training seed) | per seed | mean [95 % t-interval of the paired difference] "
+                      "| seeds | reading |\n|---|---|---|---|---|")
+
+
+def differences_table(results: dict[str, xr.Dataset], differences=PAPER_DIFFERENCES) -> str:
+    rows = [row for d in differences if d.file in results and (row := difference_row(results[d.file], d)) is not None]
+    return "\n".join([DIFFERENCES_HEADER, *rows]) if rows else "(no pair of these models evaluated yet)"
+
+
+def provenance_lines(results: dict[str, xr.Dataset]) -> str:
+    """Per file: the settings, the training seeds of each, the repeats and test digits, the draw scheme, and the
+    largest evaluation-repeat standard error (inference noise, for scale against the intervals)."""
+    lines = [f"Intervals: two-sided {CONFIDENCE:.0%} Student-t across models (n − 1 dof); accuracy in %, "
+             "each model's value the mean over its evaluation repeats."]
+    for name, ds in results.items():
+        settings = []
+        for arch in ds.arch.values.tolist():
+            for st in ds.sigma_train.values.tolist():
+                held = ds.accuracy.sel(arch=arch, sigma_train=st).notnull().any(["sigma_val", "seed"])
+                seeds = [int(k) for k in ds[TRAIN_SEED].values[held.values]]
+                if seeds:
+                    settings.append(f"{arch} σtrain {st:g} (seeds {', '.join(map(str, seeds))})")
+        se = standard_error(ds.accuracy.transpose(..., "seed").values)
+        largest = np.nanmax(se) * 100 if np.isfinite(se).any() else float("nan")
+        lines.append(f"- `{name}.nc`: {'; '.join(settings)}; {ds.attrs.get('dataset', '?')}, "
+                     f"{int(ds.attrs.get('test_size', 0)):,} test digits, σval {_grid(ds.sigma_val.values)}, "
+                     f"{repeats_held(ds.accuracy)} repeats, {draws_of(ds)} draws; "
+                     f"largest evaluation-repeat SE {largest:.2f} pp")
+    return "\n".join(lines)
+
+
+def _grid(values: np.ndarray) -> str:
+    values = np.asarray(values, float)
+    steps = np.diff(values)
+    if len(values) > 2 and np.allclose(steps, steps[0]):
+        return f"{values[0]:g}:{values[-1]:g}:{steps[0]:g}"
+    return ", ".join(f"{v:g}" for v in values)
+
+
+SEEDS_BLOCKS = ("seeds-provenance", "seeds-claims", "seeds-differences", "seeds-collapse")
+"""The blocks ``dni reproduction`` writes from the seeds folder (``--seeds``)."""
+
+
+ADC_RANGE_BLOCK = "adc-own-range"
+"""The block of the ADC sweep with each model's own range (``results/noise_kinds/adc_own_range.nc``)."""
+
+
+def seeds_blocks(results: dict[str, xr.Dataset]) -> dict[str, str]:
+    """{block name: markdown} of the seeds blocks (:data:`SEEDS_BLOCKS`)."""
+    return {
+        "seeds-provenance": provenance_lines(results),
+        "seeds-claims": claims_table(results, PAPER_CLAIMS),
+        "seeds-differences": differences_table(results, PAPER_DIFFERENCES),
+        "seeds-collapse": claims_table(results, COLLAPSE_CLAIMS),
+    }
+
+
+ADC_RANGE_BLOCK = "adc-own-range"
+"""The block of the ADC sweep with each model's own range (``results/noise_kinds/adc_own_range.nc``)."""
+
+
+def adc_range_table(ds: xr.Dataset, bits: int = 4, within: float = 0.01) -> str:
+    """The ADC sweep per additive model setting over its training seeds (:mod:`dni.evaluation.adc_range`): the own
+    range of each model, the fewest bits within ``within`` of its noiseless accuracy over ±16 and over its own
+    range (per model), and the accuracy at ``bits`` bits under each range, mean [95 % t-interval across models]."""
+    from dni.evaluation.adc_range import fewest_bits
+
+    need = fewest_bits(ds, within)  # (model, range)
+    fixed = f"±{ds.attrs['fixed_bound']:g}"
+    rows = [f"| model | models | own range ± (per model) | fewest bits within {within * 100:g} point, {fixed} "
+            f"| fewest bits, own range | {bits} bits over {fixed} | {bits} bits over its own range |",
+            "|---|---|---|---|---|---|---|"]
+
+    def listed(values, f) -> str:
+        return ", ".join(f(v) for v in values)
+
+    for st in sorted(set(ds.sigma_train.values.tolist())):
+        part = ds.sel(model=ds.model.values[ds.sigma_train.values == st]).sortby("train_seed")
+        label = "conventional (σtrain 0)" if st == 0 else f"additive {st:g}"
+        fewest = [listed(need.sel(model=part.model.values, range=r).values, lambda b: "> max" if np.isnan(b) else str(int(b)))
+                  for r in ("fixed", "own")]
+        at_bits = [_interval_text(t_interval(part.accuracy.sel(range=r, bits=bits).values), CLEAN) for r in ("fixed", "own")]
+        rows.append(f"| {label} | {part.sizes['model']} (seeds {listed(part.train_seed.values, str)}) | "
+                    f"{listed(part.bound.sel(range='own').values, lambda b: f'{b:.2f}')} | {fewest[0]} | {fewest[1]} | "
+                    f"{at_bits[0]} | {at_bits[1]} |")
+    return "\n".join(rows)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 34: evaluate the independently trained models of every headline setting (training seeds 0 1 2,
+# trained by results/run_seeds.sh) on the full 10k MNIST test digits, σval 0:1:0.1, 40 repeats with
+# shared draws (every model of a file sees the same noise at each (σval, repeat) for a given training
+# seed, so settings compare paired), into results/seeds/<name>.nc with a train_seed dim.
+# A model whose checkpoint is missing is trained first (same recipe as run_seeds.sh), so run a stage
+# only once run_seeds.sh has finished its models, or let it train them here. Resumable: the same
+# command keeps every finished point of its --out and evaluates the rest.
+#   lstm28 | rnn28 | lstm_stroke50 | wd — the settings of run_seeds.sh's `paper` and `wd` stages (wd = wd0,
+#   the conventional model, then wd1, σtrain 1.0)
+#   SIGMAS overrides the σtrain list of lstm28, rnn28, lstm_stroke50 (e.g. SIGMAS=0,0.5 while σtrain 1's
+#   seeds still train).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+TRAIN_SEEDS="${TRAIN_SEEDS:-0,1,2}"
+LSTM="--lr 2e-3 --epochs 100 --patience 10 --lr-patience 5"
+RNN="--lr 5e-4 --epochs 300 --patience 20 --lr-patience 10"
+EVAL="--sigma-val 0:1:0.1 --repeats 40 --draws shared --train-seeds $TRAIN_SEEDS"
+P=results/dni_paper_checkpoints
+sweep() {  # sweep OUT CHECKPOINT_DIR DEFAULT_SIGMAS FLAGS...
+  local out=$1 dir=$2 sigmas=${SIGMAS:-$3}; shift 3
+  echo "=== $* σtrain $sigmas → $out ($(date -u +%FT%TZ))"
+  dni --quiet sweep --data mnist $EVAL --out "$out" --checkpoint-dir "$dir" --sigma-train "$sigmas" "$@"
+}
+mkdir -p results/seeds
+stage() {
+  case "$1" in
+    lstm28) sweep results/seeds/lstm28.nc "$P" 0,0.5,1 --preset lstm28 $LSTM ;;
+    rnn28) sweep results/seeds/rnn28.nc "$P" 0,0.5,0.9,1 --preset rnn28 $RNN ;;
+    lstm_stroke50) sweep results/seeds/lstm_stroke50.nc "$P" 0,0.9 --preset lstm_stroke50 $LSTM ;;
+    wd) stage wd0; stage wd1 ;;
+    wd0) SIGMAS= sweep results/seeds/weight_decay_1e-3.nc results/paper_recipe/weight_decay_1e-3_checkpoints 0 \
+        --preset lstm28 $LSTM --weight-decay 1e-3 ;;
+    wd1) SIGMAS= sweep results/seeds/weight_decay_1e-3_dni.nc results/paper_recipe/dni/weight_decay_1e-3_checkpoints 1 \
+        --preset lstm28 $LSTM --weight-decay 1e-3 ;;
+    *) echo "unknown stage '$1'; the stages are: lstm28 rnn28 lstm_stroke50 wd (= wd0 wd1)" >&2; exit 2 ;;
+  esac
+}
+for s in "$@"; do case "$s" in lstm28|rnn28|lstm_stroke50|wd|wd0|wd1) ;; *) echo "unknown stage '$s'; the stages are: lstm28 rnn28 lstm_stroke50 wd (= wd0 wd1)" >&2; exit 2 ;; esac; done
+[ $# -gt 0 ] || set -- lstm28 wd rnn28 lstm_stroke50
+for s in "$@"; do stage "$s"; done

@@ -1,0 +1,152 @@
+"""Issue 34: REPRODUCTION.md's claims across training seeds (dni.paper.seeds), against scipy and hand-built models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+
+from dni.paper.seeds import (
+    AT_ONE,
+    CLEAN,
+    POWER,
+    SEEDS_BLOCKS,
+    WORST,
+    Claim,
+    Difference,
+    claim_row,
+    difference_row,
+    load_seed_results,
+    per_model,
+    seeds_blocks,
+    verdict,
+)
+from dni.store.results import save_results
+from dni.util.intervals import t_interval
+
+SIGMA_VAL = np.round(np.arange(0, 1.01, 0.1), 10)
+
+
+def _dataset(level: dict[tuple[int, float], float], slope: dict[tuple[int, float], float], repeats: int = 6,
+             rng_seed: int = 0) -> xr.Dataset:
+    """lstm28, training seeds 0..2, σtrain 0 / 0.5 / 1: model (k, σtrain)'s accuracy at σval s is
+    level − slope·s, plus evaluation noise whose mean over the repeats is exactly 0 (so each model's
+    mean is known by construction); NaN for a model not in ``level``."""
+    rng = np.random.default_rng(rng_seed)
+    seeds, sts = [0, 1, 2], [0.0, 0.5, 1.0]
+    acc = np.full((1, 3, 3, len(SIGMA_VAL), repeats), np.nan)
+    power = np.full((1, 3, 3), np.nan)
+    for i, k in enumerate(seeds):
+        for j, st in enumerate(sts):
+            if (k, st) not in level:
+                continue
+            noise = rng.normal(0, 0.002, size=(len(SIGMA_VAL), repeats))
+            noise -= noise.mean(axis=1, keepdims=True)
+            noise[0] = 0.0  # σval 0: no noise drawn
+            acc[0, i, j] = level[k, st] - slope[k, st] * SIGMA_VAL[:, None] + noise
+            power[0, i, j] = 0.05 + 0.05 * st + 0.001 * k
+    dims = ("arch", "train_seed", "sigma_train", "sigma_val", "seed")
+    coords = {"arch": ["lstm28"], "train_seed": seeds, "sigma_train": sts, "sigma_val": SIGMA_VAL, "seed": np.arange(repeats)}
+    ds = xr.Dataset({"accuracy": (dims, acc), "loss": (dims, 1 - acc), "weight_power": (dims[:3], power),
+                     "model_crc": (dims[:3], np.where(np.isnan(power), np.nan, 1.0))}, coords=coords)
+    ds.attrs.update(dataset="mnist", test_size=10000, eval_seed=0, draws="shared")
+    return ds
+
+
+LEVEL = {(0, 0.0): 0.991, (1, 0.0): 0.990, (2, 0.0): 0.988, (0, 0.5): 0.990, (1, 0.5): 0.991, (2, 0.5): 0.989,
+         (0, 1.0): 0.989, (1, 1.0): 0.987, (2, 1.0): 0.990}
+SLOPE = {(0, 0.0): 0.13, (1, 0.0): 0.11, (2, 0.0): 0.16, (0, 0.5): 0.011, (1, 0.5): 0.009, (2, 0.5): 0.014,
+         (0, 1.0): 0.004, (1, 1.0): 0.006, (2, 1.0): 0.003}
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    save_results(_dataset(LEVEL, SLOPE), tmp_path / "lstm28.nc")
+    return tmp_path
+
+
+def _scipy_interval(x):
+    x = np.asarray(x, float)
+    return stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+
+
+def test_per_model_statistics_are_the_constructed_ones(folder):
+    ds = load_seed_results(folder)["lstm28"]
+    np.testing.assert_allclose(per_model(ds, "lstm28", 0.0, CLEAN).values, [0.991, 0.990, 0.988])
+    np.testing.assert_allclose(per_model(ds, "lstm28", 0.0, AT_ONE).values, [0.991 - 0.13, 0.990 - 0.11, 0.988 - 0.16])
+    np.testing.assert_allclose(per_model(ds, "lstm28", 1.0, WORST).values, [0.989 - 0.004, 0.987 - 0.006, 0.990 - 0.003])
+    np.testing.assert_allclose(per_model(ds, "lstm28", 0.5, POWER).values, [0.075, 0.076, 0.077])
+
+
+def test_a_claim_row_quotes_the_scipy_interval_and_counts_the_models_that_hold(folder):
+    ds = load_seed_results(folder)["lstm28"]
+    worst = np.array([0.985, 0.981, 0.987])
+    low, high = _scipy_interval(worst)
+    row = claim_row(ds, Claim("lstm28", "lstm28", 1.0, WORST, "> 98 %", 0.98))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "lstm28 σtrain 1, worst over σval"
+    assert cells[1] == "98.50 (0), 98.10 (1), 98.70 (2)"
+    assert cells[2] == f"{worst.mean() * 100:.2f} % [{low * 100:.2f}, {high * 100:.2f}]"
+    assert cells[3] == "3" and cells[4] == "> 98 %"
+    assert cells[5] == "3 of 3"  # every model above 98 % …
+    assert low < 0.98 and cells[6] == "not established (the interval straddles it) (> 98.00 %)"  # … but not the interval
+
+
+def test_verdicts_against_a_bound():
+    ci = t_interval([0.985, 0.986, 0.987])  # a tight interval around 98.6 %
+    assert verdict(ci, 0.98) == "established"
+    assert verdict(ci, 0.99) == "refuted"
+    assert verdict(t_interval([0.97, 0.99, 0.985]), 0.98) == "not established (the interval straddles it)"
+    assert verdict(ci, 0.99, above=False) == "established"  # "at most 99 %": the whole interval is below
+    assert verdict(ci, 0.98, above=False) == "refuted"
+    assert verdict(t_interval([0.985]), 0.98) == "1 model: no interval"
+
+
+def test_a_paired_difference_with_a_known_gap_is_separated_and_its_interval_is_scipys(folder):
+    ds = load_seed_results(folder)["lstm28"]
+    row = difference_row(ds, Difference("lstm28", "lstm28", 1.0, 0.0, AT_ONE))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    d = np.array([(0.989 - 0.004) - (0.991 - 0.13), (0.987 - 0.006) - (0.990 - 0.11), (0.990 - 0.003) - (0.988 - 0.16)])
+    low, high = _scipy_interval(d)
+    assert cells[2] == f"{d.mean() * 100:+.2f} pp [{low * 100:+.2f}, {high * 100:+.2f}]"
+    assert cells[3] == "3" and cells[4] == "A > B"
+    clean = difference_row(ds, Difference("lstm28", "lstm28", 1.0, 0.0, CLEAN))  # −0.2, −0.3, +0.2 pp
+    assert clean.rstrip(" |").endswith("not separated (the interval includes 0)")
+
+
+def test_a_missing_model_leaves_its_seed_out_and_one_model_gives_no_interval(tmp_path):
+    level = {key: v for key, v in LEVEL.items() if key != (2, 1.0)}
+    save_results(_dataset(level, SLOPE), tmp_path / "lstm28.nc")
+    ds = load_seed_results(tmp_path)["lstm28"]
+    row = claim_row(ds, Claim("lstm28", "lstm28", 1.0, WORST, "> 98 %", 0.98))
+    assert "98.50 (0), 98.10 (1) |" in row and "| 2 |" in row and "2 of 2" in row
+    diff = difference_row(ds, Difference("lstm28", "lstm28", 1.0, 0.0, AT_ONE))
+    assert "| 2 |" in diff
+    one = {key: v for key, v in LEVEL.items() if key[0] == 0}
+    save_results(_dataset(one, SLOPE), tmp_path / "one.nc")
+    row = claim_row(load_seed_results(tmp_path)["one"], Claim("one", "lstm28", 1.0, WORST, "> 98 %", 0.98))
+    assert "(1 model: no interval)" in row and "1 model: no interval" in row.split("|")[-2]
+    assert claim_row(ds, Claim("lstm28", "lstm28", 0.7, WORST)) is None  # a σtrain the file does not hold
+
+
+def test_reproduction_writes_the_seeds_blocks_and_refuses_them_without_results(folder, tmp_path, capsys):
+    from conftest import REPO
+
+    from dni.cli import main
+    from dni.paper.reproduction import document_blocks
+
+    doc = tmp_path / "R.md"
+    names = ("provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures", *SEEDS_BLOCKS)
+    doc.write_text("\n\n".join(f"<!-- dni:begin {n} -->\n<!-- dni:end {n} -->" for n in names) + "\n")
+    demo = REPO / "widgets" / "demo" / "demo.nc"
+    args = ["--quiet", "reproduction", str(demo), "--doc", str(doc), "--no-figures", "--noise-kinds", str(tmp_path / "none.nc")]
+    assert main([*args, "--seeds", str(folder)]) == 0
+    blocks = document_blocks(doc.read_text())
+    assert {k: blocks[k] for k in SEEDS_BLOCKS} == seeds_blocks(load_seed_results(folder))
+    assert "lstm28 σtrain 1, worst over σval" in blocks["seeds-claims"]
+    assert "shared draws" in blocks["seeds-provenance"] and "(seeds 0, 1, 2)" in blocks["seeds-provenance"]
+    assert main([*args, "--seeds", str(folder), "--check"]) == 0
+    assert main([*args, "--seeds", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert "has seeds blocks but" in err and "absent holds no result files: run results/run_seeds_eval.sh" in err
