@@ -39,8 +39,8 @@ stage() {
   case "$1" in
     paper)
       train results/sweeps/seeds_lstm28.nc "$P" --preset lstm28 $LSTM --sigma-train 0,0.5,1
-      train results/sweeps/seeds_rnn28.nc "$P" --preset rnn28 $RNN --sigma-train 0,0.5,0.9,1
       train results/sweeps/seeds_lstm28.nc "$P" --preset lstm28 $LSTM --sigma-train 0.7
+      train results/sweeps/seeds_rnn28.nc "$P" --preset rnn28 $RNN --sigma-train 0,0.5,0.9,1
       train results/sweeps/seeds_lstm_stroke50.nc "$P" --preset lstm_stroke50 $LSTM --sigma-train 0,0.9 ;;
     wd)
       train results/paper_recipe/seeds_wd.nc results/paper_recipe/weight_decay_1e-3_checkpoints --preset lstm28 $LSTM --weight-decay 1e-3 --sigma-train 0
