@@ -424,6 +424,10 @@ def _reproduction(args, progress) -> int:
                 from dni.paper.reproduction import KINDS_FIGURE
 
                 renderer.save(kinds_figures(grid, "lstm28"), figure_path(figures_dir, "lstm28", KINDS_FIGURE))
+            for name, part in seeds.items():  # each setting over its training seeds, with the band across models (issue 34)
+                from dni.paper.seeds import seeds_figure_path
+
+                renderer.save(reproduction_figure("accuracy", part, {}, str(part.arch.values[0])), seeds_figure_path(figures_dir, name))
     updated = update_document(text, blocks)
     with atomic_path(args.doc) as tmp:
         tmp.write_text(updated, encoding="utf-8")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -12,6 +14,7 @@ from dni.paper.seeds import (
     CLEAN,
     POWER,
     SEEDS_BLOCKS,
+    SEEDS_FIGURE_CAPTION,
     WORST,
     Claim,
     Difference,
@@ -143,10 +146,27 @@ def test_reproduction_writes_the_seeds_blocks_and_refuses_them_without_results(f
     args = ["--quiet", "reproduction", str(demo), "--doc", str(doc), "--no-figures", "--noise-kinds", str(tmp_path / "none.nc")]
     assert main([*args, "--seeds", str(folder)]) == 0
     blocks = document_blocks(doc.read_text())
-    assert {k: blocks[k] for k in SEEDS_BLOCKS} == seeds_blocks(load_seed_results(folder))
+    assert {k: blocks[k] for k in SEEDS_BLOCKS} == seeds_blocks(load_seed_results(folder), demo.parent / "figures", tmp_path)
+    link = os.path.relpath(demo.parent / "figures" / "seeds_lstm28_accuracy.png", tmp_path)
+    assert blocks["seeds-figures"] == f"![lstm28: {SEEDS_FIGURE_CAPTION}]({link})"
     assert "lstm28 σtrain 1, worst over σval" in blocks["seeds-claims"]
     assert "shared draws" in blocks["seeds-provenance"] and "(seeds 0, 1, 2)" in blocks["seeds-provenance"]
     assert main([*args, "--seeds", str(folder), "--check"]) == 0
     assert main([*args, "--seeds", str(tmp_path / "absent")]) == 2
     err = capsys.readouterr().err
     assert "has seeds blocks but" in err and "absent holds no result files: run results/run_seeds_eval.sh" in err
+
+
+def test_the_seeds_figure_draws_the_band_of_the_interval_across_models(folder):
+    """The figure ``dni reproduction`` renders per seeds file: one band per σtrain, its edges the t-interval."""
+    from dni_widgets.figures import reproduction_figure
+
+    ds = load_seed_results(folder)["lstm28"]
+    layout = reproduction_figure("accuracy", ds, {}, "lstm28")
+    bands = [r for r in layout.select({"name": "seed_band"})]
+    assert len(bands) >= 3  # σtrain 0, 0.5, 1 (in each of the two panels)
+    data = bands[0].data_source.data
+    per_model = ds.accuracy.sel(arch="lstm28", sigma_train=0.0).mean("seed").transpose("sigma_val", "train_seed").values
+    ci = t_interval(per_model, axis=-1)
+    np.testing.assert_allclose(np.asarray(data["low"], float), ci.low * 100, rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(data["high"], float), ci.high * 100, rtol=1e-9)

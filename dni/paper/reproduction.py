@@ -310,7 +310,7 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
     if seeds:
         from dni.paper.seeds import seeds_blocks
 
-        blocks.update(seeds_blocks(seeds))
+        blocks.update(seeds_blocks(seeds, figures_dir, document_dir))
     if adc_range is not None:
         from dni.paper.seeds import ADC_RANGE_BLOCK, adc_range_table
 

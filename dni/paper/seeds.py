@@ -267,7 +267,7 @@ def _grid(values: np.ndarray) -> str:
     return ", ".join(f"{v:g}" for v in values)
 
 
-SEEDS_BLOCKS = ("seeds-provenance", "seeds-claims", "seeds-differences", "seeds-collapse")
+SEEDS_BLOCKS = ("seeds-provenance", "seeds-claims", "seeds-differences", "seeds-collapse", "seeds-figures")
 """The blocks ``dni reproduction`` writes from the seeds folder (``--seeds``)."""
 
 
@@ -275,14 +275,37 @@ ADC_RANGE_BLOCK = "adc-own-range"
 """The block of the ADC sweep with each model's own range (``results/noise_kinds/adc_own_range.nc``)."""
 
 
-def seeds_blocks(results: dict[str, xr.Dataset]) -> dict[str, str]:
-    """{block name: markdown} of the seeds blocks (:data:`SEEDS_BLOCKS`)."""
-    return {
+SEEDS_FIGURE_CAPTION = ("test accuracy and error rate over σval, one line per σtrain: the mean over the training seeds' "
+                        "models, the band their 95 % t-interval")
+
+
+def seeds_figure_path(directory: Path, name: str) -> Path:
+    """``<directory>/seeds_<name>_accuracy.png``: the accuracy figure of one seeds file, drawn by ``dni reproduction``."""
+    return Path(directory) / f"seeds_{name}_accuracy.png"
+
+
+def seeds_figures_block(results: dict[str, xr.Dataset], directory: Path, relative_to: Path) -> str:
+    """Links to each seeds file's accuracy figure (with its band across models), relative to the document."""
+    import os
+
+    lines = []
+    for name, ds in results.items():
+        link = Path(os.path.relpath(seeds_figure_path(directory, name).resolve(), Path(relative_to).resolve())).as_posix()
+        lines.append(f"![{name}: {SEEDS_FIGURE_CAPTION}]({link})\n")
+    return "\n".join(lines).rstrip()
+
+
+def seeds_blocks(results: dict[str, xr.Dataset], figures_dir: Path | None = None, document_dir: Path | None = None) -> dict[str, str]:
+    """{block name: markdown} of the seeds blocks (:data:`SEEDS_BLOCKS`; ``seeds-figures`` when ``figures_dir`` is given)."""
+    blocks = {
         "seeds-provenance": provenance_lines(results),
         "seeds-claims": claims_table(results, PAPER_CLAIMS),
         "seeds-differences": differences_table(results, PAPER_DIFFERENCES),
         "seeds-collapse": claims_table(results, COLLAPSE_CLAIMS),
     }
+    if figures_dir is not None:
+        blocks["seeds-figures"] = seeds_figures_block(results, figures_dir, document_dir or Path("."))
+    return blocks
 
 
 ADC_RANGE_BLOCK = "adc-own-range"
