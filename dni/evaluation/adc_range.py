@@ -30,7 +30,7 @@ BITS = tuple(range(4, 11))
 FIXED_BOUND = 16.0
 """The mismatch grid's range, ±16 for every model."""
 QUANTILE = 0.999
-"""The own range: the 99.9th percentile of |pre-activation|, so one clean pre-activation in a thousand is clipped."""
+"""The own range: the 99.9th percentile of the absolute pre-activations, so one clean pre-activation in a thousand is clipped."""
 
 
 def adc_spec(bits: int, bound: float) -> str:
@@ -41,7 +41,7 @@ def adc_spec(bits: int, bound: float) -> str:
 def adc_resolution(models: Sequence[TrainedModel], test: SequenceData, calibration: SequenceData, bits=BITS,
                    fixed_bound: float = FIXED_BOUND, quantile: float = QUANTILE, progress: bool = True) -> xr.Dataset:
     """Accuracy of each model with no noise and under an ADC of each resolution, over ±``fixed_bound`` and over
-    its own range (``quantile`` of its |pre-activations| on ``calibration``.x, (N, T, I)).
+    its own range (``quantile`` of its absolute pre-activations on ``calibration``.x, (N, T, I)).
 
     Returns a dataset over ``model`` (labels ``<train noise> <σtrain> seed <k>``, with coords ``train_noise``,
     ``sigma_train``, ``train_seed``), ``range`` ("fixed", "own") and ``bits``: ``accuracy`` (model, range,
