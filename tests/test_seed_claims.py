@@ -170,3 +170,17 @@ def test_the_seeds_figure_draws_the_band_of_the_interval_across_models(folder):
     ci = t_interval(per_model, axis=-1)
     np.testing.assert_allclose(np.asarray(data["low"], float), ci.low * 100, rtol=1e-9)
     np.testing.assert_allclose(np.asarray(data["high"], float), ci.high * 100, rtol=1e-9)
+
+
+def test_a_claim_against_the_papers_number_says_whether_the_interval_holds_it(folder):
+    ds = load_seed_results(folder)["lstm28"]
+    clean = np.array([0.991, 0.990, 0.988])
+    low, high = _scipy_interval(clean)
+    assert low < 0.987 < high and not low < 0.995 < high
+    inside = claim_row(ds, Claim("lstm28", "lstm28", 0.0, CLEAN, "98.7 %"))
+    assert inside.endswith("| 98.7 % | – | the paper's value inside |")
+    outside = claim_row(ds, Claim("lstm28", "lstm28", 0.0, CLEAN, "99.5 %"))
+    assert outside.endswith("| – | the paper's value outside: differs |")
+    power = claim_row(ds, Claim("lstm28", "lstm28", 0.0, POWER, "0.013"))  # 0.050, 0.051, 0.052
+    assert "| 0.0500 (0), 0.0510 (1), 0.0520 (2) |" in power and power.endswith("the paper's value outside: differs |")
+    assert claim_row(ds, Claim("lstm28", "lstm28", 0.5, WORST)).endswith("| – | – | – |")
