@@ -385,17 +385,17 @@ def _reproduction(args, progress) -> int:
     if grid is None and any(name.startswith("noise-kinds") for name in document_blocks(text)):
         raise DniError(f"{args.doc} has noise-kinds blocks but there is no {grid_path}: "
                        "run results/run_noise_kinds.sh, or give the file with --noise-kinds")
-    import xarray as xr
-
-    from dni.paper.seeds import load_seed_results
+    from dni.paper.seeds import load_adc_range, load_seed_results
 
     seeds_dir = args.seeds or args.result.parent / "seeds"
+    if args.seeds is not None and not args.seeds.is_dir():
+        raise DniError(f"no folder {args.seeds}: give the folder of results/run_seeds_eval.sh's files (results/seeds)")
     seeds = load_seed_results(seeds_dir)
     if not seeds and any(name.startswith("seeds-") for name in document_blocks(text)):
         raise DniError(f"{args.doc} has seeds blocks but {seeds_dir} holds no result files: "
                        "run results/run_seeds_eval.sh, or give their folder with --seeds")
-    adc_path = grid_path.parent / "noise_kinds" / "adc_own_range.nc"  # results/noise_kinds/adc_own_range.py
-    adc_range = xr.load_dataset(adc_path) if adc_path.is_file() else None
+    adc_path = args.result.parent / "noise_kinds" / "adc_own_range.nc"  # results/noise_kinds/adc_own_range.py
+    adc_range = load_adc_range(adc_path) if adc_path.is_file() else None
     if adc_range is None and "adc-own-range" in document_blocks(text):
         raise DniError(f"{args.doc} has an adc-own-range block but there is no {adc_path}: "
                        "run results/noise_kinds/adc_own_range.py")

@@ -8,8 +8,13 @@
 # command keeps every finished point of its --out and evaluates the rest.
 #   lstm28 | rnn28 | lstm_stroke50 | wd — the settings of run_seeds.sh's `paper` and `wd` stages (wd = wd0,
 #   the conventional model, then wd1, σtrain 1.0)
-#   SIGMAS overrides the σtrain list of lstm28, rnn28, lstm_stroke50 (e.g. SIGMAS=0,0.5 while σtrain 1's
-#   seeds still train).
+#   kinds     the four middle-strength models of the noise-kinds answers (additive 0.7, output_relative 0.78,
+#             programming 0.1, weight_read 0.15 selected on clean validation) under each kind at its middle
+#             strength (results/noise_kinds/strengths.json), into results/seeds/kinds/<train>__<eval>.nc
+#   control   the fixed-length weight-power control (σval 0, one pass: the weight power and clean accuracy)
+#   SIGMAS overrides the σtrain list of the one stage given (lstm28, rnn28 or lstm_stroke50), e.g.
+#   SIGMAS=0,0.5 results/run_seeds_eval.sh lstm28 while σtrain 1's seeds still train; with several stages
+#   it would reach each of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DNI_DATA_DIR:?set DNI_DATA_DIR to the folder holding MNIST/raw (torchvision layout)}"
@@ -22,9 +27,12 @@ P=results/dni_paper_checkpoints
 sweep() {  # sweep OUT CHECKPOINT_DIR DEFAULT_SIGMAS FLAGS...
   local out=$1 dir=$2 sigmas=${SIGMAS:-$3}; shift 3
   echo "=== $* σtrain $sigmas → $out ($(date -u +%FT%TZ))"
-  dni --quiet sweep --data mnist $EVAL --out "$out" --checkpoint-dir "$dir" --sigma-train "$sigmas" "$@"
+  dni --quiet sweep --data mnist ${EVAL_OVERRIDE:-$EVAL} --out "$out" --checkpoint-dir "$dir" --sigma-train "$sigmas" "$@"
 }
 mkdir -p results/seeds
+middle() {  # middle KIND: the middle of its three calibrated strengths (results/noise_kinds/strengths.json; additive: 0.7)
+  python -c "import json; print(f\"{json.load(open('results/noise_kinds/strengths.json'))['strengths'].get('$1', [0.5, 0.7, 1.0])[1]:g}\")"
+}
 stage() {
   case "$1" in
     lstm28) sweep results/seeds/lstm28.nc "$P" 0,0.5,1 --preset lstm28 $LSTM ;;
@@ -35,9 +43,24 @@ stage() {
         --preset lstm28 $LSTM --weight-decay 1e-3 ;;
     wd1) SIGMAS= sweep results/seeds/weight_decay_1e-3_dni.nc results/paper_recipe/dni/weight_decay_1e-3_checkpoints 1 \
         --preset lstm28 $LSTM --weight-decay 1e-3 ;;
-    *) echo "unknown stage '$1'; the stages are: lstm28 rnn28 lstm_stroke50 wd (= wd0 wd1)" >&2; exit 2 ;;
+    kinds)
+      mkdir -p results/seeds/kinds
+      local models=("additive 0.7 $P" "output_relative 0.78 results/noise_kinds/checkpoints"
+                    "programming 0.1 results/noise_kinds/checkpoints" "weight_read 0.15 results/noise_kinds/weight_read_clean_checkpoints")
+      for model in "${models[@]}"; do
+        read -r t st dir <<< "$model"
+        local select=(); [ "$t" = weight_read ] && select=(--select-on clean)
+        for e in additive output_relative programming weight_read; do
+          EVAL_OVERRIDE="--sigma-val 0,$(middle "$e") --repeats 40 --draws shared --train-seeds $TRAIN_SEEDS" SIGMAS= \
+            sweep "results/seeds/kinds/${t}__${e}.nc" "$dir" "$st" --preset lstm28 $LSTM --train-noise "$t" "${select[@]}" --eval-noise "$e"
+        done
+      done ;;
+    control)
+      EVAL_OVERRIDE="--sigma-val 0 --repeats 1 --train-seeds $TRAIN_SEEDS" SIGMAS= sweep results/seeds/control_lstm_stroke50.nc \
+        results/seeds_control/checkpoints 0,0.5,1 --preset lstm_stroke50 --lr 2e-3 --epochs 30 --lr-patience 5 ;;
+    *) echo "unknown stage '$1'; the stages are: lstm28 rnn28 lstm_stroke50 wd (= wd0 wd1) kinds control" >&2; exit 2 ;;
   esac
 }
-for s in "$@"; do case "$s" in lstm28|rnn28|lstm_stroke50|wd|wd0|wd1) ;; *) echo "unknown stage '$s'; the stages are: lstm28 rnn28 lstm_stroke50 wd (= wd0 wd1)" >&2; exit 2 ;; esac; done
-[ $# -gt 0 ] || set -- lstm28 wd rnn28 lstm_stroke50
+for s in "$@"; do case "$s" in lstm28|rnn28|lstm_stroke50|wd|wd0|wd1|kinds|control) ;; *) echo "unknown stage '$s'; the stages are: lstm28 rnn28 lstm_stroke50 wd (= wd0 wd1) kinds control" >&2; exit 2 ;; esac; done
+[ $# -gt 0 ] || set -- lstm28 wd rnn28 lstm_stroke50 kinds control
 for s in "$@"; do stage "$s"; done

@@ -152,9 +152,13 @@ def test_reproduction_writes_the_seeds_blocks_and_refuses_them_without_results(f
     assert "lstm28 σtrain 1, worst over σval" in blocks["seeds-claims"]
     assert "shared draws" in blocks["seeds-provenance"] and "(seeds 0, 1, 2)" in blocks["seeds-provenance"]
     assert main([*args, "--seeds", str(folder), "--check"]) == 0
+    capsys.readouterr()
     assert main([*args, "--seeds", str(tmp_path / "absent")]) == 2
+    assert f"no folder {tmp_path / 'absent'}: give the folder of results/run_seeds_eval.sh's files" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([*args, "--seeds", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
-    assert "has seeds blocks but" in err and "absent holds no result files: run results/run_seeds_eval.sh" in err
+    assert "has seeds blocks but" in err and "empty holds no result files: run results/run_seeds_eval.sh" in err
 
 
 def test_the_seeds_figure_draws_the_band_of_the_interval_across_models(folder):
@@ -165,22 +169,76 @@ def test_the_seeds_figure_draws_the_band_of_the_interval_across_models(folder):
     layout = reproduction_figure("accuracy", ds, {}, "lstm28")
     bands = [r for r in layout.select({"name": "seed_band"})]
     assert len(bands) >= 3  # σtrain 0, 0.5, 1 (in each of the two panels)
-    data = bands[0].data_source.data
     per_model = ds.accuracy.sel(arch="lstm28", sigma_train=0.0).mean("seed").transpose("sigma_val", "train_seed").values
     ci = t_interval(per_model, axis=-1)
+    # the accuracy panel's σtrain 0 band: the one whose curve is σtrain 0's mean (bokeh's select has no order)
+    data = next(b.data_source.data for b in bands if np.allclose(b.data_source.data["value"], ci.mean * 100, rtol=1e-12))
     np.testing.assert_allclose(np.asarray(data["low"], float), ci.low * 100, rtol=1e-9)
     np.testing.assert_allclose(np.asarray(data["high"], float), ci.high * 100, rtol=1e-9)
 
 
-def test_a_claim_against_the_papers_number_says_whether_the_interval_holds_it(folder):
+def test_the_papers_one_model_is_held_against_the_prediction_interval_of_one_more_of_ours(folder):
+    """The paper's number is one model's: inside or outside x̄ ± t·s·√(1 + 1/n), widened by its rounding."""
     ds = load_seed_results(folder)["lstm28"]
     clean = np.array([0.991, 0.990, 0.988])
-    low, high = _scipy_interval(clean)
-    assert low < 0.987 < high and not low < 0.995 < high
+    half = stats.t.ppf(0.975, 2) * clean.std(ddof=1) * np.sqrt(1 + 1 / 3)
+    low, high = clean.mean() - half, clean.mean() + half
+    assert low < 0.985 < 0.987 < high < 0.999  # the numbers below sit on either side
+    shown = f"[{low * 100:.2f}, {high * 100:.2f}]"
     inside = claim_row(ds, Claim("lstm28", "lstm28", 0.0, CLEAN, "98.7 %"))
-    assert inside.endswith("| 98.7 % | – | the paper's value inside |")
-    outside = claim_row(ds, Claim("lstm28", "lstm28", 0.0, CLEAN, "99.5 %"))
-    assert outside.endswith("| – | the paper's value outside: differs |")
+    assert inside.endswith(f"| 98.7 % | – | inside our models' 95 % prediction interval {shown} |")
+    outside = claim_row(ds, Claim("lstm28", "lstm28", 0.0, CLEAN, "99.9 %"))
+    assert outside.endswith(f"| – | outside our models' 95 % prediction interval {shown}: differs |")
+    # the paper's rounding counts: a value whose rounding reaches into the interval is not called different
+    edge = np.ceil(high * 1e4) / 1e2  # in %, 2 decimals (± 0.005 pp of rounding): just above the interval, by less than that
+    assert 0 < edge / 100 - high < 0.00005
+    assert claim_row(ds, Claim("lstm28", "lstm28", 0.0, CLEAN, f"{edge:.2f} %")).endswith(f"{shown} |")
     power = claim_row(ds, Claim("lstm28", "lstm28", 0.0, POWER, "0.013"))  # 0.050, 0.051, 0.052
-    assert "| 0.0500 (0), 0.0510 (1), 0.0520 (2) |" in power and power.endswith("the paper's value outside: differs |")
+    assert "| 0.0500 (0), 0.0510 (1), 0.0520 (2) |" in power and power.endswith(": differs |")
     assert claim_row(ds, Claim("lstm28", "lstm28", 0.5, WORST)).endswith("| – | – | – |")
+
+
+def test_prediction_interval_is_the_t_interval_widened_by_the_square_root_of_n_plus_one():
+    from dni.util.intervals import prediction_interval
+
+    x = np.array([0.2, 0.5, 0.4, 0.9])
+    pi, ci = prediction_interval(x), t_interval(x)
+    assert float(pi.half_width) == pytest.approx(stats.t.ppf(0.975, 3) * x.std(ddof=1) * np.sqrt(1 + 1 / 4), rel=1e-12)
+    assert float(pi.half_width) == pytest.approx(float(ci.half_width) * np.sqrt(5), rel=1e-12)
+    assert np.isnan(prediction_interval([0.3]).half_width)
+
+
+def test_a_model_at_exactly_the_bound_is_not_above_it_and_ties_of_the_interval_are_decided_as_stated(tmp_path):
+    level = {**LEVEL, (0, 1.0): 0.98 + 0.004, (1, 1.0): 0.98 + 0.006, (2, 1.0): 0.98 + 0.003}  # worst = 0.98 exactly
+    save_results(_dataset(level, SLOPE, repeats=40, rng_seed=3), tmp_path / "lstm28.nc")
+    ds = load_seed_results(tmp_path)["lstm28"]
+    np.testing.assert_array_equal(per_model(ds, "lstm28", 1.0, WORST).values, [0.98, 0.98, 0.98])
+    row = claim_row(ds, Claim("lstm28", "lstm28", 1.0, WORST, "> 98 %", 0.98))
+    assert "| 0 of 3 |" in row and "refuted" in row  # > 98 %: a model at 98.00 % does not meet it, nor does the interval
+    assert "| 3 of 3 |" in claim_row(ds, Claim("lstm28", "lstm28", 1.0, WORST, "≤ 98 %", 0.98, above=False))
+    from dni.util.intervals import Interval
+
+    at = Interval(np.float64(0.985), np.float64(0.005), np.int64(3))  # low exactly 0.98, high exactly 0.99
+    assert verdict(at, 0.98) == "not established (the interval straddles it)"  # "> 98 %" needs low above it
+    assert verdict(at, 0.99, above=False) == "established"  # "≤ 99 %": high at it is enough
+
+
+def test_a_model_missing_one_sigma_val_has_no_worst_case_but_keeps_its_clean_value(tmp_path):
+    ds = _dataset(LEVEL, SLOPE)
+    ds["accuracy"].loc[dict(train_seed=1, sigma_train=1.0, sigma_val=0.5)] = np.nan
+    save_results(ds, tmp_path / "lstm28.nc")
+    ds = load_seed_results(tmp_path)["lstm28"]
+    assert np.isnan(per_model(ds, "lstm28", 1.0, WORST).values).tolist() == [False, True, False]
+    assert not np.isnan(per_model(ds, "lstm28", 1.0, CLEAN).values).any()
+    assert "98.50 (0), 98.70 (2) |" in claim_row(ds, Claim("lstm28", "lstm28", 1.0, WORST, "> 98 %", 0.98))
+    no_one = ds.sel(sigma_val=ds.sigma_val.values[ds.sigma_val.values < 0.95])  # a file without σval 1
+    assert claim_row(no_one, Claim("lstm28", "lstm28", 0.0, AT_ONE, "12.5 %")) is None
+
+
+def test_pairs_are_made_within_a_training_seed_only(tmp_path):
+    level = {key: v for key, v in LEVEL.items() if key not in {(0, 1.0), (2, 0.0)}}  # A lacks seed 0, B lacks seed 2
+    save_results(_dataset(level, SLOPE), tmp_path / "lstm28.nc")
+    ds = load_seed_results(tmp_path)["lstm28"]
+    row = difference_row(ds, Difference("lstm28", "lstm28", 1.0, 0.0, CLEAN))
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    assert cells[1] == f"{(0.987 - 0.990) * 100:+.2f} (1)" and cells[3] == "1" and cells[4] == "1 model each: no interval"

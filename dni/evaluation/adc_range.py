@@ -34,8 +34,14 @@ QUANTILE = 0.999
 
 
 def adc_spec(bits: int, bound: float) -> str:
-    """The noise spec of a B-bit ADC over ±bound (bound to 4 significant digits, as it is recorded)."""
+    """The noise spec of a B-bit ADC over ±bound (bound to 4 significant digits: :func:`adc_resolution` records
+    each own range rounded so, so the range recorded is the range applied)."""
     return f"adc(bits={int(bits)},bound={bound:.4g})"
+
+
+def model_label(model: TrainedModel) -> str:
+    """A model's label in a sweep: ``<train noise> <σtrain> seed <training seed>``."""
+    return f"{model.config.train_noise} {model.sigma_train:g} seed {model.config.seed}"
 
 
 def adc_resolution(models: Sequence[TrainedModel], test: SequenceData, calibration: SequenceData, bits=BITS,
@@ -50,17 +56,21 @@ def adc_resolution(models: Sequence[TrainedModel], test: SequenceData, calibrati
     models = list(models)
     if not models:
         raise InvalidArgumentError("no models to evaluate; give at least one checkpoint")
-    bits = [int(b) for b in bits]
-    if not bits or min(bits) < 1:
+    bits = list(bits)
+    if not bits or not all(isinstance(b, (int, np.integer)) and b >= 1 for b in bits):
         raise InvalidArgumentError(f"bits must be positive integers, got {bits}")
-    labels = [f"{m.config.train_noise} {m.sigma_train:g} seed {m.config.seed}" for m in models]
+    if not 0 < quantile <= 1 or not fixed_bound > 0:
+        raise InvalidArgumentError(f"quantile must be in (0, 1] and fixed_bound > 0, got {quantile!r} and {fixed_bound!r}")
+    if not len(calibration):
+        raise InvalidArgumentError("no calibration digits: give a few hundred training digits to set each model's range")
+    labels = [model_label(m) for m in models]
     if len(set(labels)) != len(labels):
         raise InvalidArgumentError(f"two models share (train noise, σtrain, training seed): {labels}")
     acc = np.full((len(models), 2, len(bits)), np.nan)
     bounds = np.full((len(models), 2), np.nan)
     noiseless = np.full(len(models), np.nan)
     for i, m in enumerate(tqdm(models, desc="ADC ranges", disable=not progress, unit="model")):
-        own = preactivation_bound(m.model, calibration.x, quantile)
+        own = float(f"{preactivation_bound(m.model, calibration.x, quantile):.4g}")  # as adc_spec writes it, so recorded = applied
         bounds[i] = fixed_bound, own
         noiseless[i] = float(evaluate(m, (0.0,), 1, data=test, progress=False).accuracy.values.ravel()[0])
         for j, bound in enumerate((fixed_bound, own)):

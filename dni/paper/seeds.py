@@ -9,7 +9,9 @@ accuracy the mean over its evaluation repeats — stated as the mean over the n 
 and, where the paper gives a bound, in how many of the n models it holds. A bound is **established** when the
 whole interval clears it, **refuted** when the whole interval misses it, and otherwise **not established** (the
 interval straddles it): a bound met by every model but with an interval reaching past it is not claimed. Where
-the paper gives a number, not a bound, the row says whether the interval holds it ("inside") or not ("differs"). A
+the paper gives a number, not a bound, it is one model's: the row says whether it lies inside the 95 % prediction
+interval of one more model of our setting, x̄ ± t·s·√(1 + 1/n), widened by the paper's rounding ("differs" when
+not). A
 comparison of two settings is **paired** by training seed (:func:`dni.util.intervals.paired_interval`: the
 interval of the per-seed differences) and called a difference only where that interval excludes 0.
 
@@ -29,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from dni.store.results import TRAIN_SEED, draws_of, load_results, repeats_held
-from dni.util.intervals import CONFIDENCE, Interval, paired_interval, standard_error, t_interval
+from dni.util.intervals import CONFIDENCE, Interval, paired_interval, prediction_interval, standard_error, t_interval
 
 CLEAN, AT_ONE, WORST, POWER = "clean", "at σval 1", "worst over σval", "mean(w²)"
 STATISTICS = (CLEAN, AT_ONE, WORST, POWER)
@@ -51,10 +53,12 @@ class Claim:
     paper: str = ""  # the paper's number as printed ("98.7 %", "> 98 %", "0.013"), "" where it gives none
     bound: float | None = None
     above: bool = True
+    recipe: str = ""  # what differs from the committed grid's recipe, shown in the label ("" for none)
 
     @property
     def label(self) -> str:
-        return f"{self.arch} σtrain {self.sigma_train:g}, {self.statistic}"
+        recipe = f" ({self.recipe})" if self.recipe else ""
+        return f"{self.arch} σtrain {self.sigma_train:g}{recipe}, {self.statistic}"
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,13 @@ class Difference:
     arch: str
     sigma_train_a: float
     sigma_train_b: float
-    statistic: str  # CLEAN, AT_ONE or WORST
+    statistic: str  # one of STATISTICS
+    recipe: str = ""  # as Claim.recipe
 
     @property
     def label(self) -> str:
-        return f"{self.arch}: σtrain {self.sigma_train_a:g} − σtrain {self.sigma_train_b:g}, {self.statistic}"
+        recipe = f" ({self.recipe})" if self.recipe else ""
+        return f"{self.arch}{recipe}: σtrain {self.sigma_train_a:g} − σtrain {self.sigma_train_b:g}, {self.statistic}"
 
 
 #: The paper grid's claims (Tables I–III, Figs 2, 5, 9, 10): clean accuracy, the conventional model at σval 1,
@@ -96,8 +102,14 @@ PAPER_CLAIMS = (
     Claim("lstm_stroke50", "lstm_stroke50", 0.9, POWER, "0.042 (σtrain 1)"),
 )
 
+CONTROL, CONTROL_RECIPE = "control_lstm_stroke50", "30 epochs, last weights"
+"""The weight-power control (``results/run_seeds.sh control``): lstm_stroke50 σtrain 0, 0.5, 1 all trained for
+the same 30 epochs without early stopping, so that σtrain is not confounded with training length."""
+
 #: Paired comparisons behind the paper grid's prose: what noise training buys at σval 1 and costs (or not)
-#: at σval 0, and whether the RNN's worst case grows from σtrain 0.5 to the paper's 0.9.
+#: at σval 0, whether the RNN's worst case grows from σtrain 0.5 to the paper's 0.9, and whether the weight
+#: power grows with σtrain (Figs 5, 9) — in the grid, where noisier models also trained longer, and in the
+#: fixed-length control.
 #:
 #: :meta hide-value:
 PAPER_DIFFERENCES = (
@@ -109,7 +121,14 @@ PAPER_DIFFERENCES = (
     Difference("rnn28", "rnn28", 1.0, 0.9, WORST),
     Difference("lstm_stroke50", "lstm_stroke50", 0.9, 0.0, CLEAN),
     Difference("lstm_stroke50", "lstm_stroke50", 0.9, 0.0, AT_ONE),
+    Difference("lstm28", "lstm28", 1.0, 0.0, POWER),
+    Difference("lstm_stroke50", "lstm_stroke50", 0.9, 0.0, POWER),
+    Difference(CONTROL, "lstm_stroke50", 0.5, 0.0, POWER, CONTROL_RECIPE),
+    Difference(CONTROL, "lstm_stroke50", 1.0, 0.0, POWER, CONTROL_RECIPE),
+    Difference(CONTROL, "lstm_stroke50", 1.0, 0.0, CLEAN, CONTROL_RECIPE),
 )
+
+WD = "weight decay 1e-3"
 
 #: The collapse explanation (issue 26): weight decay 1e-3 on lstm28, its conventional model against the paper's
 #: pair (98.7 % clean, 12.5 % at σval 1; the study's test: σval 1 at most 25 %), its σtrain 1.0 model against the
@@ -117,12 +136,12 @@ PAPER_DIFFERENCES = (
 #:
 #: :meta hide-value:
 COLLAPSE_CLAIMS = (
-    Claim("weight_decay_1e-3", "lstm28", 0.0, CLEAN, "98.7 %"),
-    Claim("weight_decay_1e-3", "lstm28", 0.0, AT_ONE, "12.5 %", 0.25, above=False),
-    Claim("weight_decay_1e-3", "lstm28", 0.0, POWER, "0.013"),
-    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, WORST, "> 98 %", 0.98),
-    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, AT_ONE, "> 98 %"),
-    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, POWER, "0.037"),
+    Claim("weight_decay_1e-3", "lstm28", 0.0, CLEAN, "98.7 %", recipe=WD),
+    Claim("weight_decay_1e-3", "lstm28", 0.0, AT_ONE, "12.5 %", 0.25, above=False, recipe=WD),
+    Claim("weight_decay_1e-3", "lstm28", 0.0, POWER, "0.013", recipe=WD),
+    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, WORST, "> 98 %", 0.98, recipe=WD),
+    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, AT_ONE, "> 98 %", 0.98, recipe=WD),
+    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, POWER, "0.037", recipe=WD),
 )
 
 
@@ -135,19 +154,38 @@ def load_seed_results(directory: Path) -> dict[str, xr.Dataset]:
             for p in sorted(directory.glob("*.nc"))}
 
 
+def load_adc_range(path: Path) -> xr.Dataset:
+    """The ADC own-range sweep of ``results/noise_kinds/adc_own_range.py``; a file that is not one: one line saying so."""
+    from dni.errors import ResultSchemaError
+    from dni.store.results import NETCDF_ENGINE
+
+    try:
+        ds = xr.load_dataset(path, engine=NETCDF_ENGINE)
+    except (OSError, ValueError) as err:
+        raise ResultSchemaError(f"cannot read {path} ({err}): rerun results/noise_kinds/adc_own_range.py --force") from None
+    missing = [v for v in ("accuracy", "noiseless", "bound", "train_noise", "sigma_train", "train_seed") if v not in ds.variables]
+    if missing or "fixed_bound" not in ds.attrs:
+        raise ResultSchemaError(f"{path} is not an ADC own-range sweep (it lacks {', '.join(missing) or 'attrs fixed_bound'}): "
+                                "rerun results/noise_kinds/adc_own_range.py --force")
+    return ds
+
+
 def per_model(ds: xr.Dataset, arch: str, sigma_train: float, statistic: str) -> xr.DataArray:
     """The statistic of each model of (arch, σtrain): a 1-D array over train_seed, NaN where a model or a
-    point of it is missing (a model missing any σval of the file has no worst case)."""
+    point of it is missing (a model missing any σval of the file has no worst case; a file without σval 0 or 1
+    has no clean or σval-1 value). Accuracies are rounded to 1e-9, so that a model exactly at a bound is not
+    put above or below it by the rounding of the mean over its repeats."""
     if statistic == POWER:
         return ds.weight_power.sel(arch=arch, sigma_train=sigma_train)
-    acc = ds.accuracy.sel(arch=arch, sigma_train=sigma_train).mean("seed", skipna=False)  # (train_seed, sigma_val)
-    if statistic == CLEAN:
-        return acc.sel(sigma_val=0.0)
-    if statistic == AT_ONE:
-        return acc.sel(sigma_val=1.0)
-    if statistic == WORST:
+    if statistic not in STATISTICS:
+        raise ValueError(f"unknown statistic {statistic!r}; the statistics are: {', '.join(STATISTICS)}")
+    acc = ds.accuracy.sel(arch=arch, sigma_train=sigma_train).mean("seed", skipna=False).round(9)  # (train_seed, sigma_val)
+    at = {CLEAN: 0.0, AT_ONE: 1.0}.get(statistic)
+    if at is None:
         return acc.min("sigma_val", skipna=False)
-    raise ValueError(f"unknown statistic {statistic!r}; the statistics are: {', '.join(STATISTICS)}")
+    if at not in acc.sigma_val.values:
+        return xr.full_like(acc.isel(sigma_val=0, drop=True), np.nan)
+    return acc.sel(sigma_val=at)
 
 
 def _held(values: xr.DataArray) -> tuple[list[int], np.ndarray]:
@@ -183,12 +221,28 @@ def _per_seed_text(seeds: list[int], values: np.ndarray, statistic: str, signed:
     return ", ".join(f"{_fmt(v, statistic, signed)} ({k})" for k, v in zip(seeds, values))
 
 
-def paper_value(claim: Claim) -> float | None:
-    """The paper's number of a claim without a bound ("98.7 %" → 0.987, "0.013" → 0.013), None for a bound or none."""
-    match = re.fullmatch(r"([\d.]+)( %)?", claim.paper)
+def paper_value(claim: Claim) -> tuple[float, float] | None:
+    """The paper's number of a claim without a bound and half its last printed digit, in our units ("98.7 %" →
+    (0.987, 0.0005), "0.013" → (0.013, 0.0005)); None for a bound or no number."""
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?( %)?", claim.paper)
     if claim.bound is not None or not match:
         return None
-    return float(match[1]) / (100 if match[2] else 1)
+    scale = 100 if match[3] else 1
+    value = float(f"{match[1]}.{match[2] or 0}") / scale
+    return value, 0.5 * 10.0 ** -len(match[2] or "") / scale
+
+
+def against_paper(values: np.ndarray, paper: tuple[float, float], statistic: str) -> str:
+    """Whether the paper's one model could be one of ours: its number (± its rounding) against the 95 % prediction
+    interval of one more model of our setting (:func:`dni.util.intervals.prediction_interval`)."""
+    pi = prediction_interval(values)
+    if pi.n < 2:
+        return "1 model: no interval"
+    value, rounding = paper
+    shown = f"[{_fmt(float(pi.low), statistic)}, {_fmt(float(pi.high), statistic)}]"
+    if value + rounding < pi.low or value - rounding > pi.high:
+        return f"outside our models' 95 % prediction interval {shown}: differs"
+    return f"inside our models' 95 % prediction interval {shown}"
 
 
 def claim_row(ds: xr.Dataset, claim: Claim) -> str | None:
@@ -204,9 +258,8 @@ def claim_row(ds: xr.Dataset, claim: Claim) -> str | None:
         holds = values > claim.bound if claim.above else values <= claim.bound
         bound_text = f"{sign} {_fmt(claim.bound, claim.statistic)}{'' if claim.statistic == POWER else ' %'}"
         judged = f"{int(holds.sum())} of {len(values)} | {verdict(ci, claim.bound, claim.above)} ({bound_text})"
-    elif (value := paper_value(claim)) is not None:
-        judged = ("– | " + ("1 model: no interval" if ci.n < 2 else
-                            "the paper's value outside: differs" if bool(ci.excludes(value)) else "the paper's value inside"))
+    elif (paper := paper_value(claim)) is not None:
+        judged = "– | " + against_paper(values, paper, claim.statistic)
     else:
         judged = "– | –"
     return (f"| {claim.label} | {_per_seed_text(seeds, values, claim.statistic)} | {_interval_text(ci, claim.statistic)} "
@@ -235,7 +288,7 @@ def difference_row(ds: xr.Dataset, diff: Difference) -> str | None:
     seeds = [int(k) for k in a[TRAIN_SEED].values[both]]
     ci = paired_interval(a.values[both], b.values[both])
     d = a.values[both] - b.values[both]
-    called = ("1 model pair: no interval" if ci.n < 2 else
+    called = ("1 model each: no interval" if ci.n < 2 else
               "A > B" if ci.low > 0 else "A < B" if ci.high < 0 else "not separated (the interval includes 0)")
     return (f"| {diff.label} | {_per_seed_text(seeds, d, diff.statistic, True)} | {_interval_text(ci, diff.statistic, True)} "
             f"| {len(seeds)} | {called} |")
@@ -321,32 +374,35 @@ def seeds_blocks(results: dict[str, xr.Dataset], figures_dir: Path | None = None
     return blocks
 
 
-ADC_RANGE_BLOCK = "adc-own-range"
-"""The block of the ADC sweep with each model's own range (``results/noise_kinds/adc_own_range.nc``)."""
-
-
 def adc_range_table(ds: xr.Dataset, bits: int = 4, within: float = 0.01) -> str:
-    """The ADC sweep per additive model setting over its training seeds (:mod:`dni.evaluation.adc_range`): the own
-    range of each model, the fewest bits within ``within`` of its noiseless accuracy over ±16 and over its own
-    range (per model), and the accuracy at ``bits`` bits under each range, mean [95 % t-interval across models]."""
+    """The ADC sweep per model setting (train noise, σtrain) over its training seeds (:mod:`dni.evaluation.adc_range`):
+    each model's own range, the fewest bits within ``within`` of its noiseless accuracy over the fixed range and over
+    its own (per model), the accuracy at ``bits`` bits under each range — mean [95 % t-interval across models] — and
+    own − fixed at ``bits`` bits paired by model (the same model under both ranges)."""
     from dni.evaluation.adc_range import fewest_bits
 
     need = fewest_bits(ds, within)  # (model, range)
     fixed = f"±{ds.attrs['fixed_bound']:g}"
     rows = [f"| model | models | own range ± (per model) | fewest bits within {within * 100:g} point, {fixed} "
-            f"| fewest bits, own range | {bits} bits over {fixed} | {bits} bits over its own range |",
-            "|---|---|---|---|---|---|---|"]
+            f"| fewest bits, own range | {bits} bits over {fixed} | {bits} bits over its own range "
+            f"| own − {fixed} at {bits} bits, paired |",
+            "|---|---|---|---|---|---|---|---|"]
 
     def listed(values, f) -> str:
         return ", ".join(f(v) for v in values)
 
-    for st in sorted(set(ds.sigma_train.values.tolist())):
-        part = ds.sel(model=ds.model.values[ds.sigma_train.values == st]).sortby("train_seed")
-        label = "conventional (σtrain 0)" if st == 0 else f"additive {st:g}"
+    settings = sorted({(str(t), float(st)) for t, st in zip(ds.train_noise.values, ds.sigma_train.values)},
+                      key=lambda ts: (ts[1] != 0, ts))
+    for train_noise, st in settings:
+        mask = (ds.train_noise.values == train_noise) & (ds.sigma_train.values == st)
+        part = ds.sel(model=ds.model.values[mask]).sortby("train_seed")
+        label = "conventional (σtrain 0)" if st == 0 else f"{train_noise} {st:g}"
         fewest = [listed(need.sel(model=part.model.values, range=r).values, lambda b: "> max" if np.isnan(b) else str(int(b)))
                   for r in ("fixed", "own")]
-        at_bits = [_interval_text(t_interval(part.accuracy.sel(range=r, bits=bits).values), CLEAN) for r in ("fixed", "own")]
+        at = {r: part.accuracy.sel(range=r, bits=bits).values for r in ("fixed", "own")}
+        cells = [_interval_text(t_interval(at[r]), CLEAN) for r in ("fixed", "own")]
+        paired = _interval_text(paired_interval(at["own"], at["fixed"]), CLEAN, signed=True)
         rows.append(f"| {label} | {part.sizes['model']} (seeds {listed(part.train_seed.values, str)}) | "
-                    f"{listed(part.bound.sel(range='own').values, lambda b: f'{b:.2f}')} | {fewest[0]} | {fewest[1]} | "
-                    f"{at_bits[0]} | {at_bits[1]} |")
+                    f"{listed(part.bound.sel(range='own').values, lambda b: f'{b:.4g}')} | {fewest[0]} | {fewest[1]} | "
+                    f"{cells[0]} | {cells[1]} | {paired} |")
     return "\n".join(rows)

@@ -64,6 +64,16 @@ def t_interval(samples, axis: int = -1, confidence: float = CONFIDENCE) -> Inter
     return Interval(mean, np.where(n >= 2, half, np.nan), n, confidence)
 
 
+def prediction_interval(samples, axis: int = -1, confidence: float = CONFIDENCE) -> Interval:
+    """Where one *more* model of the setting would fall: x̄ ± t_{1−α/2, n−1} · s · √(1 + 1/n) (NaN samples left out).
+
+    The question "could a single model elsewhere (the paper's) come from this setting?" compares one model, not a
+    mean, so it needs this interval, not :func:`t_interval`'s (which is √(n + 1) times narrower)."""
+    ci = t_interval(samples, axis=axis, confidence=confidence)
+    with np.errstate(invalid="ignore"):
+        return Interval(ci.mean, ci.half_width * np.sqrt(ci.n + 1.0), ci.n, confidence)
+
+
 def paired_interval(a, b, axis: int = -1, confidence: float = CONFIDENCE) -> Interval:
     """The t-interval of the mean per-seed difference ``a − b`` (seeds along ``axis``, paired by position)."""
     return t_interval(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), axis=axis, confidence=confidence)
