@@ -257,7 +257,10 @@ def claim_row(ds: xr.Dataset, claim: Claim) -> str | None:
         sign = ">" if claim.above else "≤"
         holds = values > claim.bound if claim.above else values <= claim.bound
         bound_text = f"{sign} {_fmt(claim.bound, claim.statistic)}{'' if claim.statistic == POWER else ' %'}"
-        judged = f"{int(holds.sum())} of {len(values)} | {verdict(ci, claim.bound, claim.above)} ({bound_text})"
+        called = verdict(ci, claim.bound, claim.above)
+        called = (called if ci.n < 2 else f"not established for {bound_text} (the interval straddles it)"
+                  if called.startswith("not established") else f"{called} for {bound_text}")
+        judged = f"{int(holds.sum())} of {len(values)} | {called}"
     elif (paper := paper_value(claim)) is not None:
         judged = "– | " + against_paper(values, paper, claim.statistic)
     else:
