@@ -242,3 +242,18 @@ def test_pairs_are_made_within_a_training_seed_only(tmp_path):
     row = difference_row(ds, Difference("lstm28", "lstm28", 1.0, 0.0, CLEAN))
     cells = [c.strip() for c in row.strip().strip("|").split("|")]
     assert cells[1] == f"{(0.987 - 0.990) * 100:+.2f} (1)" and cells[3] == "1" and cells[4] == "1 model each: no interval"
+
+
+def test_dni_reports_worst_case_leaves_out_a_model_not_evaluated_at_every_sigma_val(tmp_path):
+    """A sweep cut off mid-model holds some σval of it: its worst case over σval is unknown, not the minimum of
+    what is there (which would flatter it)."""
+    from dni.paper.report import seed_interval_table
+
+    ds = _dataset(LEVEL, SLOPE)
+    ds["accuracy"].loc[dict(train_seed=1, sigma_train=1.0, sigma_val=ds.sigma_val.values[1:])] = np.nan
+    save_results(ds, tmp_path / "lstm28.nc")
+    table = seed_interval_table(load_seed_results(tmp_path)["lstm28"])
+    row = next(r for r in table.splitlines() if "worst accuracy" in r)
+    worst = np.array([0.989 - 0.004, 0.990 - 0.003])  # seeds 0 and 2; seed 1 has σval 0 only
+    ci = t_interval(worst)
+    assert "(1)" in row and f"{ci.mean * 100:.1f} ± {ci.half_width * 100:.1f} % (n = 2)" in row and "nan" in row

@@ -232,7 +232,7 @@ def seed_interval_table(ds: xr.Dataset) -> str:
             if not bool(one.accuracy.sel(arch=arch).notnull().any()):
                 continue
             h = headline(one, arch)
-            worst = one.accuracy.sel(arch=arch, sigma_train=best).mean("seed").min("sigma_val").item()
+            worst = one.accuracy.sel(arch=arch, sigma_train=best).mean("seed", skipna=False).min("sigma_val", skipna=False).item()  # NaN: a model not yet evaluated at every σval
             per_seed[k] = {"clean": h.clean, "conventional_at_1": h.conventional_at_1, "worst_case": worst}
         for field, name in HEADLINE_FIELDS:
             values = np.array([v[field] if v[field] is not None else np.nan for v in per_seed.values()], float)
