@@ -108,3 +108,8 @@ def test_the_table_quotes_the_sweep_per_setting_with_intervals_across_seeds():
     assert conv[5] == f"{np.mean([0.72, 0.75, 0.70]) * 100:.2f} % [{low * 100:.2f}, {high * 100:.2f}]"
     one = rows["additive 1"]
     assert one[1] == "1 (seeds 0)" and one[6] == "99.00 % (1 model: no interval)" and one[3] == "4"
+    assert conv[8] == "–" and one[8] == f"{(0.99 - 0.97) * 100:+.2f} pp (1 model: no interval)"  # vs seed 0's conventional model
+    paired = conv[7]  # own − fixed, the same model
+    d = np.array([0.97 - 0.72, 0.975 - 0.75, 0.968 - 0.70])
+    low, high = stats.t.interval(0.95, 2, loc=d.mean(), scale=stats.sem(d))
+    assert paired == f"{d.mean() * 100:+.2f} pp [{low * 100:+.2f}, {high * 100:+.2f}]"

@@ -140,7 +140,6 @@ COLLAPSE_CLAIMS = (
     Claim("weight_decay_1e-3", "lstm28", 0.0, AT_ONE, "12.5 %", 0.25, above=False, recipe=WD),
     Claim("weight_decay_1e-3", "lstm28", 0.0, POWER, "0.013", recipe=WD),
     Claim("weight_decay_1e-3_dni", "lstm28", 1.0, WORST, "> 98 %", 0.98, recipe=WD),
-    Claim("weight_decay_1e-3_dni", "lstm28", 1.0, AT_ONE, "> 98 %", 0.98, recipe=WD),
     Claim("weight_decay_1e-3_dni", "lstm28", 1.0, POWER, "0.037", recipe=WD),
 )
 
@@ -388,8 +387,8 @@ def adc_range_table(ds: xr.Dataset, bits: int = 4, within: float = 0.01) -> str:
     fixed = f"±{ds.attrs['fixed_bound']:g}"
     rows = [f"| model | models | own range ± (per model) | fewest bits within {within * 100:g} point, {fixed} "
             f"| fewest bits, own range | {bits} bits over {fixed} | {bits} bits over its own range "
-            f"| own − {fixed} at {bits} bits, paired |",
-            "|---|---|---|---|---|---|---|---|"]
+            f"| own − {fixed} at {bits} bits, paired | − conventional at {bits} bits, own ranges, paired by training seed |",
+            "|---|---|---|---|---|---|---|---|---|"]
 
     def listed(values, f) -> str:
         return ", ".join(f(v) for v in values)
@@ -405,7 +404,14 @@ def adc_range_table(ds: xr.Dataset, bits: int = 4, within: float = 0.01) -> str:
         at = {r: part.accuracy.sel(range=r, bits=bits).values for r in ("fixed", "own")}
         cells = [_interval_text(t_interval(at[r]), CLEAN) for r in ("fixed", "own")]
         paired = _interval_text(paired_interval(at["own"], at["fixed"]), CLEAN, signed=True)
+        versus = "–"
+        if st != 0 and 0.0 in ds.sigma_train.values:  # the same training seed's conventional model, both on their own range
+            conv = ds.sel(model=ds.model.values[(ds.train_noise.values == train_noise) & (ds.sigma_train.values == 0)])
+            conv_at = dict(zip(conv.train_seed.values.tolist(), conv.accuracy.sel(range="own", bits=bits).values))
+            common = [(a, conv_at[k]) for k, a in zip(part.train_seed.values.tolist(), at["own"]) if k in conv_at]
+            if common:
+                versus = _interval_text(paired_interval(*np.array(common).T), CLEAN, signed=True)
         rows.append(f"| {label} | {part.sizes['model']} (seeds {listed(part.train_seed.values, str)}) | "
                     f"{listed(part.bound.sel(range='own').values, lambda b: f'{b:.4g}')} | {fewest[0]} | {fewest[1]} | "
-                    f"{cells[0]} | {cells[1]} | {paired} |")
+                    f"{cells[0]} | {cells[1]} | {paired} | {versus} |")
     return "\n".join(rows)
