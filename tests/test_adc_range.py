@@ -18,7 +18,6 @@ CHECKPOINTS = REPO / "results" / "dni_paper_checkpoints"
 
 @pytest.fixture(scope="module")
 def sweep():
-    torch.set_num_threads(1)
     models = [load_checkpoint(CHECKPOINTS / f"lstm28_sigma{st:.2f}_seed0.pt") for st in (0.0, 1.0)]
     test = load_sequences("subset", "test").take(slice(0, 300))
     calibration = load_sequences("subset", "train").take(slice(0, 200))
