@@ -272,10 +272,15 @@ CLAIMS_HEADER = ("| claim | per model (training seed) | mean [95 % t-interval ac
                  "| holds in | the interval against the paper |\n|---|---|---|---|---|---|---|")
 
 
+def _table(results: dict[str, xr.Dataset], items, row_of, header: str, empty: str) -> str:
+    """``header`` and one row per item (a Claim or Difference) whose file and models exist in ``results``, in order."""
+    rows = [row for item in items if item.file in results and (row := row_of(results[item.file], item)) is not None]
+    return "\n".join([header, *rows]) if rows else empty
+
+
 def claims_table(results: dict[str, xr.Dataset], claims=PAPER_CLAIMS) -> str:
     """One row per claim whose models exist in ``results`` (file stem → dataset), in ``claims``' order."""
-    rows = [row for c in claims if c.file in results and (row := claim_row(results[c.file], c)) is not None]
-    return "\n".join([CLAIMS_HEADER, *rows]) if rows else "(no model of these claims evaluated yet)"
+    return _table(results, claims, claim_row, CLAIMS_HEADER, "(no model of these claims evaluated yet)")
 
 
 def difference_row(ds: xr.Dataset, diff: Difference) -> str | None:
@@ -301,8 +306,8 @@ DIFFERENCES_HEADER = ("| A − B (paired by training seed) | per seed | mean [95
 
 
 def differences_table(results: dict[str, xr.Dataset], differences=PAPER_DIFFERENCES) -> str:
-    rows = [row for d in differences if d.file in results and (row := difference_row(results[d.file], d)) is not None]
-    return "\n".join([DIFFERENCES_HEADER, *rows]) if rows else "(no pair of these models evaluated yet)"
+    """One row per paired difference whose models exist in ``results``, in ``differences``' order."""
+    return _table(results, differences, difference_row, DIFFERENCES_HEADER, "(no pair of these models evaluated yet)")
 
 
 def provenance_lines(results: dict[str, xr.Dataset]) -> str:
