@@ -399,7 +399,14 @@ def _reproduction(args, progress) -> int:
     if adc_range is None and "adc-own-range" in document_blocks(text):
         raise DniError(f"{args.doc} has an adc-own-range block but there is no {adc_path}: "
                        "run results/noise_kinds/adc_own_range.py")
-    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline, grid, recipe_dni, seeds, adc_range)
+    from dni.paper.kinds_seeds import load_kinds_seeds
+
+    kinds_seeds = load_kinds_seeds(seeds_dir / "kinds")
+    if not kinds_seeds and any(name.startswith("seeds-kinds") for name in document_blocks(text)):
+        raise DniError(f"{args.doc} has seeds-kinds blocks but {seeds_dir / 'kinds'} holds no result files: "
+                       "run results/run_seeds_eval.sh kinds")
+    blocks = render_blocks(ds, figures_dir, args.doc.parent, runs, recipe, baseline, grid, recipe_dni, seeds, adc_range,
+                           kinds_seeds)
     if args.check:
         current = document_blocks(text)
         stale = [name for name, body in blocks.items() if current.get(name) != body]
@@ -431,7 +438,8 @@ def _reproduction(args, progress) -> int:
     updated = update_document(text, blocks)
     with atomic_path(args.doc) as tmp:
         tmp.write_text(updated, encoding="utf-8")
-    print(f"wrote {args.doc}" + ("" if args.no_figures else f" and {len(FIGURE_KINDS) * ds.sizes['arch']} figures in {figures_dir}/"))
+    figures = len(FIGURE_KINDS) * ds.sizes["arch"] + (grid is not None) + len(seeds)
+    print(f"wrote {args.doc}" + ("" if args.no_figures else f" and {figures} figures in {figures_dir}/"))
     return 0
 
 

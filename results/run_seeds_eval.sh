@@ -8,8 +8,9 @@
 # command keeps every finished point of its --out and evaluates the rest.
 #   lstm28 | rnn28 | lstm_stroke50 | wd — the settings of run_seeds.sh's `paper` and `wd` stages (wd = wd0,
 #   the conventional model, then wd1, σtrain 1.0)
-#   kinds     the four middle-strength models of the noise-kinds answers (additive 0.7, output_relative 0.78,
-#             programming 0.1, weight_read 0.15 selected on clean validation) under each kind at its middle
+#   kinds     the models of the noise-kinds answers — the conventional model and additive σtrain 0.5, 0.7, 1.0
+#             (the paper's noise), and the other kinds' middle-strength models: output_relative 0.78, programming
+#             0.1, weight_read 0.15 selected on clean validation — noiseless and under each kind at its middle
 #             strength (results/noise_kinds/strengths.json), into results/seeds/kinds/<train>__<eval>.nc
 #   control   the fixed-length weight-power control (σval 0, one pass: the weight power and clean accuracy)
 #   SIGMAS overrides the σtrain list of the one stage given (lstm28, rnn28 or lstm_stroke50), e.g.
@@ -45,7 +46,7 @@ stage() {
         --preset lstm28 $LSTM --weight-decay 1e-3 ;;
     kinds)
       mkdir -p results/seeds/kinds
-      local models=("additive 0.7 $P" "output_relative 0.78 results/noise_kinds/checkpoints"
+      local models=("additive 0,0.5,0.7,1 $P" "output_relative 0.78 results/noise_kinds/checkpoints"
                     "programming 0.1 results/noise_kinds/checkpoints" "weight_read 0.15 results/noise_kinds/weight_read_clean_checkpoints")
       for model in "${models[@]}"; do
         read -r t st dir <<< "$model"

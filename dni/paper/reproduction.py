@@ -282,13 +282,14 @@ def _relpath(path: Path, start: Path) -> str:
 def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, training_length: list[xr.Dataset] = (),
                   paper_recipe: list[RecipeRun] = (), baseline_config=None, noise_kinds: xr.Dataset | None = None,
                   paper_recipe_dni: list[RecipeRun] = (), seeds: dict[str, xr.Dataset] | None = None,
-                  adc_range: xr.Dataset | None = None) -> dict[str, str]:
+                  adc_range: xr.Dataset | None = None, kinds_seeds: dict | None = None) -> dict[str, str]:
     """{block name: markdown} of every generated block of REPRODUCTION.md (``training-length`` when runs are
     given, ``paper-recipe`` when the study's factors are, with ``baseline_config`` the committed model's config (or a
     dict of them by preset), ``paper-recipe-dni`` when σtrain 1.0 models under a factor's recipe are, the
     ``noise-kinds-*`` and ``adc-bits`` blocks of :mod:`dni.paper.cross_grid` when the mismatch grid is, the
-    ``seeds-*`` blocks of :mod:`dni.paper.seeds` when results across training seeds are, and its ``adc-own-range``
-    block when the ADC sweep with each model's own range is)."""
+    ``seeds-*`` blocks of :mod:`dni.paper.seeds` when results across training seeds are, its ``adc-own-range``
+    block when the ADC sweep with each model's own range is, and the ``seeds-kinds*`` blocks of
+    :mod:`dni.paper.kinds_seeds` when the noise-kinds models across training seeds are)."""
     blocks = {
         "provenance": provenance_block(ds),
         "headline": headline_table(ds),
@@ -315,6 +316,10 @@ def render_blocks(ds: xr.Dataset, figures_dir: Path, document_dir: Path, trainin
         from dni.paper.seeds import ADC_RANGE_BLOCK, adc_range_table
 
         blocks[ADC_RANGE_BLOCK] = adc_range_table(adc_range)
+    if kinds_seeds:
+        from dni.paper.kinds_seeds import kinds_seeds_blocks
+
+        blocks.update(kinds_seeds_blocks(kinds_seeds))
     return blocks
 
 
