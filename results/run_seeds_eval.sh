@@ -12,6 +12,7 @@
 #             (the paper's noise), and the other kinds' middle-strength models: output_relative 0.78, programming
 #             0.1, weight_read 0.15 selected on clean validation — noiseless and under each kind at its middle
 #             strength (results/noise_kinds/strengths.json), into results/seeds/kinds/<train>__<eval>.nc
+#             KINDS="additive output_relative" limits it to those training kinds (whose seeds are all trained)
 #   control   the fixed-length weight-power control (σval 0, one pass: the weight power and clean accuracy)
 #   SIGMAS overrides the σtrain list of the one stage given (lstm28, rnn28 or lstm_stroke50), e.g.
 #   SIGMAS=0,0.5 results/run_seeds_eval.sh lstm28 while σtrain 1's seeds still train; with several stages
@@ -50,6 +51,7 @@ stage() {
                     "programming 0.1 results/noise_kinds/checkpoints" "weight_read 0.15 results/noise_kinds/weight_read_clean_checkpoints")
       for model in "${models[@]}"; do
         read -r t st dir <<< "$model"
+        [[ " ${KINDS:-additive output_relative programming weight_read} " == *" $t "* ]] || continue
         local select=(); [ "$t" = weight_read ] && select=(--select-on clean)
         for e in additive output_relative programming weight_read; do
           EVAL_OVERRIDE="--sigma-val 0,$(middle "$e") --repeats 40 --draws shared --train-seeds $TRAIN_SEEDS" SIGMAS= \
