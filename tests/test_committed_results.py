@@ -98,7 +98,8 @@ def test_reproduction_md_blocks_equal_a_direct_computation(paper):
     assert set(blocks) == {"provenance", "headline", "differences", "noisy-points", "spread", "tables", "figures", "training-length",
                            "paper-recipe", "paper-recipe-dni", "noise-kinds-middle", "noise-kinds-grid", "noise-kinds-best", "adc-bits",
                            "noise-kinds-figure", "adc-own-range", "seeds-provenance", "seeds-claims", "seeds-differences",
-                           "seeds-collapse", "seeds-figures"}  # the last six: issue 34, checked by the tests below
+                           "seeds-collapse", "seeds-figures", "seeds-kinds", "seeds-kinds-differences"}  # the last eight: issue 34,
+    # checked by the tests below
     st, sv = paper.sigma_train.values, paper.sigma_val.values
     mean = {arch: paper.accuracy.sel(arch=arch).values.mean(axis=-1) for arch in PRESETS}  # (σtrain, σval)
 
@@ -675,9 +676,86 @@ def test_every_interval_reproduction_md_quotes_is_recomputed_from_the_seed_files
     # the rows the prose relies on are there (a claim whose models exist must not vanish from its table)
     if (SEEDS_DIR / "lstm28.nc").is_file():
         assert {"lstm28 σtrain 0, clean", "lstm28 σtrain 0, at σval 1", "lstm28 σtrain 1, worst over σval"} <= labels
+    if (SEEDS_DIR / "rnn28.nc").is_file():
+        assert {"rnn28 σtrain 0, clean", "rnn28 σtrain 0, at σval 1", "rnn28 σtrain 0.9, worst over σval"} <= labels
     if (SEEDS_DIR / "weight_decay_1e-3.nc").is_file():
         assert {"lstm28 σtrain 0 (weight decay 1e-3), clean", "lstm28 σtrain 0 (weight decay 1e-3), at σval 1"} <= labels
     assert checked >= 5, "too few intervals quoted to check"
+
+
+def test_the_noise_kinds_intervals_are_recomputed_from_the_kinds_seed_files():
+    """Issue 34: every cell of the seeds-kinds table and every row of seeds-kinds-differences, recomputed with xarray
+    and scipy from results/seeds/kinds/<train>__<eval>.nc (each model's mean over its repeats at σval 0 or at the
+    file's one other strength; the t-interval across models; paired differences within a training seed)."""
+    import xarray as xr
+    from scipy import stats
+
+    kinds_dir = SEEDS_DIR / "kinds"
+    files = sorted(kinds_dir.glob("*.nc"))
+    if not files:
+        pytest.skip("no kinds seed files committed yet")
+    blocks = _blocks(DOC.read_text(encoding="utf-8"))
+    data = {}
+    for f in files:
+        ds = xr.load_dataset(f)
+        if "train_seed" not in ds.dims:  # a file of one training seed: the seed is a per-model variable
+            ds = ds.drop_vars("train_seed").expand_dims(train_seed=[int(np.nanmax(ds.train_seed.values))])
+        data[(ds.attrs["train_noise"], ds.attrs["eval_noise"])] = ds
+
+    def models(label):
+        if label.startswith("conventional"):
+            return "additive", 0.0
+        kind, st = label.split(",")[0].split(" ")
+        return kind, float(st)
+
+    def values(train, st, column):  # {training seed: the model's mean accuracy}
+        for (t, e), ds in data.items():
+            if t != train or st not in ds.sigma_train.values:
+                continue
+            if column == "noiseless":
+                at = 0.0
+            elif column.split(" ")[0] == e:
+                at = float(column.split(" ")[1])
+            else:
+                continue
+            acc = ds.accuracy.isel(arch=0).sel(sigma_train=st, sigma_val=at).mean("seed", skipna=False).round(9)
+            return {int(k): float(v) for k, v in zip(acc.train_seed.values, acc.values) if not np.isnan(v)}
+        return {}
+
+    def interval_text(x, signed=False):
+        f = (lambda v: f"{v * 100:+.2f}") if signed else (lambda v: f"{v * 100:.2f}")
+        if len(x) < 2:
+            return f"{f(np.mean(x))}{' pp' if signed else ' %'} (1 model: no interval)", np.nan, np.nan
+        low, high = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+        return f"{f(np.mean(x))}{' pp' if signed else ' %'} [{f(low)}, {f(high)}]", low, high
+
+    header, _, *rows = blocks["seeds-kinds"].splitlines()
+    columns = [c.strip() for c in header.strip().strip("|").split("|")][2:]
+    assert columns[0] == "noiseless" and len(rows) >= 3
+    checked = 0
+    for line in rows:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        train, st = models(cells[0])
+        for column, cell in zip(columns, cells[2:]):
+            v = values(train, st, column)
+            if not v:
+                assert cell == "–", line
+                continue
+            assert cell == interval_text(np.array(list(v.values())))[0], (line, column)
+            checked += 1
+    for line in blocks["seeds-kinds-differences"].splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        a, b = cells[0].split(" − ")
+        va, vb = values(*models(a), cells[1]), values(*models(b), cells[1])
+        common = sorted(set(va) & set(vb))
+        d = np.array([va[k] - vb[k] for k in common])
+        assert cells[3] == ", ".join(f"{v * 100:+.2f} ({k})" for k, v in zip(common, d)), line
+        text, low, high = interval_text(d, signed=True)
+        assert cells[4] == text and cells[5] == str(len(d)), line
+        if len(d) >= 2:
+            assert cells[6] == ("A > B" if low > 0 else "A < B" if high < 0 else "not separated (the interval includes 0)"), line
+        checked += 1
+    assert checked >= 10
 
 
 @needs_full_mnist
