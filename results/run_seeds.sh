@@ -13,6 +13,9 @@
 #             ignored) → results/noise_kinds/weight_read_clean_checkpoints: selected under its own
 #             training noise, seed 0 kept epoch 5 (0.15) and 3 (0.2), i.e. it was stopped before it
 #             had learnt; clean selection lets it train until clean accuracy stops improving
+#   weight_read_lr  the check that followed: the clean-selected weight_read models still stop at epoch 3–4,
+#             because their training loss rises after it; one model (seed 0) at a quarter of the learning rate
+#             (5e-4) → results/noise_kinds/weight_read_lr5e-4_checkpoints, to tell the noise from the step size
 #   control   the weight-power control: lstm_stroke50 σtrain {0, 0.5, 1} at one fixed length, 30 epochs, no
 #             early stopping (last weights kept), seeds 0 1 2 (SEEDS ignored: seed 0 is not committed for
 #             this recipe) → results/seeds_control/checkpoints; noisier models also trained longer in the
@@ -51,13 +54,16 @@ stage() {
     weight_read)
       SEEDS="0 1 2" train results/noise_kinds/seeds_weight_read_clean.nc results/noise_kinds/weight_read_clean_checkpoints \
         --preset lstm28 $LSTM --train-noise weight_read --sigma-train 0.15 --select-on clean ;;
+    weight_read_lr)
+      SEEDS="0" train results/noise_kinds/seeds_weight_read_lr.nc results/noise_kinds/weight_read_lr5e-4_checkpoints \
+        --preset lstm28 --lr 5e-4 --epochs 100 --patience 10 --lr-patience 5 --train-noise weight_read --sigma-train 0.15 --select-on clean ;;
     control)
       mkdir -p results/seeds_control
       SEEDS="0 1 2" train results/seeds_control/control.nc results/seeds_control/checkpoints --preset lstm_stroke50 \
         --lr 2e-3 --epochs 30 --lr-patience 5 --sigma-train 0,0.5,1 ;;
-    *) echo "unknown stage '$1'; the stages are: paper wd kinds weight_read control" >&2; exit 2 ;;
+    *) echo "unknown stage '$1'; the stages are: paper wd kinds weight_read weight_read_lr control" >&2; exit 2 ;;
   esac
 }
-for s in "$@"; do case "$s" in paper|wd|kinds|weight_read|control) ;; *) echo "unknown stage '$s'; the stages are: paper wd kinds weight_read control" >&2; exit 2 ;; esac; done
-[ $# -gt 0 ] || set -- paper wd kinds weight_read control
+for s in "$@"; do case "$s" in paper|wd|kinds|weight_read|weight_read_lr|control) ;; *) echo "unknown stage '$s'; the stages are: paper wd kinds weight_read weight_read_lr control" >&2; exit 2 ;; esac; done
+[ $# -gt 0 ] || set -- paper wd kinds weight_read weight_read_lr control
 for s in "$@"; do stage "$s"; done
