@@ -257,3 +257,23 @@ def test_dni_reports_worst_case_leaves_out_a_model_not_evaluated_at_every_sigma_
     worst = np.array([0.989 - 0.004, 0.990 - 0.003])  # seeds 0 and 2; seed 1 has σval 0 only
     ci = t_interval(worst)
     assert "(1)" in row and f"{ci.mean * 100:.1f} ± {ci.half_width * 100:.1f} % (n = 2)" in row and "nan" in row
+
+
+@pytest.mark.parametrize(("script", "stages"), [
+    ("run_seeds.sh", "paper wd kinds weight_read weight_read_lr control"),
+    ("run_seeds_eval.sh", "lstm28 rnn28 lstm_stroke50 wd (= wd0 wd1) kinds control"),
+])
+def test_the_seeds_scripts_refuse_an_unknown_stage_before_any_work(script, stages, tmp_path):
+    """A typo in a stage name must not start hours of training on the stages before it."""
+    import subprocess
+
+    from conftest import REPO
+
+    env = {**os.environ, "DNI_DATA_DIR": str(tmp_path), "PATH": str(tmp_path) + os.pathsep + os.environ["PATH"]}
+    (tmp_path / "dni").write_text("#!/bin/sh\necho ran >> \"$DNI_DATA_DIR/ran\"\n")  # a stand-in that records any call
+    (tmp_path / "dni").chmod(0o755)
+    done = subprocess.run(["bash", str(REPO / "results" / script), "lstm28" if "eval" in script else "paper", "bogus"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"unknown stage 'bogus'; the stages are: {stages}"
+    assert not (tmp_path / "ran").exists()
