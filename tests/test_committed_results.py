@@ -708,7 +708,8 @@ def test_the_noise_kinds_intervals_are_recomputed_from_the_kinds_seed_files():
         kind, st = label.split(",")[0].split(" ")
         return kind, float(st)
 
-    def values(train, st, column):  # {training seed: the model's mean accuracy}
+    def values(train, st, column):  # {training seed: the model's mean accuracy}; noiseless: σval 0 of any of its files
+        out = {}
         for (t, e), ds in data.items():
             if t != train or st not in ds.sigma_train.values:
                 continue
@@ -719,8 +720,10 @@ def test_the_noise_kinds_intervals_are_recomputed_from_the_kinds_seed_files():
             else:
                 continue
             acc = ds.accuracy.isel(arch=0).sel(sigma_train=st, sigma_val=at).mean("seed", skipna=False).round(9)
-            return {int(k): float(v) for k, v in zip(acc.train_seed.values, acc.values) if not np.isnan(v)}
-        return {}
+            for k, v in zip(acc.train_seed.values, acc.values):
+                if not np.isnan(v):
+                    assert abs(out.setdefault(int(k), float(v)) - float(v)) < 1e-9, (train, st, k)  # one noise-free pass
+        return out
 
     def interval_text(x, signed=False):
         f = (lambda v: f"{v * 100:+.2f}") if signed else (lambda v: f"{v * 100:.2f}")
@@ -729,21 +732,38 @@ def test_the_noise_kinds_intervals_are_recomputed_from_the_kinds_seed_files():
         low, high = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
         return f"{f(np.mean(x))}{' pp' if signed else ' %'} [{f(low)}, {f(high)}]", low, high
 
+    from dni.paper.kinds_seeds import KIND_DIFFERENCES, KIND_MODELS  # the lists of rows (data), not the computation
+
     header, _, *rows = blocks["seeds-kinds"].splitlines()
     columns = [c.strip() for c in header.strip().strip("|").split("|")][2:]
     assert columns[0] == "noiseless" and len(rows) >= 3
+    strengths = {}  # eval kind → its one strength > 0 (every file of the kind must agree)
+    for (_, e), ds in data.items():
+        assert strengths.setdefault(e, float(ds.sigma_val.max())) == float(ds.sigma_val.max()), e
+    assert columns[1:] == [f"{e} {strengths[e]:g}" for e in ("additive", "output_relative", "programming", "weight_read") if e in strengths]
+    expected_rows = [m.label for m in KIND_MODELS if any(values(m.train_noise, m.sigma_train, c) for c in columns)]
+    assert [line.strip("|").split("|")[0].strip() for line in rows] == expected_rows
     checked = 0
     for line in rows:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         train, st = models(cells[0])
+        held = sorted({k for c in columns for k in values(train, st, c)})
+        assert cells[1] == f"{len(held)} ({', '.join(map(str, held))})", line
         for column, cell in zip(columns, cells[2:]):
             v = values(train, st, column)
             if not v:
                 assert cell == "–", line
                 continue
-            assert cell == interval_text(np.array(list(v.values())))[0], (line, column)
+            text = interval_text(np.array(list(v.values())))[0]
+            assert cell == (text if len(v) in (1, len(held)) else f"{text} ({len(v)} of {len(held)} models)"), (line, column)
             checked += 1
-    for line in blocks["seeds-kinds-differences"].splitlines()[2:]:
+    under = {None: "noiseless", **{e: c for c in columns[1:] for e in [c.split(" ")[0]]}}
+    expected_diffs = [f"{d.a.label} − {d.b.label} | {under[d.eval_noise]}" for d in KIND_DIFFERENCES
+                      if d.eval_noise in under and set(values(d.a.train_noise, d.a.sigma_train, under[d.eval_noise]))
+                      & set(values(d.b.train_noise, d.b.sigma_train, under[d.eval_noise]))]
+    diff_rows = blocks["seeds-kinds-differences"].splitlines()[2:]
+    assert [" | ".join(c.strip() for c in line.strip("|").split("|")[:2]) for line in diff_rows] == expected_diffs
+    for line in diff_rows:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         a, b = cells[0].split(" − ")
         va, vb = values(*models(a), cells[1]), values(*models(b), cells[1])

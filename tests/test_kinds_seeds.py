@@ -157,9 +157,60 @@ def test_bad_files_are_refused_in_one_line(tmp_path):
     with pytest.raises(ResultSchemaError, match=r"x.nc has no train_noise/eval_noise attributes: it is not a file of "
                                                 r"results/run_seeds_eval.sh kinds; move it out of"):
         load_kinds_seeds(tmp_path)
-    two = kinds_file("programming", "weight_read").assign_coords(sigma_val=[0.1, 0.15])
-    with pytest.raises(ResultSchemaError, match="a kinds file evaluates one strength besides 0"):
-        middle_strength(two)
+    (tmp_path / "x.nc").unlink()
+    save_results(kinds_file("programming", "weight_read").assign_coords(sigma_val=[0.1, 0.15]), tmp_path / "two.nc")
+    with pytest.raises(ResultSchemaError, match=r"two.nc evaluates σval 0.1, 0.15; a kinds file holds σval 0 and one "
+                                                r"strength: re-run results/run_seeds_eval.sh kinds"):
+        load_kinds_seeds(tmp_path)
+    (tmp_path / "two.nc").unlink()
+    save_results(kinds_file("programming", "weight_read"), tmp_path / "a.nc")
+    save_results(kinds_file("programming", "weight_read"), tmp_path / "b_old.nc")
+    with pytest.raises(ResultSchemaError, match=r"a.nc and .*b_old.nc both hold lstm28 trained under programming and "
+                                                r"evaluated under weight_read: keep one of them"):
+        load_kinds_seeds(tmp_path)
+
+
+def test_noiseless_comes_from_every_file_of_the_training_kind_and_files_must_agree(tmp_path):
+    """A partial file first in order (one seed) must not hide the seeds another file holds; σval 0 is one noise-free
+    pass, so two files that disagree on it are not from the same checkpoints."""
+    save_results(kinds_file("weight_read", "additive", seeds=(0,)), tmp_path / "weight_read__additive.nc")
+    save_results(kinds_file("weight_read", "weight_read"), tmp_path / "weight_read__weight_read.nc")
+    results = load_kinds_seeds(tmp_path)
+    np.testing.assert_allclose(model_values(results, WEIGHT_READ, None).values, [clean("weight_read", 0.15, k) for k in range(3)])
+    row = kinds_table(results).splitlines()[2]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "3 (0, 1, 2)" and cells[2] == _scipy([clean("weight_read", 0.15, k) for k in range(3)])
+    assert cells[3].endswith("(1 model: no interval)")  # additive 0.7: the one seed evaluated so far
+    two = kinds_file("weight_read", "output_relative", skip={(0.15, 1)})
+    save_results(two, tmp_path / "weight_read__output_relative.nc")
+    cells = [c.strip() for c in kinds_table(load_kinds_seeds(tmp_path)).splitlines()[2].strip("|").split("|")]
+    assert cells[4].endswith(" (2 of 3 models)")
+    off = kinds_file("weight_read", "programming")
+    off["accuracy"].loc[{"sigma_val": 0.0, "train_seed": 1}] += 0.001
+    save_results(off, tmp_path / "weight_read__programming.nc")
+    with pytest.raises(ResultSchemaError, match=r"give weight_read 0.15, selected on clean validation seed 1 different "
+                                                r"noiseless accuracies: they are not from the same checkpoints"):
+        model_values(load_kinds_seeds(tmp_path), WEIGHT_READ, None)
+
+
+def test_files_of_one_eval_kind_must_agree_on_its_strength(tmp_path):
+    save_results(kinds_file("programming", "weight_read"), tmp_path / "p.nc")
+    save_results(kinds_file("additive", "weight_read").assign_coords(sigma_val=[0.0, 0.2]), tmp_path / "a.nc")
+    with pytest.raises(ResultSchemaError, match=r"the files evaluated under weight_read use different strengths "
+                                                r"\(.*a.nc: 0.2, .*p.nc: 0.15\): re-run results/run_seeds_eval.sh kinds"):
+        kinds_table(load_kinds_seeds(tmp_path))
+
+
+def test_a_model_below_another_in_every_seed_reads_a_less_than_b(folder):
+    results = load_kinds_seeds(folder)
+    row = kind_difference_row(results, KindDifference(WEIGHT_READ, PROGRAMMING, "weight_read", "which"))
+    # by construction: clean −0.01 − 0.0005·(0.15 − 0.1), drops 0.02 + 0.002·k against 0.01
+    d = np.array([-0.01 - 0.0005 * 0.05 - (0.02 + 0.002 * k) + 0.01 for k in range(3)])
+    got = model_values(results, WEIGHT_READ, "weight_read").values - model_values(results, PROGRAMMING, "weight_read").values
+    np.testing.assert_allclose(got, d, atol=1e-9)
+    low, high = stats.t.interval(0.95, 2, loc=d.mean(), scale=stats.sem(d))
+    assert high < 0
+    assert row.endswith(f"| {d.mean() * 100:+.2f} pp [{low * 100:+.2f}, {high * 100:+.2f}] | 3 | A < B |")
 
 
 def test_reproduction_writes_the_kinds_blocks_and_refuses_them_without_results(folder, tmp_path, capsys):

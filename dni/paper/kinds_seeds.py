@@ -94,20 +94,31 @@ KINDS_SEEDS_BLOCKS = ("seeds-kinds", "seeds-kinds-differences")
 def load_kinds_seeds(directory: Path) -> dict[tuple[str, str], xr.Dataset]:
     """{(train kind, eval kind): result with a train_seed dim} of every ``*.nc`` in ``directory`` (empty if none).
 
-    The kinds come from the file's ``train_noise`` and ``eval_noise`` attributes (``dni sweep`` writes them)."""
+    The kinds come from the file's ``train_noise`` and ``eval_noise`` attributes (``dni sweep`` writes them); each
+    dataset keeps its path in ``attrs["kinds_file"]`` for messages. Two files of one pair, a file of several archs or
+    one whose σval grid is not {0, one strength} are refused in one line."""
     from dni.errors import ResultSchemaError
 
     directory = Path(directory)
     if not directory.is_dir():
         return {}
-    results = {}
+    results: dict[tuple[str, str], xr.Dataset] = {}
     for path in sorted(directory.glob("*.nc")):
         ds = load_results(path, need=("accuracy",), train_seed_dim=True)
         kinds = (ds.attrs.get("train_noise"), ds.attrs.get("eval_noise"))
         if not all(kinds):
             raise ResultSchemaError(f"{path} has no train_noise/eval_noise attributes: it is not a file of "
                                     f"results/run_seeds_eval.sh kinds; move it out of {directory}")
-        results[(str(kinds[0]), str(kinds[1]))] = ds
+        key = (str(kinds[0]), str(kinds[1]))
+        if key in results:
+            raise ResultSchemaError(f"{results[key].attrs['kinds_file']} and {path} both hold lstm28 trained under {key[0]} and "
+                                    f"evaluated under {key[1]}: keep one of them in {directory}")
+        if ds.sizes["arch"] != 1:
+            raise ResultSchemaError(f"{path} holds {ds.sizes['arch']} archs ({', '.join(map(str, ds.arch.values))}); a kinds "
+                                    "file holds one: re-run results/run_seeds_eval.sh kinds")
+        ds.attrs["kinds_file"] = str(path)
+        middle_strength(ds)  # refuses a grid other than {0, one strength}
+        results[key] = ds
     return results
 
 
@@ -115,39 +126,63 @@ def middle_strength(ds: xr.Dataset) -> float:
     """The one inference strength > 0 of a kinds file (its σval grid is {0, middle})."""
     from dni.errors import ResultSchemaError
 
-    noisy = [float(v) for v in ds.sigma_val.values if v > 0]
-    if len(noisy) != 1:
-        raise ResultSchemaError(f"a kinds file evaluates one strength besides 0; this one has σval {list(ds.sigma_val.values)}")
+    grid = [float(v) for v in ds.sigma_val.values]
+    noisy = [v for v in grid if v > 0]
+    if len(noisy) != 1 or 0.0 not in grid:
+        raise ResultSchemaError(f"{ds.attrs.get('kinds_file', 'a kinds file')} evaluates σval {', '.join(f'{v:g}' for v in grid)}; "
+                                "a kinds file holds σval 0 and one strength: re-run results/run_seeds_eval.sh kinds")
     return noisy[0]
 
 
 def model_values(results: dict[tuple[str, str], xr.Dataset], model: KindModel, eval_noise: str | None) -> xr.DataArray | None:
     """The accuracy of each model of ``model``'s setting (a 1-D array over train_seed, NaN where one is missing): under
-    ``eval_noise`` at its middle strength, or noiseless (σval 0 of the first kind evaluated: noise off is the same
-    pass under every kind). None where no file holds the setting. Rounded to 1e-9 as :func:`dni.paper.seeds.per_model`."""
+    ``eval_noise`` at its middle strength, or noiseless — σval 0, the same noise-free pass in every file of the
+    training kind, so each seed's value comes from whichever file holds it (files that disagree are refused). None
+    where no file holds the setting. Rounded to 1e-9 as :func:`dni.paper.seeds.per_model`."""
+    from dni.errors import ResultSchemaError
+
     kinds = KINDS if eval_noise is NOISELESS else (eval_noise,)
+    found = []
     for kind in kinds:
         ds = results.get((model.train_noise, kind))
         if ds is None or model.sigma_train not in ds.sigma_train.values:
             continue
         at = 0.0 if eval_noise is NOISELESS else middle_strength(ds)
         acc = ds.accuracy.isel(arch=0).sel(sigma_train=model.sigma_train, sigma_val=at)  # (train_seed, seed)
-        return acc.mean("seed", skipna=False).round(9)
-    return None
+        found.append((ds.attrs.get("kinds_file", kind), acc.mean("seed", skipna=False).round(9)))
+    if not found:
+        return None
+    merged = xr.concat([v for _, v in found], dim="file", join="outer")  # (file, train_seed)
+    spread = (merged.max("file") - merged.min("file")).fillna(0)
+    if bool((spread > 1e-9).any()):
+        seed = int(merged[TRAIN_SEED].values[(spread > 1e-9).values][0])
+        raise ResultSchemaError(f"{' and '.join(f for f, _ in found)} give {model.label} seed {seed} different noiseless "
+                                "accuracies: they are not from the same checkpoints; re-run results/run_seeds_eval.sh kinds")
+    return merged.max("file", skipna=True)
 
 
 def strength_label(results: dict[tuple[str, str], xr.Dataset], eval_noise: str | None) -> str:
-    """"noiseless" or "<kind> <middle strength>", from the first file evaluated under the kind."""
+    """"noiseless" or "<kind> <middle strength>"; the files evaluated under a kind must agree on its strength."""
+    from dni.errors import ResultSchemaError
+
     if eval_noise is NOISELESS:
         return "noiseless"
-    ds = next((d for (_, e), d in results.items() if e == eval_noise), None)
-    return eval_noise if ds is None else f"{eval_noise} {middle_strength(ds):g}"
+    files = [d for (_, e), d in results.items() if e == eval_noise]
+    strengths = {middle_strength(d) for d in files}
+    if len(strengths) > 1:
+        each = ", ".join(f"{d.attrs.get('kinds_file', '?')}: {middle_strength(d):g}" for d in files)
+        raise ResultSchemaError(f"the files evaluated under {eval_noise} use different strengths ({each}): "
+                                "re-run results/run_seeds_eval.sh kinds, which takes each kind's middle strength from strengths.json")
+    return eval_noise if not files else f"{eval_noise} {strengths.pop():g}"
 
 
-def _cell(values: xr.DataArray | None) -> str:
+def _cell(values: xr.DataArray | None, row_models: int) -> str:
+    """mean [interval] of the models held; "(n of N models)" where the cell rests on fewer than its row."""
     if values is None or not values.notnull().any():
         return "–"
-    return _interval_text(t_interval(values.values[values.notnull().values]), CLEAN)
+    held = values.values[values.notnull().values]
+    text = _interval_text(t_interval(held), CLEAN)
+    return text if len(held) == row_models or len(held) < 2 else f"{text} ({len(held)} of {row_models} models)"
 
 
 def kinds_table(results: dict[tuple[str, str], xr.Dataset], models=KIND_MODELS) -> str:
@@ -163,7 +198,7 @@ def kinds_table(results: dict[tuple[str, str], xr.Dataset], models=KIND_MODELS) 
         held = sorted({int(k) for v in values if v is not None for k in v[TRAIN_SEED].values[v.notnull().values]})
         if not held:
             continue
-        rows.append(f"| {model.label} | {len(held)} ({', '.join(map(str, held))}) | {' | '.join(_cell(v) for v in values)} |")
+        rows.append(f"| {model.label} | {len(held)} ({', '.join(map(str, held))}) | {' | '.join(_cell(v, len(held)) for v in values)} |")
     return "\n".join(rows)
 
 
