@@ -27,9 +27,15 @@ RNN="--lr 5e-4 --epochs 300 --patience 20 --lr-patience 10"
 EVAL="--sigma-val 0:1:0.1 --repeats 40 --draws shared --train-seeds $TRAIN_SEEDS"
 P=results/dni_paper_checkpoints
 sweep() {  # sweep OUT CHECKPOINT_DIR DEFAULT_SIGMAS FLAGS...
-  local out=$1 dir=$2 sigmas=${SIGMAS:-$3}; shift 3
-  echo "=== $* σtrain $sigmas → $out ($(date -u +%FT%TZ))"
+  # A new file is written in <folder>/in_progress/ and moved beside the others once its sweep has finished, so that
+  # dni reproduction (which reads every *.nc of results/seeds and results/seeds/kinds) never quotes a half-run file;
+  # an existing file is extended in place (resume keeps its finished points).
+  local final=$1 dir=$2 sigmas=${SIGMAS:-$3}; shift 3
+  local out=$final
+  [ -e "$final" ] || { out="$(dirname "$final")/in_progress/$(basename "$final")"; mkdir -p "$(dirname "$out")"; }
+  echo "=== $* σtrain $sigmas → $final ($(date -u +%FT%TZ))"
   dni --quiet sweep --data mnist ${EVAL_OVERRIDE:-$EVAL} --out "$out" --checkpoint-dir "$dir" --sigma-train "$sigmas" "$@"
+  [ "$out" = "$final" ] || mv "$out" "$final"
 }
 mkdir -p results/seeds
 middle() {  # middle KIND: the middle of its three calibrated strengths (results/noise_kinds/strengths.json; additive: 0.7)
