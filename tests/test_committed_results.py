@@ -424,7 +424,9 @@ def test_the_which_training_noise_prose_quotes_the_grid():
     loss, clean = [h["train_loss"] for h in slow.history], [h["val_accuracy_clean"] for h in slow.history]
     assert (f"(0.741 at epoch 1, {min(loss):.3f} at epoch {int(np.argmin(loss)) + 1}, {loss[-1]:.3f} at epoch {len(loss)})"
             == f"({loss[0]:.3f} at epoch 1, 0.196 at epoch 13, 0.200 at epoch 15)")
-    assert "(0.741 at epoch 1, 0.196 at epoch 13, 0.200 at epoch 15)" in section
+    halved = next(h["epoch"] for h in slow.history if h["lr"] < slow.config.lr)
+    assert slow.config.lr / 2 == 2.5e-4 and min(h["lr"] for h in slow.history) == 2.5e-4
+    assert f"(0.741 at epoch 1, 0.196 at epoch 13, 0.200 at epoch 15; the rate halved to 2.5e-4 from epoch {halved})" in section
     assert f"still peaks at {max(clean) * 100:.1f} % (epoch {int(np.argmax(clean)) + 1})" in section
     # the yardstick "about 14 points" = t·s·√2 over the three conventional lstm28 models at σval 1, and their spread
     from scipy import stats
