@@ -20,7 +20,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from dni.paper.seeds import CLEAN, _interval_text, _per_seed_text
+from dni.errors import ResultSchemaError
+from dni.paper.seeds import CLEAN, _interval_text, _per_seed_text, paired_reading
 from dni.store.results import TRAIN_SEED, load_results
 from dni.util.intervals import paired_interval, t_interval
 
@@ -97,8 +98,6 @@ def load_kinds_seeds(directory: Path) -> dict[tuple[str, str], xr.Dataset]:
     The kinds come from the file's ``train_noise`` and ``eval_noise`` attributes (``dni sweep`` writes them); each
     dataset keeps its path in ``attrs["kinds_file"]`` for messages. Two files of one pair, a file of several archs or
     one whose σval grid is not {0, one strength} are refused in one line."""
-    from dni.errors import ResultSchemaError
-
     directory = Path(directory)
     if not directory.is_dir():
         return {}
@@ -124,8 +123,6 @@ def load_kinds_seeds(directory: Path) -> dict[tuple[str, str], xr.Dataset]:
 
 def middle_strength(ds: xr.Dataset) -> float:
     """The one inference strength > 0 of a kinds file (its σval grid is {0, middle})."""
-    from dni.errors import ResultSchemaError
-
     grid = [float(v) for v in ds.sigma_val.values]
     noisy = [v for v in grid if v > 0]
     if len(noisy) != 1 or 0.0 not in grid:
@@ -139,8 +136,6 @@ def model_values(results: dict[tuple[str, str], xr.Dataset], model: KindModel, e
     ``eval_noise`` at its middle strength, or noiseless — σval 0, the same noise-free pass in every file of the
     training kind, so each seed's value comes from whichever file holds it (files that disagree are refused). None
     where no file holds the setting. Rounded to 1e-9 as :func:`dni.paper.seeds.per_model`."""
-    from dni.errors import ResultSchemaError
-
     kinds = KINDS if eval_noise is NOISELESS else (eval_noise,)
     found = []
     for kind in kinds:
@@ -163,8 +158,6 @@ def model_values(results: dict[tuple[str, str], xr.Dataset], model: KindModel, e
 
 def strength_label(results: dict[tuple[str, str], xr.Dataset], eval_noise: str | None) -> str:
     """"noiseless" or "<kind> <middle strength>"; the files evaluated under a kind must agree on its strength."""
-    from dni.errors import ResultSchemaError
-
     if eval_noise is NOISELESS:
         return "noiseless"
     files = [d for (_, e), d in results.items() if e == eval_noise]
@@ -214,10 +207,8 @@ def kind_difference_row(results: dict[tuple[str, str], xr.Dataset], diff: KindDi
     seeds = [int(k) for k in a[TRAIN_SEED].values[both]]
     d = a.values[both] - b.values[both]
     ci = paired_interval(a.values[both], b.values[both])
-    called = ("1 model each: no interval" if ci.n < 2 else
-              "A > B" if ci.low > 0 else "A < B" if ci.high < 0 else "not separated (the interval includes 0)")
     return (f"| {diff.a.label} − {diff.b.label} | {strength_label(results, diff.eval_noise)} | {diff.answer} | "
-            f"{_per_seed_text(seeds, d, CLEAN, True)} | {_interval_text(ci, CLEAN, True)} | {len(seeds)} | {called} |")
+            f"{_per_seed_text(seeds, d, CLEAN, True)} | {_interval_text(ci, CLEAN, True)} | {len(seeds)} | {paired_reading(ci)} |")
 
 
 def kind_differences_table(results: dict[tuple[str, str], xr.Dataset], differences=KIND_DIFFERENCES) -> str:

@@ -109,9 +109,9 @@ CONTROL, CONTROL_RECIPE = "control_lstm_stroke50", "30 epochs, last weights"
 the same 30 epochs without early stopping, so that σtrain is not confounded with training length."""
 
 #: Paired comparisons behind the paper grid's prose: what noise training buys at σval 1 and costs (or, as the
-#: paper's conclusion has it, "improves slightly") at σval 0, whether the RNN's worst case grows from σtrain 0.5 to the paper's 0.9, and whether the weight
-#: power grows with σtrain (Figs 5, 9) — in the grid, where noisier models also trained longer, and in the
-#: fixed-length control.
+#: paper's conclusion has it, "improves slightly") at σval 0, whether the RNN's worst case grows from σtrain 0.5
+#: to the paper's 0.9, and whether the weight power grows with σtrain (Figs 5, 9) — in the grid, where noisier
+#: models also trained longer, and in the fixed-length control.
 #:
 #: :meta hide-value:
 PAPER_DIFFERENCES = (
@@ -287,6 +287,13 @@ def claims_table(results: dict[str, xr.Dataset], claims=PAPER_CLAIMS) -> str:
     return _table(results, claims, claim_row, CLAIMS_HEADER, "(no model of these claims evaluated yet)")
 
 
+def paired_reading(ci: Interval) -> str:
+    """How a paired difference A − B reads: a difference only where its interval excludes 0."""
+    if ci.n < 2:
+        return "1 model each: no interval"
+    return "A > B" if ci.low > 0 else "A < B" if ci.high < 0 else "not separated (the interval includes 0)"
+
+
 def difference_row(ds: xr.Dataset, diff: Difference) -> str | None:
     """The markdown row of one paired difference, or None where no training seed holds both models."""
     if diff.arch not in ds.arch.values or not {diff.sigma_train_a, diff.sigma_train_b} <= set(ds.sigma_train.values.tolist()):
@@ -299,10 +306,8 @@ def difference_row(ds: xr.Dataset, diff: Difference) -> str | None:
     seeds = [int(k) for k in a[TRAIN_SEED].values[both]]
     ci = paired_interval(a.values[both], b.values[both])
     d = a.values[both] - b.values[both]
-    called = ("1 model each: no interval" if ci.n < 2 else
-              "A > B" if ci.low > 0 else "A < B" if ci.high < 0 else "not separated (the interval includes 0)")
     return (f"| {diff.label} | {_per_seed_text(seeds, d, diff.statistic, True)} | {_interval_text(ci, diff.statistic, True)} "
-            f"| {len(seeds)} | {called} |")
+            f"| {len(seeds)} | {paired_reading(ci)} |")
 
 
 DIFFERENCES_HEADER = ("| A − B (paired by training seed) | per seed | mean [95 % t-interval of the paired difference] "
