@@ -385,7 +385,7 @@ def _reproduction(args, progress) -> int:
     if grid is None and any(name.startswith("noise-kinds") for name in document_blocks(text)):
         raise DniError(f"{args.doc} has noise-kinds blocks but there is no {grid_path}: "
                        "run results/run_noise_kinds.sh, or give the file with --noise-kinds")
-    from dni.paper.seeds import load_adc_range, load_seed_results
+    from dni.paper.seeds import has_noisy_points, load_adc_range, load_seed_results, seeds_figure_path
 
     seeds_dir = args.seeds or args.result.parent / "seeds"
     if args.seeds is not None and not args.seeds.is_dir():
@@ -432,13 +432,12 @@ def _reproduction(args, progress) -> int:
 
                 renderer.save(kinds_figures(grid, "lstm28"), figure_path(figures_dir, "lstm28", KINDS_FIGURE))
             for name, part in seeds.items():  # each setting over its training seeds, with the band across models (issue 34)
-                from dni.paper.seeds import seeds_figure_path
-
-                renderer.save(reproduction_figure("accuracy", part, {}, str(part.arch.values[0])), seeds_figure_path(figures_dir, name))
+                if has_noisy_points(part):
+                    renderer.save(reproduction_figure("accuracy", part, {}, str(part.arch.values[0])), seeds_figure_path(figures_dir, name))
     updated = update_document(text, blocks)
     with atomic_path(args.doc) as tmp:
         tmp.write_text(updated, encoding="utf-8")
-    figures = len(FIGURE_KINDS) * ds.sizes["arch"] + (grid is not None) + len(seeds)
+    figures = len(FIGURE_KINDS) * ds.sizes["arch"] + (grid is not None) + sum(map(has_noisy_points, seeds.values()))
     print(f"wrote {args.doc}" + ("" if args.no_figures else f" and {figures} figures in {figures_dir}/"))
     return 0
 

@@ -161,6 +161,40 @@ def test_reproduction_writes_the_seeds_blocks_and_refuses_them_without_results(f
     assert "has seeds blocks but" in err and "empty holds no result files: run results/run_seeds_eval.sh" in err
 
 
+def _control(power: dict[tuple[int, float], float], clean: dict[tuple[int, float], float]) -> xr.Dataset:
+    """The weight-power control as run_seeds_eval.sh writes it: lstm_stroke50, σval 0 alone, one pass per model."""
+    seeds, sts = [0, 1, 2], [0.0, 0.5, 1.0]
+    acc = np.array([[[[[clean[k, st]]] for st in sts] for k in seeds]])  # (arch, train_seed, sigma_train, sigma_val, seed)
+    wp = np.array([[[power[k, st] for st in sts] for k in seeds]])
+    dims = ("arch", "train_seed", "sigma_train", "sigma_val", "seed")
+    coords = {"arch": ["lstm_stroke50"], "train_seed": seeds, "sigma_train": sts, "sigma_val": [0.0], "seed": [0]}
+    ds = xr.Dataset({"accuracy": (dims, acc), "loss": (dims, 1 - acc), "weight_power": (dims[:3], wp),
+                     "model_crc": (dims[:3], np.ones_like(wp))}, coords=coords)
+    ds.attrs.update(dataset="mnist", test_size=10000, eval_seed=0)
+    return ds
+
+
+def test_the_noiseless_control_gets_its_paired_rows_no_repeat_spread_and_no_curve(folder):
+    """The fixed-length control (σval 0 only, one pass): its weight-power and clean differences are paired within a
+    training seed like any other; its provenance says there is no inference noise (no NaN SE); it has no figure."""
+    power = {(k, st): 0.09 + 0.02 * st + 0.003 * k + 0.001 * (k == 1) * st for k in range(3) for st in (0.0, 0.5, 1.0)}
+    clean = {(k, st): 0.980 - 0.002 * st + 0.001 * k for k in range(3) for st in (0.0, 0.5, 1.0)}
+    save_results(_control(power, clean), folder / "control_lstm_stroke50.nc")
+    blocks = seeds_blocks(load_seed_results(folder), folder / "figures", folder)
+    d = np.array([power[k, 1.0] - power[k, 0.0] for k in range(3)])
+    low, high = _scipy_interval(d)
+    row = next(r for r in blocks["seeds-differences"].splitlines()
+               if r.startswith("| lstm_stroke50 (30 epochs, last weights): σtrain 1 − σtrain 0, mean(w²) |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == f"{d.mean():+.4f} [{low:+.4f}, {high:+.4f}]" and cells[3] == "3" and cells[4] == "A > B"
+    clean_row = next(r for r in blocks["seeds-differences"].splitlines() if "last weights): σtrain 1 − σtrain 0, clean" in r)
+    assert "-0.20 (0), -0.20 (1), -0.20 (2)" in clean_row
+    line = next(r for r in blocks["seeds-provenance"].splitlines() if r.startswith("- `control_lstm_stroke50.nc`"))
+    assert line.endswith("σval 0, one noiseless pass per model (no inference noise, so no evaluation-repeat SE)")
+    assert "nan" not in blocks["seeds-provenance"]
+    assert "control" not in blocks["seeds-figures"] and "seeds_lstm28_accuracy.png" in blocks["seeds-figures"]
+
+
 def test_the_seeds_figure_draws_the_band_of_the_interval_across_models(folder):
     """The figure ``dni reproduction`` renders per seeds file: one band per σtrain, its edges the t-interval."""
     from dni_widgets.figures import reproduction_figure

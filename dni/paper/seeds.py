@@ -319,6 +319,12 @@ def differences_table(results: dict[str, xr.Dataset], differences=PAPER_DIFFEREN
     return _table(results, differences, difference_row, DIFFERENCES_HEADER, "(no pair of these models evaluated yet)")
 
 
+def has_noisy_points(ds: xr.Dataset) -> bool:
+    """Whether a seeds file was evaluated at some σval > 0 (the control is not: σval 0 only), so that it has an
+    evaluation-repeat spread and an accuracy curve over σval to draw."""
+    return bool((np.asarray(ds.sigma_val.values, float) > 0).any())
+
+
 def provenance_lines(results: dict[str, xr.Dataset]) -> str:
     """Per file: the settings, the training seeds of each, the repeats and test digits, the draw scheme, and the
     largest evaluation-repeat standard error (inference noise, for scale against the intervals)."""
@@ -332,11 +338,14 @@ def provenance_lines(results: dict[str, xr.Dataset]) -> str:
                 seeds = [int(k) for k in ds[TRAIN_SEED].values[held.values]]
                 if seeds:
                     settings.append(f"{arch} σtrain {st:g} (seeds {', '.join(map(str, seeds))})")
+        head = (f"- `{name}.nc`: {'; '.join(settings)}; {ds.attrs.get('dataset', '?')}, "
+                f"{int(ds.attrs.get('test_size', 0)):,} test digits, σval {_grid(ds.sigma_val.values)}")
+        if not has_noisy_points(ds):  # e.g. the weight-power control: its clean accuracy is one deterministic pass
+            lines.append(f"{head}, one noiseless pass per model (no inference noise, so no evaluation-repeat SE)")
+            continue
         se = standard_error(ds.accuracy.transpose(..., "seed").values)
         largest = np.nanmax(se) * 100 if np.isfinite(se).any() else float("nan")
-        lines.append(f"- `{name}.nc`: {'; '.join(settings)}; {ds.attrs.get('dataset', '?')}, "
-                     f"{int(ds.attrs.get('test_size', 0)):,} test digits, σval {_grid(ds.sigma_val.values)}, "
-                     f"{repeats_held(ds.accuracy)} repeats, {draws_of(ds)} draws; "
+        lines.append(f"{head}, {repeats_held(ds.accuracy)} repeats, {draws_of(ds)} draws; "
                      f"largest evaluation-repeat SE {largest:.2f} pp")
     return "\n".join(lines)
 
@@ -367,11 +376,14 @@ def seeds_figure_path(directory: Path, name: str) -> Path:
 
 
 def seeds_figures_block(results: dict[str, xr.Dataset], directory: Path, relative_to: Path) -> str:
-    """Links to each seeds file's accuracy figure (with its band across models), relative to the document."""
+    """Links to each seeds file's accuracy figure (with its band across models), relative to the document; a file
+    evaluated at σval 0 alone (:func:`has_noisy_points`) has none."""
     import os
 
     lines = []
     for name, ds in results.items():
+        if not has_noisy_points(ds):  # one σval: no curve to draw
+            continue
         link = Path(os.path.relpath(seeds_figure_path(directory, name).resolve(), Path(relative_to).resolve())).as_posix()
         lines.append(f"![{name}: {SEEDS_FIGURE_CAPTION}]({link})\n")
     return "\n".join(lines).rstrip()
