@@ -624,7 +624,7 @@ def test_every_interval_reproduction_md_quotes_is_recomputed_from_the_seed_files
         low, high = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
         return f"{fmt(np.mean(x), statistic, signed)}{unit} [{fmt(low, statistic, signed)}, {fmt(high, statistic, signed)}]", low, high
 
-    labels, checked = set(), 0
+    labels, differences, checked = set(), set(), 0
     for block in ("seeds-claims", "seeds-collapse"):
         for line in blocks[block].splitlines()[2:]:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -661,6 +661,7 @@ def test_every_interval_reproduction_md_quotes_is_recomputed_from_the_seed_files
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         m = re.fullmatch(r"(\w+)(?: \(([^)]*)\))?: σtrain ([\d.]+) − σtrain ([\d.]+), (.+)", cells[0])
         arch, recipe, a, b, statistic = m[1], m[2], float(m[3]), float(m[4]), m[5]
+        differences.add(cells[0])
         file = _seed_file(arch, recipe, a)
         (sa, xa), (sb, xb) = _per_model_from_file(file, arch, a, statistic), _per_model_from_file(file, arch, b, statistic)
         common = sorted(set(sa.tolist()) & set(sb.tolist()))
@@ -679,6 +680,11 @@ def test_every_interval_reproduction_md_quotes_is_recomputed_from_the_seed_files
         assert {"rnn28 σtrain 0, clean", "rnn28 σtrain 0, at σval 1", "rnn28 σtrain 0.9, worst over σval"} <= labels
     if (SEEDS_DIR / "weight_decay_1e-3.nc").is_file():
         assert {"lstm28 σtrain 0 (weight decay 1e-3), clean", "lstm28 σtrain 0 (weight decay 1e-3), at σval 1"} <= labels
+    if (SEEDS_DIR / "lstm_stroke50.nc").is_file():
+        assert {"lstm_stroke50 σtrain 0, clean", "lstm_stroke50 σtrain 0, at σval 1", "lstm_stroke50 σtrain 0.9, worst over σval"} <= labels
+        assert "lstm_stroke50: σtrain 0.9 − σtrain 0, mean(w²)" in differences
+    if (SEEDS_DIR / "control_lstm_stroke50.nc").is_file():  # the weight-power control (fixed length)
+        assert {f"lstm_stroke50 (30 epochs, last weights): σtrain {a} − σtrain 0, mean(w²)" for a in ("0.5", "1")} <= differences
     assert checked >= 5, "too few intervals quoted to check"
 
 
