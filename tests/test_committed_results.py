@@ -786,7 +786,8 @@ def test_the_noise_kinds_intervals_are_recomputed_from_the_kinds_seed_files():
 @needs_full_mnist
 def test_every_noisy_replicate_was_selected_on_the_inference_paths_validation():
     """Each committed model of a training seed ≠ 0 trained with noise kept the epoch whose validation accuracy its
-    history records; recomputing that accuracy now (grad off, validation's fixed noise seed) must give it exactly.
+    history records (its best, or its last where it trained without early stopping, as the weight-power control);
+    recomputing that accuracy now (grad off, validation's fixed noise seed) must give it exactly.
     A model whose validation ran the training path (the misplaced @torch.no_grad() of one afternoon; other draws)
     would not: this audits every replicate checkpoint, and each one added later."""
     import glob
@@ -805,7 +806,7 @@ def test_every_noisy_replicate_was_selected_on_the_inference_paths_validation():
         kind = get_preset(m.arch).data
         train.setdefault(kind, load_sequences("mnist", "train", kind, progress=False))
         _, val = split_train_validation(train[kind], m.config.val_fraction)
-        kept = m.meta["best_epoch"]
+        kept = m.meta["best_epoch"] if m.config.patience else m.meta["epochs_run"]  # no early stopping: the last weights
         assert validation_record(m.model, val, m.config)["val_accuracy"] == m.history[kept - 1]["val_accuracy"], m.config
 
 
